@@ -1,0 +1,215 @@
+"""Blender/Cycles behind the backend-neutral interface: one camera in, one View out.
+
+Two renders per view, because anti-aliasing and ground truth want opposite things:
+- ground truth: Cycles, 1 sample, pixel filter 0.01 px wide, so the one camera ray goes
+  through the pixel centre. Depth and normals are then exact, with no "flying" pixels mixed
+  from foreground and background at silhouettes;
+- RGB: the requested engine and samples with the usual 1.5 px filter, on a transparent film
+  plus Cycles' Environment pass, so coverage (alpha) is known and the composite
+  ``combined + environment`` equals Blender's own opaque image.
+Passes come back through a multilayer EXR in a private temporary folder (Blender skips
+Viewer nodes in background mode, so the tutorial's compositor read-out returns zeros).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from blendtruth.blender import compat, device, exr, lighting, scene
+from blendtruth.blender._bpy import bpy
+from blendtruth.color import linear_to_srgb8
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry import depth_to_distance, normals_to_camera
+from blendtruth.scene import SceneInfo, SceneSpec
+from blendtruth.settings import RenderSettings
+from blendtruth.view import Camera, View
+
+# Cycles writes this depth where a pixel-centre ray hits nothing.
+_BACKGROUND_DEPTH = 1e9
+GROUND_TRUTH_FILTER_PX = 0.01
+
+
+class BlenderBackend:
+    """Renders the scene loaded in this process's Blender."""
+
+    def __init__(self) -> None:
+        self._tmp = Path(tempfile.mkdtemp(prefix="blendtruth-"))
+        atexit.register(self.close)
+        self._counter = itertools.count()
+        self._device: tuple[str, str] | None = None
+        self._info: SceneInfo | None = None
+        self._spec: SceneSpec | None = None
+
+    @property
+    def info(self) -> SceneInfo:
+        if self._info is None:
+            raise BlendtruthError("no scene loaded")
+        return self._info
+
+    def close(self) -> None:
+        """Remove the private temporary folder (also done at interpreter exit)."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def load_scene(self, spec: SceneSpec) -> SceneInfo:
+        """Replace whatever is loaded with ``spec``; return its bounds and transform."""
+        self._info = scene.build_scene(spec)
+        self._spec = spec
+        self._device = None
+        return self._info
+
+    def default_camera(self, settings: RenderSettings) -> Camera:
+        return scene.scene_camera(settings.width, settings.height)
+
+    def render(self, camera: Camera, settings: RenderSettings) -> View:
+        if (camera.width, camera.height) != (settings.width, settings.height):
+            raise BlendtruthError(
+                f"camera is {camera.width}x{camera.height} but settings ask for "
+                f"{settings.width}x{settings.height}"
+            )
+        bscene = bpy.context.scene
+        info = self.info
+        eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
+        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
+        lighting.follow_camera(camera.cam_to_world)
+        used_device = self._select_device(settings.device)
+        _common_setup(bscene, settings)
+
+        channels = self._render_passes(_ground_truth_setup)
+        depth = channels["Depth.Z"]
+        mask = depth < _BACKGROUND_DEPTH
+        depth = np.where(mask, depth, 0.0).astype(np.float32)
+        normal_world = exr.stack(channels, "Normal", "XYZ").astype(np.float64)
+        normal = normals_to_camera(normal_world, camera.cam_to_world)
+        normal = _unit(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
+        distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+
+        rgb = alpha = None
+        if settings.rgb:
+            rgb, alpha = self._render_rgb(settings)
+
+        meta = {
+            "blender_version": compat.VERSION_STRING,
+            "ground_truth": {
+                "engine": "CYCLES",
+                "samples": 1,
+                "filter_width_px": GROUND_TRUTH_FILTER_PX,
+                "note": "one ray through each pixel centre; depth and normal are not blended",
+            },
+            "rgb": None
+            if rgb is None
+            else {
+                "engine": compat.ENGINES[settings.engine],
+                "samples": settings.samples,
+                "denoise": settings.denoise,
+                "seed": settings.seed,
+                "view_transform": "Standard",
+            },
+            "device": used_device,
+            "scene": _scene_meta(self._spec, info),
+            "width": camera.width,
+            "height": camera.height,
+        }
+        return View(camera, depth, distance, normal, mask, rgb, alpha, meta)
+
+    def _select_device(self, request: str) -> str:
+        if self._device is None or self._device[0] != request:
+            self._device = (request, device.select_device(request))
+        return self._device[1]
+
+    def _render_passes(self, configure) -> dict[str, np.ndarray]:
+        bscene = bpy.context.scene
+        configure(bscene)
+        path = self._tmp / f"pass_{next(self._counter)}.exr"
+        try:
+            with compat.quiet_stdout():
+                bpy.ops.render.render(write_still=False)
+            bpy.data.images["Render Result"].save_render(str(path), scene=bscene)
+            if not path.exists():
+                raise BlendtruthError("Blender rendered but wrote no image (see its log above)")
+            return exr.read_channels(path)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        channels = self._render_passes(lambda s: _rgb_setup(s, settings))
+        rgba = exr.stack(channels, "Combined", "RGBA")
+        if settings.engine == "cycles":
+            linear = rgba[..., :3] + exr.stack(channels, "Env", "RGB")
+            alpha = rgba[..., 3].astype(np.float32)
+        else:
+            linear, alpha = rgba[..., :3], None
+        return linear_to_srgb8(linear), alpha
+
+
+def _common_setup(bscene, settings: RenderSettings) -> None:
+    render = bscene.render
+    render.threads_mode = "AUTO" if settings.threads == 0 else "FIXED"
+    if settings.threads:
+        render.threads = settings.threads
+    render.use_motion_blur = False
+    render.use_persistent_data = True
+    view_layer = bpy.context.view_layer
+    view_layer.use_pass_z = True
+    view_layer.use_pass_normal = True
+    view_layer.use_pass_environment = True
+    compat.set_exr_multilayer(render.image_settings)
+    view = bscene.view_settings
+    view.view_transform = "Standard"
+    view.look = "None"
+    view.exposure = 0.0
+    view.gamma = 1.0
+
+
+def _ground_truth_setup(bscene) -> None:
+    bscene.render.engine = "CYCLES"
+    bscene.render.film_transparent = True
+    cycles = bscene.cycles
+    cycles.samples = 1
+    cycles.use_adaptive_sampling = False
+    cycles.use_denoising = False
+    cycles.max_bounces = 0
+    cycles.filter_width = GROUND_TRUTH_FILTER_PX
+    cycles.seed = 0
+    cycles.use_animated_seed = False
+
+
+def _rgb_setup(bscene, settings: RenderSettings) -> None:
+    bscene.render.engine = compat.ENGINES[settings.engine]
+    cycles = bscene.cycles
+    cycles.filter_width = 1.5
+    if settings.engine == "cycles":
+        bscene.render.film_transparent = True
+        cycles.samples = settings.samples
+        cycles.use_adaptive_sampling = False
+        cycles.use_denoising = settings.denoise
+        if settings.denoise:
+            cycles.denoiser = "OPENIMAGEDENOISE"
+        cycles.max_bounces = 12
+        cycles.seed = settings.seed
+    else:
+        bscene.render.film_transparent = False
+        if settings.engine == "eevee":
+            bscene.eevee.taa_render_samples = settings.samples
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
+
+
+def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
+    return {
+        "models": [str(p) for p in spec.models] if spec else [],
+        "primitive": spec.primitive if spec else None,
+        "normalize": spec.normalize if spec else False,
+        "light": spec.light if spec else None,
+        "material": spec.material if spec else None,
+        "model_to_world": info.model_to_world.tolist(),
+        "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
+    }

@@ -1,0 +1,46 @@
+"""Differences between the supported bpy lines (4.5 LTS and 5.0), kept in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+from blendtruth.blender._bpy import bpy
+
+VERSION: tuple[int, int, int] = tuple(bpy.app.version)  # type: ignore[assignment]
+VERSION_STRING: str = bpy.app.version_string
+
+# The EEVEE engine was renamed back from BLENDER_EEVEE_NEXT in 5.0.
+ENGINES = {
+    "cycles": "CYCLES",
+    "eevee": "BLENDER_EEVEE_NEXT" if VERSION < (5, 0, 0) else "BLENDER_EEVEE",
+    "workbench": "BLENDER_WORKBENCH",
+}
+
+
+def set_exr_multilayer(image_settings) -> None:
+    """Make ``save_render`` write every pass into one 32-bit float multilayer EXR."""
+    if VERSION >= (5, 0, 0):
+        # 5.0 split the format choice into a media type and a file format.
+        image_settings.media_type = "MULTI_LAYER_IMAGE"
+    image_settings.file_format = "OPEN_EXR_MULTILAYER"
+    image_settings.color_depth = "32"
+    image_settings.exr_codec = "NONE"
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence Blender's per-sample progress lines, which 4.5 prints straight to fd 1."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,172 @@
+"""Many calibrated views of one scene: place cameras, render, write the per-model folder.
+
+Layout of ``out``:
+    views/NNNN.npz          canonical per-view arrays (see writers/npz.py)
+    rgb/NNNN.png            RGB image (when rendered)
+    depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
+    mask/NNNN.png           255 where a surface is hit at the pixel centre
+    preview/NNNN_depth.png, preview/NNNN_normal.png
+    cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
+    transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
+    points.ply              every view's depth back-projected and fused (world frame)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from blendtruth.api import backend_for
+from blendtruth.camera import Intrinsics
+from blendtruth.geometry import backproject
+from blendtruth.pointcloud import write_ply
+from blendtruth.samplers import sample_cameras
+from blendtruth.scene import SceneInfo, SceneSpec
+from blendtruth.settings import RenderSettings
+from blendtruth.view import Camera, View
+from blendtruth.writers.atomic import atomic_open
+from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
+from blendtruth.writers.npz import write_view_npz
+from blendtruth.writers.png import depth_preview, normal_preview, write_png
+
+# Points kept per view before fusion, and the fused cloud's voxel size (× scene radius).
+_VOXEL_FRACTION = 1.0 / 256
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    """How to place the cameras: a sampler from :mod:`blendtruth.samplers` and its options."""
+
+    sampler: str = "sphere"
+    views: int = 8
+    fov_deg: float = 50.0
+    K: np.ndarray | None = None
+    radius: float | None = None
+    fill: float = 0.8
+    elevation_deg: float = 30.0
+    camera_file: Path | None = None
+
+
+def plan_cameras(plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int) -> list[Camera]:
+    """Cameras looking at the scene's centre, with world ``info.up`` as up."""
+    if plan.K is not None:
+        intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
+    else:
+        intr = Intrinsics.from_fov(plan.fov_deg, settings.width, settings.height)
+    cameras = sample_cameras(
+        plan.sampler, plan.views, intr, center=tuple(info.center), radius=plan.radius,
+        object_radius=info.radius, fill=plan.fill, elevation_deg=plan.elevation_deg,
+        seed=seed, path=None if plan.camera_file is None else str(plan.camera_file),
+    )
+    if plan.sampler == "file":
+        return cameras
+    return [_with_up(cam, info.center, info.up) for cam in cameras]
+
+
+def render_model(
+    scene: SceneSpec,
+    plan: ViewPlan,
+    settings: RenderSettings,
+    out: Path,
+    on_view: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Render every planned view of ``scene`` into ``out`` (see the module docstring)."""
+    backend = backend_for(scene)
+    info = backend.info
+    cameras = plan_cameras(plan, info, settings, settings.seed)
+    out = Path(out)
+    for sub in ("views", "depth", "mask", "preview") + (("rgb",) if settings.rgb else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    names = [f"{i:04d}" for i in range(len(cameras))]
+    written: list[Path] = []
+    clouds = []
+    for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
+        view = backend.render(camera, settings)
+        written += write_view_files(out, name, view)
+        clouds.append(_view_points(view))
+        if on_view:
+            on_view(i + 1, len(cameras))
+    write_cameras_json(out / "cameras.json", cameras, names)
+    write_transforms_json(
+        out / "transforms.json", cameras,
+        rgb_paths=[f"rgb/{n}.png" for n in names] if settings.rgb else [f"mask/{n}.png" for n in names],
+        depth_paths=[f"depth/{n}.npy" for n in names],
+        mask_paths=[f"mask/{n}.png" for n in names],
+    )
+    pts, nrm, col = fuse_points(clouds, voxel=info.radius * _VOXEL_FRACTION)
+    write_ply(out / "points.ply", pts, normals=nrm, colors=col)
+    return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
+
+
+def write_view_files(out: Path, name: str, view: View) -> list[Path]:
+    paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
+             out / "mask" / f"{name}.png", out / "preview" / f"{name}_depth.png",
+             out / "preview" / f"{name}_normal.png"]
+    write_view_npz(paths[0], view)
+    with atomic_open(paths[1]) as f:
+        np.save(f, view.depth.astype(np.float32))
+    write_png(paths[2], (view.mask * 255).astype(np.uint8))
+    write_png(paths[3], depth_preview(view.depth, view.mask))
+    write_png(paths[4], normal_preview(view.normal, view.mask))
+    if view.rgb is not None:
+        paths.append(out / "rgb" / f"{name}.png")
+        write_png(paths[-1], view.rgb)
+    return paths
+
+
+def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World-frame points, normals and colours of the pixels where a surface was hit."""
+    pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
+    normals = view.normal[view.mask] @ view.cam_to_world[:3, :3].T
+    if view.rgb is not None:
+        colors = view.rgb[view.mask]
+    else:
+        colors = np.full((len(pts), 3), 200, dtype=np.uint8)
+    return pts, normals, colors
+
+
+def fuse_points(clouds, voxel: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate the views' points and keep one real sample per voxel of size ``voxel``
+    (the one nearest the voxel centre), so every kept point lies exactly on the surface."""
+    pts = np.concatenate([c[0] for c in clouds])
+    normals = np.concatenate([c[1] for c in clouds])
+    colors = np.concatenate([c[2] for c in clouds])
+    if len(pts) == 0:
+        return pts, normals, colors
+    cells = np.floor(pts / voxel)
+    offset = np.linalg.norm(pts - (cells + 0.5) * voxel, axis=1)
+    order = np.lexsort((offset, cells[:, 2], cells[:, 1], cells[:, 0]))
+    sorted_cells = cells[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.any(sorted_cells[1:] != sorted_cells[:-1], axis=1)
+    keep = order[first]
+    return pts[keep], normals[keep], colors[keep]
+
+
+def _with_up(camera: Camera, center: np.ndarray, up: np.ndarray) -> Camera:
+    """Rotate a camera placed for up = +Z about ``center`` so that +Z maps to ``up``."""
+    z = np.array([0.0, 0.0, 1.0])
+    if np.allclose(up, z):
+        return camera
+    rot = _rotation_between(z, np.asarray(up, dtype=np.float64))
+    pose = np.array(camera.cam_to_world)
+    pose[:3, :3] = rot @ pose[:3, :3]
+    pose[:3, 3] = rot @ (pose[:3, 3] - center) + center
+    return Camera(camera.intrinsics, pose)
+
+
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector ``a`` to unit vector ``b``."""
+    b = b / np.linalg.norm(b)
+    v = np.cross(a, b)
+    c = float(a @ b)
+    if np.isclose(c, -1.0):
+        axis = np.array([1.0, 0.0, 0.0]) if abs(a[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+        axis = axis - a * (a @ axis)
+        axis /= np.linalg.norm(axis)
+        return 2 * np.outer(axis, axis) - np.eye(3)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1 + c)

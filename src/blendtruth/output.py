@@ -1,0 +1,55 @@
+"""Where a render's files go, and writing them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from blendtruth.errors import BlendtruthError
+from blendtruth.view import View
+from blendtruth.writers.npz import write_view_npz
+from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.tutorial import write_tutorial_npz
+
+
+def prepare_out_dir(out: Path) -> bool:
+    """Check that ``out`` can be a writable folder before any rendering; create it.
+    Returns True when it was created here (so a failed run can remove it again)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BlendtruthError(f"--out {out}: exists and is not a folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".blendtruth-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BlendtruthError(f"--out {out}: not writable ({exc.strerror or exc})") from None
+    return created
+
+
+def remove_if_empty(out: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(out)
+
+
+def write_single_view(out: Path, view: View, normals_source: str = "pass") -> list[Path]:
+    """The `blendtruth render` layout: the tutorial's rgb.png and d.npz, the canonical
+    view_0000.npz and depth/normal previews. Each file is written atomically."""
+    out = Path(out)
+    written: list[Path] = []
+
+    def emit(name: str, write) -> None:
+        path = out / name
+        write(path)
+        written.append(path)
+
+    if view.rgb is not None:
+        emit("rgb.png", lambda p: write_png(p, view.rgb))
+    emit("d.npz", lambda p: write_tutorial_npz(p, view, normals_source))
+    emit("view_0000.npz", lambda p: write_view_npz(p, view, {"nmap_source": normals_source}))
+    emit("depth.png", lambda p: write_png(p, depth_preview(view.depth, view.mask)))
+    emit("normal.png", lambda p: write_png(p, normal_preview(view.normal, view.mask)))
+    return written

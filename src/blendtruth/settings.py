@@ -1,0 +1,56 @@
+"""Render settings, validated where they enter."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from blendtruth.errors import BlendtruthError
+
+ENGINES = ("cycles", "eevee", "workbench")
+DEVICES = ("auto", "cpu", "gpu")
+NORMAL_SOURCES = ("pass", "pinhole", "sobel")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How to render one view.
+
+    ``width``/``height`` in pixels; ``samples`` per pixel for the RGB image only (ground truth
+    always uses one pixel-centre sample); ``engine`` renders RGB only, ground truth always
+    comes from Cycles; ``threads`` = 0 lets Blender use every core.
+    """
+
+    width: int = 640
+    height: int = 360
+    samples: int = 64
+    engine: str = "cycles"
+    device: str = "auto"
+    seed: int = 0
+    denoise: bool = False
+    rgb: bool = True
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height", "samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BlendtruthError(f"--{name} must be a whole number >= 1, got {value!r}")
+        if max(self.width, self.height) > 16384:
+            raise BlendtruthError(
+                f"--width/--height must be at most 16384, got {self.width}x{self.height}"
+            )
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise BlendtruthError(f"--seed must be a whole number in [0, 2^31), got {self.seed!r}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise BlendtruthError(f"--threads must be a whole number >= 0, got {self.threads!r}")
+        _choice("engine", self.engine, ENGINES)
+        _choice("device", self.device, DEVICES)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise BlendtruthError(f"--{option} must be one of {', '.join(choices)}; got {value!r}")

@@ -1,0 +1,72 @@
+"""The canonical per-view file: one ``.npz`` with every array, the camera and the metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blendtruth.camera import Intrinsics
+from blendtruth.conventions import conventions
+from blendtruth.errors import BlendtruthError
+from blendtruth.view import Camera, View
+from blendtruth.writers.atomic import atomic_open
+
+
+def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata stored with a view: conventions, units, renderer facts, camera."""
+    intr = view.camera.intrinsics
+    return {
+        "conventions": conventions(),
+        "intrinsics": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy},
+        "width": intr.width,
+        "height": intr.height,
+        **view.meta,
+        **(extra or {}),
+    }
+
+
+def write_view_npz(path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None) -> None:
+    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: depth, distance,
+    normal, mask, K, cam_to_world, meta (a JSON string) and, when rendered, rgb, alpha."""
+    arrays: dict[str, np.ndarray] = {
+        "depth": view.depth.astype(np.float32),
+        "distance": view.distance.astype(np.float32),
+        "normal": view.normal.astype(np.float32),
+        "mask": view.mask.astype(bool),
+        "K": view.K.astype(np.float64),
+        "cam_to_world": view.cam_to_world.astype(np.float64),
+        "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
+    }
+    if view.rgb is not None:
+        arrays["rgb"] = view.rgb.astype(np.uint8)
+    if view.alpha is not None:
+        arrays["alpha"] = view.alpha.astype(np.float32)
+    with atomic_open(path) as f:
+        np.savez_compressed(f, **arrays)
+
+
+def read_view_npz(path: str | os.PathLike) -> View:
+    """Load a file written by :func:`write_view_npz` back into a :class:`View`."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
+    meta = json.loads(str(arrays["meta"]))
+    height, width = arrays["depth"].shape
+    camera = Camera(Intrinsics.from_K(arrays["K"], width, height), arrays["cam_to_world"])
+    return View(
+        camera=camera,
+        depth=arrays["depth"],
+        distance=arrays["distance"],
+        normal=arrays["normal"],
+        mask=arrays["mask"],
+        rgb=arrays.get("rgb"),
+        alpha=arrays.get("alpha"),
+        meta=meta,
+    )

@@ -1,0 +1,149 @@
+"""Models from ../shared/meshes against independent truth: an Embree ray caster (trimesh
++ embreex) on the raw file, multi-view consistency, and the fused point cloud on the mesh."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("bpy")
+trimesh = pytest.importorskip("trimesh")
+
+from blendtruth.camera import Intrinsics  # noqa: E402
+from blendtruth.geometry import backproject, project, ray_directions  # noqa: E402
+from blendtruth.multiview import ViewPlan, render_model  # noqa: E402
+from blendtruth.pointcloud import read_ply  # noqa: E402
+from blendtruth.scene import SceneSpec  # noqa: E402
+from blendtruth.settings import RenderSettings  # noqa: E402
+from blendtruth.writers.npz import read_view_npz  # noqa: E402
+
+pytestmark = pytest.mark.render
+
+ALL_MODELS = [
+    "stanford-bunny.obj", "spot.obj", "teapot.obj", "suzanne.obj", "fandisk.obj", "igea.ply",
+    "cow.obj", "BoxTextured.glb", "monkey.glb", "fuze.obj", "unit_sphere.STL", "teapot.stl",
+    "sphere.ply", "nested.glb", "testplate.glb",
+]  # fmt: skip
+
+
+def _load_trimesh(path) -> trimesh.Trimesh:
+    loaded = trimesh.load(path, force="mesh", process=False)
+    return loaded
+
+
+def _raycast(mesh: trimesh.Trimesh, intr: Intrinsics, cam_to_world: np.ndarray):
+    """Depth (planar), face normal (world) and hit mask at pixel centres, by Embree."""
+    from trimesh.ray.ray_pyembree import RayMeshIntersector
+
+    dirs_cam = ray_directions(intr).reshape(-1, 3)
+    dirs = dirs_cam @ cam_to_world[:3, :3].T
+    origins = np.broadcast_to(cam_to_world[:3, 3], dirs.shape)
+    locs, ray_idx, tri_idx = RayMeshIntersector(mesh).intersects_location(
+        origins, dirs, multiple_hits=False
+    )
+    depth = np.zeros(len(dirs))
+    normal = np.zeros((len(dirs), 3))
+    depth[ray_idx] = (locs - cam_to_world[:3, 3]) @ cam_to_world[:3, 2]
+    normal[ray_idx] = mesh.face_normals[tri_idx]
+    shape = (intr.height, intr.width)
+    return depth.reshape(shape), normal.reshape(*shape, 3), (depth > 0).reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def bunny_views(meshes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bunny")
+    spec = SceneSpec(models=(meshes / "stanford-bunny.obj",), normalize=False)
+    plan = ViewPlan(sampler="sphere", views=4)
+    render_model(spec, plan, RenderSettings(width=128, height=128, samples=4), out)
+    return out
+
+
+def test_depth_and_mask_match_embree_on_the_raw_file(meshes, bunny_views):
+    mesh = _load_trimesh(meshes / "stanford-bunny.obj")
+    for npz in sorted((bunny_views / "views").glob("*.npz")):
+        view = read_view_npz(npz)
+        depth, _, mask = _raycast(mesh, view.camera.intrinsics, view.cam_to_world)
+        # Masks: two float32 ray tracers may disagree only on rays grazing an edge.
+        disagree = (view.mask != mask).sum()
+        assert disagree <= max(3, 0.01 * mask.sum()), (npz.name, disagree, mask.sum())
+        both = view.mask & mask
+        rel = np.abs(view.depth[both] - depth[both]) / depth[both]
+        # A grazing ray may hit a neighbouring triangle in one tracer: judge the bulk.
+        assert np.median(rel) < 1e-6 and np.quantile(rel, 0.99) < 1e-4, npz.name
+
+
+def test_flat_normals_match_embree(meshes, tmp_path):
+    # STL imports flat-shaded, so Blender's shading normal is the face normal.
+    path = meshes / "teapot.stl"
+    render_model(SceneSpec(models=(path,), normalize=False), ViewPlan(views=2),
+                 RenderSettings(width=64, height=64, rgb=False), tmp_path)
+    mesh = _load_trimesh(path)
+    for npz in sorted((tmp_path / "views").glob("*.npz")):
+        view = read_view_npz(npz)
+        _, normal_world, mask = _raycast(mesh, view.camera.intrinsics, view.cam_to_world)
+        both = view.mask & mask
+        ours = view.normal[both] @ view.cam_to_world[:3, :3].T
+        cos = np.abs(np.sum(ours * normal_world[both], axis=-1))  # trimesh winding may differ
+        err = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        assert np.quantile(err, 0.95) < 0.05, np.quantile(err, 0.95)
+
+
+def _bilinear_depth(view, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """View depth interpolated at continuous pixel coordinates ``uv`` (pixel centres at
+    +0.5), and where that is meaningful: all four neighbours hit, on one surface (their
+    depths within 1% of each other)."""
+    x, y = uv[:, 0] - 0.5, uv[:, 1] - 0.5
+    c0, r0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    ok = (c0 >= 0) & (r0 >= 0) & (c0 + 1 < view.width) & (r0 + 1 < view.height)
+    c0, r0 = np.where(ok, c0, 0), np.where(ok, r0, 0)
+    fx, fy = x - c0, y - r0
+    d = [view.depth[r0 + dr, c0 + dc] for dr in (0, 1) for dc in (0, 1)]
+    stack = np.stack(d)
+    ok &= np.all(stack > 0, axis=0)
+    ok &= (stack.max(axis=0) - stack.min(axis=0)) < 0.01 * stack.max(axis=0)
+    value = (d[0] * (1 - fx) + d[1] * fx) * (1 - fy) + (d[2] * (1 - fx) + d[3] * fx) * fy
+    return value, ok
+
+
+def test_multiview_consistency(bunny_views):
+    """Back-project view i, project into view j, read j's depth there, back-project it and
+    project into view i again: the round trip lands on the pixel it started from."""
+    views = [read_view_npz(p) for p in sorted((bunny_views / "views").glob("*.npz"))]
+    pairs = 0
+    for i, vi in enumerate(views):
+        pts = backproject(vi.depth, vi.camera.intrinsics, vi.cam_to_world)[vi.mask]
+        start_uv = np.argwhere(vi.mask)[:, ::-1] + 0.5
+        for j, vj in enumerate(views):
+            if i == j:
+                continue
+            uv, z = project(pts, vj.camera.intrinsics, vj.cam_to_world)
+            dj, ok = _bilinear_depth(vj, uv)
+            visible = ok & (np.abs(dj - z) < 0.01 * z)  # not occluded in view j
+            if visible.sum() < 30:
+                continue
+            # j's surface point at uv, back into 3D, then into view i.
+            rays = np.column_stack([uv[visible], np.ones(visible.sum())])
+            p_cam = (rays @ np.linalg.inv(vj.K).T) * dj[visible, None]
+            p_world = p_cam @ vj.cam_to_world[:3, :3].T + vj.cam_to_world[:3, 3]
+            uv_i, _ = project(p_world, vi.camera.intrinsics, vi.cam_to_world)
+            reproj = np.linalg.norm(uv_i - start_uv[visible], axis=1)
+            rel = np.abs(dj[visible] - z[visible]) / z[visible]
+            assert np.median(reproj) <= 0.1, (i, j, np.median(reproj))
+            assert np.median(rel) <= 1e-4, (i, j, np.median(rel))
+            pairs += 1
+    assert pairs >= 6, "views of one model must overlap"
+
+
+def test_points_ply_lies_on_the_mesh(meshes, bunny_views):
+    cloud = read_ply(bunny_views / "points.ply")
+    pts = cloud["points"]
+    meta = json.loads(str(np.load(bunny_views / "views" / "0000.npz")["meta"]))
+    radius = meta["scene"]["bounding_sphere"]["radius"]
+    mesh = _load_trimesh(meshes / "stanford-bunny.obj")
+    rng = np.random.default_rng(0)
+    sample = pts[rng.choice(len(pts), size=min(3000, len(pts)), replace=False)]
+    _, dist, _ = trimesh.proximity.closest_point(mesh, sample)
+    assert len(pts) > 1000
+    assert dist.mean() <= 1e-4 * radius, dist.mean() / radius

@@ -1,0 +1,157 @@
+"""Render tests: Blender's output against analytic geometry computed from the saved camera.
+
+Small images (≤128 px) and few samples; marked ``render``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("bpy")
+
+import blendtruth  # noqa: E402
+from blendtruth import Camera, Intrinsics  # noqa: E402
+from blendtruth.color import linear_to_srgb8  # noqa: E402
+from blendtruth.frames import look_at  # noqa: E402
+from blendtruth.geometry import backproject, ray_directions  # noqa: E402
+
+from analytic import ray_box  # noqa: E402
+
+pytestmark = pytest.mark.render
+
+W, H = 128, 72
+UNIT_BOX = (np.full(3, -1.0), np.full(3, 1.0))  # the factory cube: size 2 at the origin
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _edge_pixels(camera: Camera, eps: float = 1e-3) -> np.ndarray:
+    """Pixels whose centre ray passes within ``eps`` of a cube edge: there a pixel-centre
+    hit/miss or face decision is legitimately ambiguous at float32 precision."""
+    lo, hi = UNIT_BOX
+    grown = ray_box(camera.intrinsics, camera.cam_to_world, lo - eps, hi + eps)
+    shrunk = ray_box(camera.intrinsics, camera.cam_to_world, lo + eps, hi - eps)
+    face_grown = np.argmax(np.abs(grown[2]), axis=-1)
+    face_shrunk = np.argmax(np.abs(shrunk[2]), axis=-1)
+    return (grown[3] != shrunk[3]) | (shrunk[3] & (face_grown != face_shrunk))
+
+
+def _check_against_box(view: blendtruth.View) -> None:
+    depth_a, dist_a, normal_world_a, mask_a = ray_box(
+        view.camera.intrinsics, view.cam_to_world, *UNIT_BOX
+    )
+    edge = _edge_pixels(view.camera)
+    assert mask_a.sum() > 500, "the cube should cover a good part of the image"
+    # Mask: identical except where the pixel centre lies on an edge.
+    assert np.array_equal(view.mask[~edge], mask_a[~edge])
+    both = view.mask & mask_a & ~edge
+    # Depth/distance: float32 output, so 1e-5 relative is ~80 float32 ulps of headroom.
+    rel = np.abs(view.depth[both] - depth_a[both]) / depth_a[both]
+    assert rel.max() <= 1e-5, rel.max()
+    rel_d = np.abs(view.distance[both] - dist_a[both]) / dist_a[both]
+    assert rel_d.max() <= 1e-5, rel_d.max()
+    # Normals: camera frame, OpenCV axes; exact face normals up to float32 rotation.
+    R = view.cam_to_world[:3, :3]
+    normal_cam_a = normal_world_a @ R  # R^T n for each row vector n
+    err = _angle_deg(view.normal[both], normal_cam_a[both])
+    assert err.max() <= 0.05, err.max()
+    # No surface: every array is 0 there.
+    assert np.all(view.depth[~view.mask] == 0) and np.all(view.distance[~view.mask] == 0)
+    assert np.all(view.normal[~view.mask] == 0)
+    np.testing.assert_allclose(np.linalg.norm(view.normal[view.mask], axis=-1), 1.0, atol=1e-6)
+
+
+def test_factory_cube_matches_analytic_box():
+    view = blendtruth.render_view(width=W, height=H, rgb=False)
+    # The factory camera: 50 mm lens on a 36 mm sensor, principal point at the image centre.
+    np.testing.assert_allclose(view.K, [[W * 50 / 36, 0, W / 2], [0, W * 50 / 36, H / 2], [0, 0, 1]])
+    _check_against_box(view)
+
+
+def test_custom_camera_non_square_pixels_and_shifted_principal_point():
+    # fx != fy, portrait image, principal point far off-centre: checks the K -> Blender
+    # conversion (sensor fit, pixel aspect, shift signs) and the half-pixel convention.
+    intr = Intrinsics(fx=150.0, fy=120.0, cx=40.3, cy=70.9, width=96, height=128)
+    pose = look_at(eye=(4.0, -5.0, 3.0), target=(0.3, -0.2, 0.1))
+    view = blendtruth.render_view(camera=Camera(intr, pose), width=96, height=128, rgb=False)
+    np.testing.assert_allclose(view.K, intr.K)
+    _check_against_box(view)
+
+
+def test_half_pixel_shift_would_be_caught():
+    # The assertions above must fail for a camera off by half a pixel.
+    view = blendtruth.render_view(width=W, height=H, rgb=False)
+    intr = view.camera.intrinsics
+    shifted = Intrinsics(intr.fx, intr.fy, intr.cx + 0.5, intr.cy, W, H)
+    bad = blendtruth.View(Camera(shifted, view.cam_to_world), view.depth, view.distance,
+                          view.normal, view.mask)
+    with pytest.raises(AssertionError):
+        _check_against_box(bad)
+
+
+def test_uv_sphere_within_tessellation_bound():
+    view = blendtruth.render_view(scene="uv_sphere", width=W, height=H, rgb=False)
+    # Blender's UV sphere: radius 1, 32 segments x 16 rings, vertices on the sphere.
+    # A face spans dphi = 2pi/32 by dtheta = pi/16; every point of it is at least
+    # cos(half its angular diagonal) from the centre, so a hit lies at radius in
+    # [cos(delta), 1] and its smooth normal (a blend of the vertex normals spanning the
+    # face) is within delta of the radial direction.
+    delta = np.hypot(np.pi / 32, np.pi / 32)
+    pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
+    radius = np.linalg.norm(pts, axis=-1)
+    assert view.mask.sum() > 500
+    assert radius.max() <= 1.0 + 1e-5 and radius.min() >= np.cos(delta) - 1e-5
+    normal_world = view.normal[view.mask] @ view.cam_to_world[:3, :3].T
+    err = _angle_deg(normal_world, pts)
+    assert err.max() <= np.degrees(delta), err.max()
+    # Silhouette: the rendered mask is the analytic sphere's, up to the tessellation
+    # (the polygon lies inside the sphere): every hit pixel is an analytic hit.
+    dirs = ray_directions(view.camera.intrinsics) @ view.cam_to_world[:3, :3].T
+    origin = view.cam_to_world[:3, 3]
+    b = dirs @ origin
+    disc = b**2 - np.sum(dirs**2, axis=-1) * (origin @ origin - 1.0)
+    assert np.all(disc[view.mask] > 0)
+
+
+def test_rgb_is_shaded_and_its_silhouette_is_the_mask():
+    view = blendtruth.render_view(width=W, height=H, samples=8, seed=1)
+    assert view.rgb.shape == (H, W, 3) and view.rgb.dtype == np.uint8
+    inside = view.rgb[view.mask].astype(float)
+    assert inside.mean() > 20, "the lit cube must not be black"
+    assert inside.std() > 5, "three lit faces must not be one flat colour"
+    # Anti-aliased coverage vs pixel-centre hits: equal away from the silhouette.
+    m = view.mask
+    boundary = _dilate(_dilate(m) & ~m | _dilate(~m) & m)
+    assert np.array_equal((view.alpha > 0.5)[~boundary], m[~boundary])
+    assert np.all(view.alpha[~m & ~boundary] == 0) and np.all(view.alpha[m & ~boundary] == 1)
+    # Background shows the factory world colour, 0.0509 linear grey, sRGB-encoded (= 64).
+    world = linear_to_srgb8(np.array(0.05087608844041824))
+    assert np.all(view.rgb[~m & ~boundary] == world)
+
+
+def _dilate(m: np.ndarray) -> np.ndarray:
+    """4-neighbour dilation: the 1.5 px pixel filter reaches about one pixel further."""
+    out = m.copy()
+    out[1:] |= m[:-1]
+    out[:-1] |= m[1:]
+    out[:, 1:] |= m[:, :-1]
+    out[:, :-1] |= m[:, 1:]
+    return out
+
+
+def test_rgb_is_reproducible_for_a_seed():
+    a = blendtruth.render_view(width=64, height=36, samples=4, seed=7)
+    b = blendtruth.render_view(width=64, height=36, samples=4, seed=7)
+    c = blendtruth.render_view(width=64, height=36, samples=4, seed=8)
+    assert np.array_equal(a.rgb, b.rgb)
+    assert not np.array_equal(a.rgb, c.rgb)
+
+
+def test_ground_truth_does_not_depend_on_rgb_settings():
+    a = blendtruth.render_view(width=64, height=36, samples=4, seed=3)
+    b = blendtruth.render_view(width=64, height=36, rgb=False)
+    assert np.array_equal(a.depth, b.depth) and np.array_equal(a.normal, b.normal)
