@@ -129,7 +129,8 @@ class BlenderBackend:
         try:
             with compat.quiet_stdout():
                 bpy.ops.render.render(write_still=False)
-            bpy.data.images["Render Result"].save_render(str(path), scene=bscene)
+            with compat.square_pixels_for_saving(bscene.render):
+                bpy.data.images["Render Result"].save_render(str(path), scene=bscene)
             if not path.exists():
                 raise BlendtruthError("Blender rendered but wrote no image (see its log above)")
             return exr.read_channels(path)
@@ -140,7 +141,7 @@ class BlenderBackend:
         channels = self._render_passes(lambda s: _rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
-            linear = rgba[..., :3] + exr.stack(channels, "Env", "RGB")
+            linear = rgba[..., :3] + exr.stack(channels, compat.ENVIRONMENT_PASS, "RGB")
             alpha = rgba[..., 3].astype(np.float32)
         else:
             linear, alpha = rgba[..., :3], None

@@ -20,6 +20,10 @@ ENGINES = {
 }
 
 
+# The Environment pass's channel prefix in the multilayer EXR.
+ENVIRONMENT_PASS = "Env" if VERSION < (5, 0, 0) else "Environment"
+
+
 def set_exr_multilayer(image_settings) -> None:
     """Make ``save_render`` write every pass into one 32-bit float multilayer EXR."""
     if VERSION >= (5, 0, 0):
@@ -44,3 +48,17 @@ def quiet_stdout() -> Iterator[None]:
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def square_pixels_for_saving(render) -> Iterator[None]:
+    """bpy 5.0 cannot write a multi-part EXR of a non-square-pixel render (its parts get
+    conflicting pixelAspectRatio headers); the pixels are rendered already, so the aspect
+    can be 1 while saving. A no-op on 4.5."""
+    saved = (render.pixel_aspect_x, render.pixel_aspect_y)
+    if VERSION >= (5, 0, 0):
+        render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    try:
+        yield
+    finally:
+        render.pixel_aspect_x, render.pixel_aspect_y = saved
