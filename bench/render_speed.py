@@ -42,7 +42,9 @@ def tutorial_seconds(width: int, height: int, repeats: int) -> float:
             start = time.perf_counter()
             subprocess.run(
                 [sys.executable, str(script), str(width), str(height), f"{tmp}/rgb{i}.png"],
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -64,8 +66,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"{'size':>8} {'tutorial s/view':>16} {'GT only s/view':>15} {'GT+RGB64 s/view':>16}"
-          f" {'tutorial/GT':>12} {'tutorial/GT+RGB':>16}")
+    print(
+        f"{'size':>8} {'tutorial s/view':>16} {'GT only s/view':>15} {'GT+RGB64 s/view':>16}"
+        f" {'tutorial/GT':>12} {'tutorial/GT+RGB':>16}"
+    )
     for size in (256, 512):
         a = tutorial_seconds(size, size, args.repeats)
         b = warm_seconds(size, size, args.repeats, rgb=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+
 import numpy as np
 import pytest
 
@@ -55,9 +56,25 @@ def test_render_command_writes_the_tutorials_files(tmp_path):
     pytest.importorskip("bpy")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "blendtruth.cli", "render", "--out", str(out),
-         "--width", "96", "--height", "54", "--samples", "4", "--normals", "sobel"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "blendtruth.cli",
+            "render",
+            "--out",
+            str(out),
+            "--width",
+            "96",
+            "--height",
+            "54",
+            "--samples",
+            "4",
+            "--normals",
+            "sobel",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in out.iterdir())

@@ -30,8 +30,21 @@ BAD = [
 def test_bad_model_one_line_exit_2_nothing_written(meshes, tmp_path, capsys, name, reason):
     path = meshes / "bad" / name
     out = tmp_path / "out"
-    code = main(["render", str(path), "--out", str(out), "--width", "32", "--height", "32",
-                 "--views", "1", "--no-rgb"])
+    code = main(
+        [
+            "render",
+            str(path),
+            "--out",
+            str(out),
+            "--width",
+            "32",
+            "--height",
+            "32",
+            "--views",
+            "1",
+            "--no-rgb",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and str(path) in err[0] and reason in err[0], err
@@ -55,8 +68,22 @@ def test_missing_or_unknown_file(tmp_path, capsys, args, needle):
 @pytest.mark.parametrize("name", ["negative_indices.obj", "soup.stl", "nancolor.obj"])
 def test_odd_but_valid_files_render(meshes, tmp_path, name):
     out = tmp_path / "out"
-    code = main(["render", str(meshes / "bad" / name), "--out", str(out), "--width", "48",
-                 "--height", "48", "--views", "2", "--samples", "2"])
+    code = main(
+        [
+            "render",
+            str(meshes / "bad" / name),
+            "--out",
+            str(out),
+            "--width",
+            "48",
+            "--height",
+            "48",
+            "--views",
+            "2",
+            "--samples",
+            "2",
+        ]
+    )
     assert code == 0
     for i in range(2):
         with np.load(out / "views" / f"{i:04d}.npz") as v:

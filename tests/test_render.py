@@ -11,12 +11,11 @@ import pytest
 pytest.importorskip("bpy")
 
 import blendtruth  # noqa: E402
+from analytic import ray_box  # noqa: E402
 from blendtruth import Camera, Intrinsics  # noqa: E402
 from blendtruth.color import linear_to_srgb8  # noqa: E402
 from blendtruth.frames import look_at  # noqa: E402
 from blendtruth.geometry import backproject, ray_directions  # noqa: E402
-
-from analytic import ray_box  # noqa: E402
 
 pytestmark = pytest.mark.render
 
@@ -68,7 +67,9 @@ def _check_against_box(view: blendtruth.View) -> None:
 def test_factory_cube_matches_analytic_box():
     view = blendtruth.render_view(width=W, height=H, rgb=False)
     # The factory camera: 50 mm lens on a 36 mm sensor, principal point at the image centre.
-    np.testing.assert_allclose(view.K, [[W * 50 / 36, 0, W / 2], [0, W * 50 / 36, H / 2], [0, 0, 1]])
+    np.testing.assert_allclose(
+        view.K, [[W * 50 / 36, 0, W / 2], [0, W * 50 / 36, H / 2], [0, 0, 1]]
+    )
     _check_against_box(view)
 
 
@@ -87,8 +88,9 @@ def test_half_pixel_shift_would_be_caught():
     view = blendtruth.render_view(width=W, height=H, rgb=False)
     intr = view.camera.intrinsics
     shifted = Intrinsics(intr.fx, intr.fy, intr.cx + 0.5, intr.cy, W, H)
-    bad = blendtruth.View(Camera(shifted, view.cam_to_world), view.depth, view.distance,
-                          view.normal, view.mask)
+    bad = blendtruth.View(
+        Camera(shifted, view.cam_to_world), view.depth, view.distance, view.normal, view.mask
+    )
     with pytest.raises(AssertionError):
         _check_against_box(bad)
 

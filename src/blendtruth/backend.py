@@ -1,8 +1,8 @@
 """The backend-neutral render interface.
 
-A backend loads a scene description and turns it plus a :class:`Camera` into a :class:`View` of ground-truth
-arrays. Blender/Cycles is the first backend; a ray caster (Embree) can produce the same
-depth, distance, normal and mask arrays behind the same two calls.
+A backend loads a scene description, then turns a :class:`Camera` into a :class:`View` of
+ground-truth arrays. Blender/Cycles is the first backend; a ray caster (Embree) can produce
+the same depth, distance, normal and mask arrays behind the same three calls.
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ class Intrinsics:
         for name in ("width", "height"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
-                raise BlendtruthError(f"intrinsics: {name} must be a whole number >= 1, got {value}")
+                raise BlendtruthError(
+                    f"intrinsics: {name} must be a whole number >= 1, got {value}"
+                )
             object.__setattr__(self, name, int(value))
         for name in ("fx", "fy", "cx", "cy"):
             object.__setattr__(self, name, float(getattr(self, name)))
@@ -91,7 +93,9 @@ def _fit_and_view_fac(cam: BlenderCamera) -> tuple[float, float]:
     aspect_y = cam.resolution_y * cam.pixel_aspect_y
     if cam.sensor_fit not in ("AUTO", "HORIZONTAL", "VERTICAL"):
         raise BlendtruthError(f"unknown sensor_fit {cam.sensor_fit!r}")
-    horizontal = cam.sensor_fit == "HORIZONTAL" or (cam.sensor_fit == "AUTO" and aspect_x >= aspect_y)
+    horizontal = cam.sensor_fit == "HORIZONTAL" or (
+        cam.sensor_fit == "AUTO" and aspect_x >= aspect_y
+    )
     sensor = cam.sensor_height_mm if cam.sensor_fit == "VERTICAL" else cam.sensor_width_mm
     if horizontal:
         view_fac = float(cam.resolution_x)

@@ -11,10 +11,10 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.models import check_model_file
+from blendtruth.multiview import ViewPlan
+from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
-
-SAMPLERS = ("orbit", "sphere", "hemisphere", "random", "file")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,51 +35,151 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
 
 @cli.command()
 @click.argument("models", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
-              help="Output folder.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Output folder.",
+)
 @click.option("--width", type=int, default=640, show_default=True, help="Image width, pixels.")
 @click.option("--height", type=int, default=360, show_default=True, help="Image height, pixels.")
-@click.option("--samples", type=int, default=64, show_default=True,
-              help="RGB samples per pixel (ground truth always uses one pixel-centre sample).")
-@click.option("--engine", type=click.Choice(ENGINES), default="cycles", show_default=True,
-              help="Engine for the RGB image; ground truth always comes from Cycles.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-              help="auto uses a GPU (OptiX/CUDA/HIP) when Cycles finds one, else the CPU.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for Cycles sampling and the random camera sampler.")
-@click.option("--normals", "normals_source", type=click.Choice(NORMAL_SOURCES), default="pass",
-              show_default=True, help="Source of the tutorial's nmap in d.npz.")
+@click.option(
+    "--samples",
+    type=int,
+    default=64,
+    show_default=True,
+    help="RGB samples per pixel (ground truth always uses one pixel-centre sample).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="cycles",
+    show_default=True,
+    help="Engine for the RGB image; ground truth always comes from Cycles.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="auto uses a GPU (OptiX/CUDA/HIP) when Cycles finds one, else the CPU.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for Cycles sampling and the random camera sampler.",
+)
+@click.option(
+    "--normals",
+    "normals_source",
+    type=click.Choice(NORMAL_SOURCES),
+    default="pass",
+    show_default=True,
+    help="Source of the tutorial's nmap in d.npz.",
+)
 @click.option("--no-rgb", is_flag=True, help="Ground truth only: skip the shaded RGB render.")
 @click.option("--denoise", is_flag=True, help="Denoise the RGB image with OpenImageDenoise.")
-@click.option("--views", type=int, default=None,
-              help="Number of views (default: 1 of the scene camera without MODELS, else 8).")
-@click.option("--sampler", type=click.Choice(SAMPLERS), default="sphere", show_default=True,
-              help="Camera placement around the model centre.")
-@click.option("--cameras", "camera_file", type=click.Path(path_type=Path), default=None,
-              help="cameras.json or transforms.json to render from (implies --sampler file).")
-@click.option("--fov", type=float, default=50.0, show_default=True,
-              help="Horizontal field of view, degrees (ignored with --K).")
+@click.option(
+    "--views",
+    type=int,
+    default=None,
+    help="Number of views (default: 1 of the scene camera without MODELS, else 8).",
+)
+@click.option(
+    "--sampler",
+    type=click.Choice(SAMPLERS),
+    default="sphere",
+    show_default=True,
+    help="Camera placement around the model centre.",
+)
+@click.option(
+    "--cameras",
+    "camera_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="cameras.json or transforms.json to render from (implies --sampler file).",
+)
+@click.option(
+    "--fov",
+    type=float,
+    default=50.0,
+    show_default=True,
+    help="Horizontal field of view, degrees (ignored with --K).",
+)
 @click.option("--K", "k_text", default=None, help="Intrinsics 'fx,fy,cx,cy' in pixels.")
-@click.option("--radius", type=float, default=None,
-              help="Camera distance from the centre (default: the model fills --fill).")
-@click.option("--fill", type=float, default=0.8, show_default=True,
-              help="Fraction of the half-frame the bounding sphere fills.")
-@click.option("--elevation", type=float, default=30.0, show_default=True,
-              help="Elevation of the orbit sampler, degrees.")
-@click.option("--normalize/--no-normalize", default=True, show_default=True,
-              help="Centre the models and scale them into the unit sphere.")
+@click.option(
+    "--radius",
+    type=float,
+    default=None,
+    help="Camera distance from the centre (default: the model fills --fill).",
+)
+@click.option(
+    "--fill",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="Fraction of the half-frame the bounding sphere fills.",
+)
+@click.option(
+    "--elevation",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Elevation of the orbit sampler, degrees.",
+)
+@click.option(
+    "--normalize/--no-normalize",
+    default=True,
+    show_default=True,
+    help="Centre the models and scale them into the unit sphere.",
+)
 @click.option("--light", type=click.Choice(LIGHTS), default="studio", show_default=True)
-@click.option("--material", type=click.Choice(MATERIALS), default="keep", show_default=True,
-              help="clay: one uniform grey diffuse material for shape-only images.")
-def render(models: tuple[Path, ...], out: Path, width: int, height: int, samples: int,
-           engine: str, device: str, seed: int, normals_source: str, no_rgb: bool,
-           denoise: bool, views: int | None, sampler: str, camera_file: Path | None,
-           fov: float, k_text: str | None, radius: float | None, fill: float,
-           elevation: float, normalize: bool, light: str, material: str) -> None:
+@click.option(
+    "--material",
+    type=click.Choice(MATERIALS),
+    default="keep",
+    show_default=True,
+    help="clay: one uniform grey diffuse material for shape-only images.",
+)
+def render(
+    models: tuple[Path, ...],
+    out: Path,
+    width: int,
+    height: int,
+    samples: int,
+    engine: str,
+    device: str,
+    seed: int,
+    normals_source: str,
+    no_rgb: bool,
+    denoise: bool,
+    views: int | None,
+    sampler: str,
+    camera_file: Path | None,
+    fov: float,
+    k_text: str | None,
+    radius: float | None,
+    fill: float,
+    elevation: float,
+    normalize: bool,
+    light: str,
+    material: str,
+) -> None:
     """Render MODELS (any number of files, one scene) or, without MODELS, the tutorial's
     scene (Blender's factory cube) into --out."""
-    settings = RenderSettings(width=width, height=height, samples=samples, engine=engine,
-                              device=device, seed=seed, denoise=denoise, rgb=not no_rgb)
+    settings = RenderSettings(
+        width=width,
+        height=height,
+        samples=samples,
+        engine=engine,
+        device=device,
+        seed=seed,
+        denoise=denoise,
+        rgb=not no_rgb,
+    )
     if views is not None and views < 1:
         raise BlendtruthError(f"--views must be a whole number >= 1, got {views}")
     if camera_file is not None:
@@ -94,9 +194,16 @@ def render(models: tuple[Path, ...], out: Path, width: int, height: int, samples
         spec = SceneSpec.parse("default")
     plan = None
     if models or views is not None or camera_file is not None:
-        plan = ViewPlan(sampler=sampler, views=views or 8, fov_deg=fov, K=_parse_K(k_text),
-                        radius=radius, fill=fill, elevation_deg=elevation,
-                        camera_file=camera_file)
+        plan = ViewPlan(
+            sampler=sampler,
+            views=views or 8,
+            fov_deg=fov,
+            K=_parse_K(k_text),
+            radius=radius,
+            fill=fill,
+            elevation_deg=elevation,
+            camera_file=camera_file,
+        )
     from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
 
     created = prepare_out_dir(out)
@@ -107,8 +214,10 @@ def render(models: tuple[Path, ...], out: Path, width: int, height: int, samples
 
             view = render_view(settings=settings)
             written = write_single_view(out, view, normals_source)
-            summary = (f"rendered 1 view with Blender {view.meta['blender_version']} on "
-                       f"{view.meta['device']}; {int(view.mask.sum())} pixels hit a surface")
+            summary = (
+                f"rendered 1 view with Blender {view.meta['blender_version']} on "
+                f"{view.meta['device']}; {int(view.mask.sum())} pixels hit a surface"
+            )
         else:
             from blendtruth.multiview import render_model
 

@@ -26,8 +26,13 @@ def conventions() -> dict[str, Any]:
             "pixel (u, v) = (column, row) covers [u, u+1) x [v, v+1); its centre is "
             "(u + 0.5, v + 0.5); origin at the top-left corner; rows stored top-down"
         ),
-        "depth": "float32 planar depth: camera-frame z of the surface point, scene units; 0 = no surface",
-        "distance": "float32 Euclidean distance from the camera centre to the surface point; 0 = no surface",
+        "depth": (
+            "float32 planar depth: camera-frame z of the surface point, scene units; 0 = no surface"
+        ),
+        "distance": (
+            "float32 Euclidean distance from the camera centre to the surface point, scene "
+            "units; 0 = no surface"
+        ),
         "normal": (
             "float32 HxWx3 unit surface normal in the camera frame (OpenCV axes), from Blender's "
             "shading normal; 0 where mask is False"
@@ -40,7 +45,8 @@ def conventions() -> dict[str, Any]:
         ),
         "alpha": "float32 anti-aliased coverage of the RGB render, 0..1",
         "tutorial_d_npz": (
-            "dmap = planar depth (as 'depth'); nmap = the tutorial's encoding: t = (-zx, -zy, 1)/|.| "
-            "(t = -normal for exact sources), channels reversed, mapped to [0, 1] by (t + 1)/2"
+            "dmap = planar depth (as 'depth'); nmap = the tutorial's encoding: "
+            "t = (-zx, -zy, 1)/|.| (t = -normal for exact sources), channels reversed, "
+            "mapped to [0, 1] by (t + 1)/2"
         ),
     }

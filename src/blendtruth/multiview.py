@@ -22,7 +22,7 @@ import numpy as np
 from blendtruth.api import backend_for
 from blendtruth.camera import Intrinsics
 from blendtruth.geometry import backproject
-from blendtruth.pointcloud import write_ply
+from blendtruth.pointcloud import voxel_downsample, write_ply
 from blendtruth.samplers import sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
@@ -50,16 +50,25 @@ class ViewPlan:
     camera_file: Path | None = None
 
 
-def plan_cameras(plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int) -> list[Camera]:
+def plan_cameras(
+    plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
+) -> list[Camera]:
     """Cameras looking at the scene's centre, with world ``info.up`` as up."""
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
     else:
         intr = Intrinsics.from_fov(plan.fov_deg, settings.width, settings.height)
     cameras = sample_cameras(
-        plan.sampler, plan.views, intr, center=tuple(info.center), radius=plan.radius,
-        object_radius=info.radius, fill=plan.fill, elevation_deg=plan.elevation_deg,
-        seed=seed, path=None if plan.camera_file is None else str(plan.camera_file),
+        plan.sampler,
+        plan.views,
+        intr,
+        center=tuple(info.center),
+        radius=plan.radius,
+        object_radius=info.radius,
+        fill=plan.fill,
+        elevation_deg=plan.elevation_deg,
+        seed=seed,
+        path=None if plan.camera_file is None else str(plan.camera_file),
     )
     if plan.sampler == "file":
         return cameras
@@ -91,8 +100,11 @@ def render_model(
             on_view(i + 1, len(cameras))
     write_cameras_json(out / "cameras.json", cameras, names)
     write_transforms_json(
-        out / "transforms.json", cameras,
-        rgb_paths=[f"rgb/{n}.png" for n in names] if settings.rgb else [f"mask/{n}.png" for n in names],
+        out / "transforms.json",
+        cameras,
+        rgb_paths=[f"rgb/{n}.png" for n in names]
+        if settings.rgb
+        else [f"mask/{n}.png" for n in names],
         depth_paths=[f"depth/{n}.npy" for n in names],
         mask_paths=[f"mask/{n}.png" for n in names],
     )
@@ -102,9 +114,13 @@ def render_model(
 
 
 def write_view_files(out: Path, name: str, view: View) -> list[Path]:
-    paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
-             out / "mask" / f"{name}.png", out / "preview" / f"{name}_depth.png",
-             out / "preview" / f"{name}_normal.png"]
+    paths = [
+        out / "views" / f"{name}.npz",
+        out / "depth" / f"{name}.npy",
+        out / "mask" / f"{name}.png",
+        out / "preview" / f"{name}_depth.png",
+        out / "preview" / f"{name}_normal.png",
+    ]
     write_view_npz(paths[0], view)
     with atomic_open(paths[1]) as f:
         np.save(f, view.depth.astype(np.float32))
@@ -129,21 +145,11 @@ def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def fuse_points(clouds, voxel: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate the views' points and keep one real sample per voxel of size ``voxel``
-    (the one nearest the voxel centre), so every kept point lies exactly on the surface."""
+    """Concatenate the views' points and keep one real sample per voxel."""
     pts = np.concatenate([c[0] for c in clouds])
     normals = np.concatenate([c[1] for c in clouds])
     colors = np.concatenate([c[2] for c in clouds])
-    if len(pts) == 0:
-        return pts, normals, colors
-    cells = np.floor(pts / voxel)
-    offset = np.linalg.norm(pts - (cells + 0.5) * voxel, axis=1)
-    order = np.lexsort((offset, cells[:, 2], cells[:, 1], cells[:, 0]))
-    sorted_cells = cells[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = np.any(sorted_cells[1:] != sorted_cells[:-1], axis=1)
-    keep = order[first]
-    return pts[keep], normals[keep], colors[keep]
+    return voxel_downsample(pts, voxel, normals, colors)
 
 
 def _with_up(camera: Camera, center: np.ndarray, up: np.ndarray) -> Camera:

@@ -54,7 +54,7 @@ class SceneSpec:
 
     @classmethod
     def parse(cls, scene: str | Path | SceneSpec | list | tuple) -> SceneSpec:
-        """"default", a primitive name, a model path, or a list of model paths."""
+        """ "default", a primitive name, a model path, or a list of model paths."""
         if isinstance(scene, SceneSpec):
             return scene
         if isinstance(scene, list | tuple):

@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
-from blendtruth.camera import BlenderCamera, Intrinsics, intrinsics_from_blender, intrinsics_to_blender
 from blendtruth.blender.lighting import setup_lighting, use_clay
 from blendtruth.blender.models import import_model
+from blendtruth.camera import (
+    BlenderCamera,
+    Intrinsics,
+    intrinsics_from_blender,
+    intrinsics_to_blender,
+)
 from blendtruth.errors import BlendtruthError
 from blendtruth.frames import opencv_to_opengl, opengl_to_opencv
 from blendtruth.models import default_up
@@ -80,9 +85,16 @@ def _check_applied(obj, intr: Intrinsics, params: BlenderCamera) -> None:
     data = obj.data
     got = intrinsics_from_blender(
         BlenderCamera(
-            data.lens, data.sensor_width, data.sensor_height, data.sensor_fit,
-            data.shift_x, data.shift_y, params.resolution_x, params.resolution_y,
-            bpy.context.scene.render.pixel_aspect_x, bpy.context.scene.render.pixel_aspect_y,
+            data.lens,
+            data.sensor_width,
+            data.sensor_height,
+            data.sensor_fit,
+            data.shift_x,
+            data.shift_y,
+            params.resolution_x,
+            params.resolution_y,
+            bpy.context.scene.render.pixel_aspect_x,
+            bpy.context.scene.render.pixel_aspect_y,
         )
     )
     err = max(abs(got.fx - intr.fx) / intr.fx, abs(got.fy - intr.fy) / intr.fy)
@@ -105,7 +117,6 @@ def _camera_object():
             f"camera {obj.name!r} is {obj.data.type}; only perspective cameras are supported"
         )
     return obj
-
 
 
 def build_scene(spec: SceneSpec) -> SceneInfo:

@@ -29,7 +29,9 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
     }
 
 
-def write_view_npz(path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None) -> None:
+def write_view_npz(
+    path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None
+) -> None:
     """Write ``view`` to ``path`` (compressed npz, atomically). Keys: depth, distance,
     normal, mask, K, cam_to_world, meta (a JSON string) and, when rendered, rgb, alpha."""
     arrays: dict[str, np.ndarray] = {
