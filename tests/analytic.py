@@ -37,3 +37,35 @@ def ray_box(intr: Intrinsics, cam_to_world: np.ndarray, box_min, box_max):
     depth = np.where(mask, t_enter, 0.0)  # dirs have z_cam = 1, so t is planar depth
     distance = depth * np.linalg.norm(dirs, axis=-1)
     return depth, distance, normal, mask
+
+
+def ray_sphere(intr: Intrinsics, center, radius: float, cam_to_world=None):
+    """Pixel-centre rays against a sphere (camera frame unless a pose is given).
+
+    Returns planar depth (0 = miss), outward unit normal in the camera frame, and mask."""
+    pose = np.eye(4) if cam_to_world is None else np.asarray(cam_to_world, float)
+    c = (np.asarray(center, float) - pose[:3, 3]) @ pose[:3, :3]  # centre in camera frame
+    d = ray_directions(intr)
+    a = np.sum(d * d, axis=-1)
+    b = -2 * d @ c
+    disc = b * b - 4 * a * (c @ c - radius**2)
+    mask = disc > 0
+    t = np.where(mask, (-b - np.sqrt(np.where(mask, disc, 0))) / (2 * a), 0.0)
+    mask &= t > 0
+    p = d * t[..., None]
+    normal = np.where(mask[..., None], (p - c) / radius, 0.0)
+    return np.where(mask, t, 0.0), normal, mask
+
+
+def ray_plane(intr: Intrinsics, point, normal):
+    """Pixel-centre rays against an infinite plane, camera frame. Returns planar depth
+    (0 = miss or behind), the plane's unit normal turned toward the camera, and mask."""
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    d = ray_directions(intr)
+    denom = d @ n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (np.asarray(point, float) @ n) / denom
+    mask = np.isfinite(t) & (t > 0)
+    facing = n if np.asarray(point, float) @ n < 0 else -n
+    normal_img = np.where(mask[..., None], facing, 0.0)
+    return np.where(mask, t, 0.0), normal_img, mask
