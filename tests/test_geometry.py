@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from analytic import ray_plane, ray_sphere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,8 @@ from blendtruth.geometry import (
     normals_to_world,
     project,
 )
+
+from analytic import ray_plane, ray_sphere
 
 # Non-square image, fx != fy, principal point well off-centre.
 CAM = Intrinsics(fx=210.0, fy=190.0, cx=91.3, cy=52.7, width=160, height=120)

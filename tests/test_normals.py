@@ -6,12 +6,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from analytic import ray_plane, ray_sphere
 
 from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
 from blendtruth.normals import dmap2norm, normals_from_depth
 from blendtruth.writers.tutorial import encode_nmap
+
+from analytic import ray_plane, ray_sphere
 
 CAM = Intrinsics(fx=420.0, fy=380.0, cx=182.6, cy=105.4, width=320, height=240)
 TILT = np.radians(30.0)

@@ -11,11 +11,12 @@ import pytest
 pytest.importorskip("bpy")
 
 import blendtruth  # noqa: E402
-from analytic import ray_box  # noqa: E402
 from blendtruth import Camera, Intrinsics  # noqa: E402
 from blendtruth.color import linear_to_srgb8  # noqa: E402
 from blendtruth.frames import look_at  # noqa: E402
 from blendtruth.geometry import backproject, ray_directions  # noqa: E402
+
+from analytic import ray_box  # noqa: E402
 
 pytestmark = pytest.mark.render
 
