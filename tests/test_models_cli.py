@@ -3,6 +3,9 @@ Valid-but-odd files render. (Runs the real CLI; Blender is needed.)"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +92,52 @@ def test_odd_but_valid_files_render(meshes, tmp_path, name):
         with np.load(out / "views" / f"{i:04d}.npz") as v:
             assert v["mask"].sum() > 50, "the object must be visible"
             assert v["rgb"][v["mask"]].mean() > 10, "a visible object must not be black"
+
+
+def test_render_models_writes_the_model_folder(meshes, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["render", str(meshes / "suzanne.obj"), str(meshes / "cow.obj"), "--out", str(out),
+            "--views", "3", "--sampler", "orbit", "--width", "40", "--height", "30",
+            "--samples", "2", "--K", "45,40,19.5,15.5"]  # fmt: skip
+    assert main(args) == 0
+    assert "rendered 3 views" in capsys.readouterr().out
+    for sub, ext in [("views", "npz"), ("rgb", "png"), ("depth", "npy"), ("mask", "png")]:
+        assert sorted(p.name for p in (out / sub).iterdir()) == [f"000{i}.{ext}" for i in range(3)]
+    for name in ("cameras.json", "transforms.json", "points.ply"):
+        assert (out / name).stat().st_size > 0
+    view = np.load(out / "views" / "0001.npz")
+    np.testing.assert_allclose(view["K"], [[45, 0, 19.5], [0, 40, 15.5], [0, 0, 1]])
+    np.testing.assert_array_equal(np.load(out / "depth" / "0001.npy"), view["depth"])
+    meta = json.loads(str(view["meta"]))
+    assert [Path(p).name for p in meta["scene"]["models"]] == ["suzanne.obj", "cow.obj"]
+    assert not list(out.rglob(".*")), "no temporary files may remain"
+
+    # The same cameras again, from the written transforms.json: identical ground truth.
+    again = tmp_path / "again"
+    models = [str(meshes / "suzanne.obj"), str(meshes / "cow.obj")]
+    cams = str(out / "transforms.json")
+    assert main(["render", *models, "--out", str(again), "--cameras", cams, "--no-rgb"]) == 0
+    for i in range(3):
+        a = np.load(out / "views" / f"000{i}.npz")
+        b = np.load(again / "views" / f"000{i}.npz")
+        np.testing.assert_allclose(b["cam_to_world"], a["cam_to_world"], atol=1e-12)
+        assert np.array_equal(a["mask"], b["mask"])
+        np.testing.assert_allclose(b["depth"], a["depth"], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--views", "0"], "--views"),
+        (["--K", "1,2,3"], "--K"),
+        (["--fill", "2"], "--fill"),
+        (["--cameras", "nope.json"], "--cameras"),
+        (["--light", "disco"], "--light"),
+    ],
+)
+def test_bad_view_options(meshes, tmp_path, capsys, args, needle):
+    out = tmp_path / "out"
+    code = main(["render", str(meshes / "cow.obj"), "--out", str(out), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert not out.exists()

@@ -170,3 +170,48 @@ def test_points_ply_lies_on_the_mesh(meshes, bunny_views):
     _, dist, _ = trimesh.proximity.closest_point(mesh, sample)
     assert len(pts) > 1000
     assert dist.mean() <= 1e-4 * radius, dist.mean() / radius
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_shared_model_renders(meshes, tmp_path, name):
+    spec = SceneSpec(models=(meshes / name,))
+    render_model(spec, ViewPlan(views=2), RenderSettings(width=64, height=64, samples=4), tmp_path)
+    for npz in sorted((tmp_path / "views").glob("*.npz")):
+        view = read_view_npz(npz)
+        assert view.mask.sum() > 40, f"{name}: the model must be visible"
+        assert np.isfinite(view.depth).all() and np.isfinite(view.normal).all()
+        lum = view.rgb[view.mask].mean(axis=-1)
+        assert lum.mean() > 30, f"{name}: a visible object must not render black"
+    meta = json.loads(str(np.load(tmp_path / "views" / "0000.npz")["meta"]))
+    # Normalised into the unit sphere around the origin.
+    assert meta["scene"]["bounding_sphere"]["radius"] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(meta["scene"]["bounding_sphere"]["center"], 0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["BoxTextured.glb", "fuze.obj"])
+def test_textured_models_show_their_texture(meshes, tmp_path, name):
+    # Under uniform (ambient) light, a clay model is one flat grey; the textured model's
+    # colours vary across its surface.
+    spreads = {}
+    for material in ("clay", "keep"):
+        out = tmp_path / material
+        spec = SceneSpec(models=(meshes / name,), light="ambient", material=material)
+        render_model(spec, ViewPlan(views=1), RenderSettings(width=96, height=96, samples=8), out)
+        view = read_view_npz(out / "views" / "0000.npz")
+        inner = view.mask & (view.alpha == 1)
+        spreads[material] = view.rgb[inner].astype(float).std(axis=0).max()
+    assert spreads["keep"] > 20 and spreads["keep"] > 3 * spreads["clay"], spreads
+
+
+@pytest.mark.parametrize("light", ["studio", "sun", "ambient"])
+def test_light_presets_never_black(meshes, tmp_path, light):
+    spec = SceneSpec(models=(meshes / "cow.obj",), light=light, material="clay")
+    render_model(
+        spec,
+        ViewPlan(sampler="sphere", views=6),
+        RenderSettings(width=48, height=48, samples=4),
+        tmp_path,
+    )
+    for npz in sorted((tmp_path / "views").glob("*.npz")):
+        view = read_view_npz(npz)
+        assert view.rgb[view.mask].mean() > 40, (light, npz.name)

@@ -13,6 +13,7 @@ Layout of ``out``:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,10 @@ def render_model(
     written: list[Path] = []
     clouds = []
     for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
-        view = backend.render(camera, settings)
+        # Cameras read from a file bring their own resolution.
+        view = backend.render(
+            camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
+        )
         written += write_view_files(out, name, view)
         clouds.append(_view_points(view))
         if on_view:
