@@ -62,3 +62,9 @@ def square_pixels_for_saving(render) -> Iterator[None]:
         yield
     finally:
         render.pixel_aspect_x, render.pixel_aspect_y = saved
+
+
+def use_nodes(idblock) -> None:
+    """Make a world or material node-based (always so from 5.0, where the flag is deprecated)."""
+    if VERSION < (5, 0, 0):
+        idblock.use_nodes = True

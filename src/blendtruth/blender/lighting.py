@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
 from blendtruth.frames import opencv_to_opengl
 
@@ -49,7 +50,7 @@ def use_clay() -> None:
     """Replace every material with one uniform diffuse grey (shape-only images)."""
     mat = bpy.data.materials.get("blendtruth_clay") or bpy.data.materials.new("blendtruth_clay")
     mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
-    mat.use_nodes = True
+    compat.use_nodes(mat)
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = (0.8, 0.8, 0.8, 1.0)
@@ -78,7 +79,7 @@ def _aim_sun(sun, direction: np.ndarray) -> None:
 
 def _set_world(strength: float) -> None:
     world = bpy.data.worlds.new("blendtruth_world")
-    world.use_nodes = True
+    compat.use_nodes(world)
     background = world.node_tree.nodes.get("Background")
     background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
     background.inputs["Strength"].default_value = strength
