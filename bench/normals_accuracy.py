@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from analytic import ray_plane, ray_sphere  # noqa: E402
-
 from blendtruth.camera import Intrinsics  # noqa: E402
 from blendtruth.normals import normals_from_depth  # noqa: E402
+
+from analytic import ray_plane, ray_sphere  # noqa: E402
 
 CAM = Intrinsics(fx=600.0, fy=560.0, cx=270.4, cy=244.9, width=512, height=512)
 TILT = np.radians(30.0)
@@ -45,8 +45,10 @@ def main(repeats: int = 5) -> None:
                 normal, valid = normals_from_depth(depth, CAM, method)
                 times.append(time.perf_counter() - start)
             err = _angles(normal[valid], truth[valid])
-            print(f"{name:<10} {method:<8} {err.mean():>8.3f} {np.median(err):>9.4f} "
-                  f"{np.quantile(err, 0.95):>8.3f} {1000 * statistics.median(times):>8.1f}")
+            print(
+                f"{name:<10} {method:<8} {err.mean():>8.3f} {np.median(err):>9.4f} "
+                f"{np.quantile(err, 0.95):>8.3f} {1000 * statistics.median(times):>8.1f}"
+            )
 
 
 if __name__ == "__main__":

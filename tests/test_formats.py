@@ -34,8 +34,10 @@ EXPORT = textwrap.dedent(
     obj = bpy.context.object
     m = np.array(obj.matrix_world)
     co = np.array([v.co for v in obj.data.vertices]) @ m[:3, :3].T + m[:3, 3]
-    json.dump({"min": co.min(0).tolist(), "max": co.max(0).tolist()}, open(out + "/bounds.json", "w"))
-    bpy.ops.wm.obj_export(filepath=out + "/m.obj", forward_axis="Y", up_axis="Z", export_materials=False)
+    with open(out + "/bounds.json", "w") as f:
+        json.dump({"min": co.min(0).tolist(), "max": co.max(0).tolist()}, f)
+    bpy.ops.wm.obj_export(filepath=out + "/m.obj", forward_axis="Y", up_axis="Z",
+                          export_materials=False)
     bpy.ops.wm.ply_export(filepath=out + "/m.ply", forward_axis="Y", up_axis="Z",
                           export_triangulated_mesh=True)
     bpy.ops.wm.stl_export(filepath=out + "/m.stl", forward_axis="Y", up_axis="Z")

@@ -141,3 +141,17 @@ def test_bad_view_options(meshes, tmp_path, capsys, args, needle):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and needle in err[0], err
     assert not out.exists()
+
+
+def test_unreadable_texture_warns_in_one_line_and_renders(meshes, tmp_path, capsys):
+    # fuze.obj's material names "fuze uv.jpg"; copy the model without it.
+    for name in ("fuze.obj", "fuze.obj.mtl"):
+        (tmp_path / name).write_bytes((meshes / name).read_bytes())
+    out = tmp_path / "out"
+    code = main(["render", str(tmp_path / "fuze.obj"), "--out", str(out), "--views", "1",
+                 "--width", "32", "--height", "32", "--samples", "2"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 0
+    assert len(err) == 1 and err[0].startswith("blendtruth: warning:")
+    assert "fuze uv.jpg" in err[0] and "fuze.obj" in err[0]
+    assert np.load(out / "views" / "0000.npz")["mask"].sum() > 20

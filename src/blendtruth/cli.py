@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
 import numpy as np
 
-from blendtruth.errors import BlendtruthError
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.samplers import SAMPLERS
@@ -232,8 +233,14 @@ def render(
         click.echo(f"wrote {path}")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    name = "warning" if issubclass(category, BlendtruthWarning) else category.__name__
+    click.echo(f"blendtruth: {name}: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected error into one line and exit 2."""
+    warnings.showwarning = _one_line_warning
     try:
         cli.main(args=argv, prog_name="blendtruth", standalone_mode=False)
     except click.exceptions.Exit as exc:

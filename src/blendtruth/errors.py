@@ -6,3 +6,9 @@ class BlendtruthError(Exception):
 
     The CLI prints it as one line and exits with code 2.
     """
+
+
+class BlendtruthWarning(UserWarning):
+    """Something the user should know that does not stop the run (e.g. a missing texture).
+
+    The CLI prints it as one line on stderr."""

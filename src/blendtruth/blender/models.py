@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
-from blendtruth.errors import BlendtruthError
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.models import check_model_file
 
 # glTF's importer maps file (x, y, z) to Blender (x, -z, y); this maps it back.
@@ -32,6 +33,7 @@ def import_model(path: Path) -> list:
     check_model_file(path)
     ext = path.suffix.lower()
     before = set(bpy.data.objects)
+    before_images = set(bpy.data.images)
     with _captured_output() as log:
         try:
             _IMPORTERS[ext](path)
@@ -45,7 +47,25 @@ def import_model(path: Path) -> list:
                 obj.matrix_world = (_BLENDER_TO_YUP @ np.array(obj.matrix_world)).T.tolist()
     bpy.context.view_layer.update()
     _check_geometry(path, new)
+    for texture in _unreadable_textures(before_images):
+        warnings.warn(
+            f"{path}: texture {texture} cannot be read; the RGB image shows Blender's "
+            "magenta there (depth, normals and masks are unaffected)",
+            BlendtruthWarning,
+            stacklevel=2,
+        )
     return new
+
+
+def _unreadable_textures(before: set) -> list[str]:
+    """File-backed images added by an import whose pixels cannot be loaded."""
+    missing = []
+    for image in bpy.data.images:
+        if image in before or image.source != "FILE" or image.packed_file is not None:
+            continue
+        if not os.path.isfile(bpy.path.abspath(image.filepath)) or image.size[0] == 0:
+            missing.append(repr(os.path.normpath(bpy.path.abspath(image.filepath))))
+    return missing
 
 
 def _check_geometry(path: Path, objects: list) -> None:
