@@ -17,11 +17,162 @@ from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
 
+_PATH = click.Path(path_type=Path)
+
+# Options shared by `render` and `dataset`: how each view is rendered and placed.
+_VIEW_OPTIONS = [
+    click.option(
+        "--out", type=_PATH, default=Path("out"), show_default=True, help="Output folder."
+    ),
+    click.option("--width", type=int, default=640, show_default=True, help="Image width, px."),
+    click.option("--height", type=int, default=360, show_default=True, help="Image height, px."),
+    click.option(
+        "--samples",
+        type=int,
+        default=64,
+        show_default=True,
+        help="RGB samples per pixel (ground truth always uses one pixel-centre ray).",
+    ),
+    click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="cycles",
+        show_default=True,
+        help="Engine for the RGB image; ground truth always comes from Cycles.",
+    ),
+    click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default="auto",
+        show_default=True,
+        help="auto uses a GPU (OptiX/CUDA/HIP) when Cycles finds one, else the CPU.",
+    ),
+    click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed for Cycles sampling and the random camera sampler.",
+    ),
+    click.option("--no-rgb", is_flag=True, help="Ground truth only: skip the RGB render."),
+    click.option("--denoise", is_flag=True, help="Denoise RGB with OpenImageDenoise."),
+    click.option(
+        "--threads",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Render threads per Blender process (0 = all cores).",
+    ),
+    click.option(
+        "--views",
+        type=int,
+        default=None,
+        help="Views per model (default 8; `render` without MODELS: 1, the scene camera).",
+    ),
+    click.option(
+        "--sampler",
+        type=click.Choice(SAMPLERS),
+        default="sphere",
+        show_default=True,
+        help="Camera placement around the model centre.",
+    ),
+    click.option(
+        "--cameras",
+        "camera_file",
+        type=_PATH,
+        default=None,
+        help="cameras.json or transforms.json to render from (implies --sampler "
+        "file; the resolution comes from the file).",
+    ),
+    click.option(
+        "--fov",
+        type=float,
+        default=50.0,
+        show_default=True,
+        help="Horizontal field of view, degrees (ignored with --K).",
+    ),
+    click.option("--K", "k_text", default=None, help="Intrinsics 'fx,fy,cx,cy' in pixels."),
+    click.option(
+        "--radius",
+        type=float,
+        default=None,
+        help="Camera distance from the centre (default: the model fills --fill).",
+    ),
+    click.option(
+        "--fill",
+        type=float,
+        default=0.8,
+        show_default=True,
+        help="Fraction of the half-frame the model's bounding sphere fills.",
+    ),
+    click.option(
+        "--elevation",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Elevation of the orbit sampler, degrees.",
+    ),
+    click.option(
+        "--normalize/--no-normalize",
+        default=True,
+        show_default=True,
+        help="Centre models and scale them into the unit sphere.",
+    ),
+    click.option("--light", type=click.Choice(LIGHTS), default="studio", show_default=True),
+    click.option(
+        "--material",
+        type=click.Choice(MATERIALS),
+        default="keep",
+        show_default=True,
+        help="clay: one uniform grey diffuse material for shape-only images.",
+    ),
+]
+
+
+def view_options(func):
+    for option in reversed(_VIEW_OPTIONS):
+        func = option(func)
+    return func
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blendtruth")
 def cli() -> None:
     """Render exact ground truth (RGB, metric depth, normals, masks, cameras) with Blender."""
+
+
+def _settings(o: dict) -> RenderSettings:
+    return RenderSettings(
+        width=o["width"],
+        height=o["height"],
+        samples=o["samples"],
+        engine=o["engine"],
+        device=o["device"],
+        seed=o["seed"],
+        denoise=o["denoise"],
+        rgb=not o["no_rgb"],
+        threads=o["threads"],
+    )
+
+
+def _plan(o: dict) -> ViewPlan:
+    if o["views"] is not None and o["views"] < 1:
+        raise BlendtruthError(f"--views must be a whole number >= 1, got {o['views']}")
+    sampler = o["sampler"]
+    if o["camera_file"] is not None:
+        sampler = "file"
+        if not o["camera_file"].is_file():
+            raise BlendtruthError(f"--cameras {o['camera_file']}: no such file")
+    return ViewPlan(
+        sampler=sampler,
+        views=o["views"] or 8,
+        fov_deg=o["fov"],
+        K=_parse_K(o["k_text"]),
+        radius=o["radius"],
+        fill=o["fill"],
+        elevation_deg=o["elevation"],
+        camera_file=o["camera_file"],
+    )
 
 
 def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
@@ -35,44 +186,8 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
 
 
 @cli.command()
-@click.argument("models", nargs=-1, type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("out"),
-    show_default=True,
-    help="Output folder.",
-)
-@click.option("--width", type=int, default=640, show_default=True, help="Image width, pixels.")
-@click.option("--height", type=int, default=360, show_default=True, help="Image height, pixels.")
-@click.option(
-    "--samples",
-    type=int,
-    default=64,
-    show_default=True,
-    help="RGB samples per pixel (ground truth always uses one pixel-centre sample).",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="cycles",
-    show_default=True,
-    help="Engine for the RGB image; ground truth always comes from Cycles.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(DEVICES),
-    default="auto",
-    show_default=True,
-    help="auto uses a GPU (OptiX/CUDA/HIP) when Cycles finds one, else the CPU.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed for Cycles sampling and the random camera sampler.",
-)
+@click.argument("models", nargs=-1, type=_PATH)
+@view_options
 @click.option(
     "--normals",
     "normals_source",
@@ -81,132 +196,23 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
     show_default=True,
     help="Source of the tutorial's nmap in d.npz.",
 )
-@click.option("--no-rgb", is_flag=True, help="Ground truth only: skip the shaded RGB render.")
-@click.option("--denoise", is_flag=True, help="Denoise the RGB image with OpenImageDenoise.")
-@click.option(
-    "--views",
-    type=int,
-    default=None,
-    help="Number of views (default: 1 of the scene camera without MODELS, else 8).",
-)
-@click.option(
-    "--sampler",
-    type=click.Choice(SAMPLERS),
-    default="sphere",
-    show_default=True,
-    help="Camera placement around the model centre.",
-)
-@click.option(
-    "--cameras",
-    "camera_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="cameras.json or transforms.json to render from (implies --sampler file).",
-)
-@click.option(
-    "--fov",
-    type=float,
-    default=50.0,
-    show_default=True,
-    help="Horizontal field of view, degrees (ignored with --K).",
-)
-@click.option("--K", "k_text", default=None, help="Intrinsics 'fx,fy,cx,cy' in pixels.")
-@click.option(
-    "--radius",
-    type=float,
-    default=None,
-    help="Camera distance from the centre (default: the model fills --fill).",
-)
-@click.option(
-    "--fill",
-    type=float,
-    default=0.8,
-    show_default=True,
-    help="Fraction of the half-frame the bounding sphere fills.",
-)
-@click.option(
-    "--elevation",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Elevation of the orbit sampler, degrees.",
-)
-@click.option(
-    "--normalize/--no-normalize",
-    default=True,
-    show_default=True,
-    help="Centre the models and scale them into the unit sphere.",
-)
-@click.option("--light", type=click.Choice(LIGHTS), default="studio", show_default=True)
-@click.option(
-    "--material",
-    type=click.Choice(MATERIALS),
-    default="keep",
-    show_default=True,
-    help="clay: one uniform grey diffuse material for shape-only images.",
-)
-def render(
-    models: tuple[Path, ...],
-    out: Path,
-    width: int,
-    height: int,
-    samples: int,
-    engine: str,
-    device: str,
-    seed: int,
-    normals_source: str,
-    no_rgb: bool,
-    denoise: bool,
-    views: int | None,
-    sampler: str,
-    camera_file: Path | None,
-    fov: float,
-    k_text: str | None,
-    radius: float | None,
-    fill: float,
-    elevation: float,
-    normalize: bool,
-    light: str,
-    material: str,
-) -> None:
+def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     """Render MODELS (any number of files, one scene) or, without MODELS, the tutorial's
     scene (Blender's factory cube) into --out."""
-    settings = RenderSettings(
-        width=width,
-        height=height,
-        samples=samples,
-        engine=engine,
-        device=device,
-        seed=seed,
-        denoise=denoise,
-        rgb=not no_rgb,
-    )
-    if views is not None and views < 1:
-        raise BlendtruthError(f"--views must be a whole number >= 1, got {views}")
-    if camera_file is not None:
-        sampler = "file"
-        if not camera_file.is_file():
-            raise BlendtruthError(f"--cameras {camera_file}: no such file")
+    settings = _settings(o)
+    tutorial = not models and o["views"] is None and o["camera_file"] is None
+    plan = None if tutorial else _plan(o)
+    for path in models:
+        check_model_file(path)
     if models:
-        for path in models:
-            check_model_file(path)
-        spec = SceneSpec(models=models, normalize=normalize, light=light, material=material)
+        spec = SceneSpec(
+            models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
+        )
     else:
         spec = SceneSpec.parse("default")
-    plan = None
-    if models or views is not None or camera_file is not None:
-        plan = ViewPlan(
-            sampler=sampler,
-            views=views or 8,
-            fov_deg=fov,
-            K=_parse_K(k_text),
-            radius=radius,
-            fill=fill,
-            elevation_deg=elevation,
-            camera_file=camera_file,
-        )
     from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
 
+    out = o["out"]
     created = prepare_out_dir(out)
     start = time.perf_counter()
     try:
@@ -233,6 +239,100 @@ def render(
         click.echo(f"wrote {path}")
 
 
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@view_options
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Worker processes (default: one per core; Cycles threads are split).",
+)
+@click.option("--shard", default=None, help="'i/N': render only shard i of N (job arrays).")
+@click.option(
+    "--retries",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Extra attempts after a crash, timeout or error (not for bad files).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds per model before its worker is killed.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: distribute models over a Ray cluster.",
+)
+@click.option("--address", default=None, help="Ray cluster address (default: start locally).")
+@click.option(
+    "--recycle-after",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Replace a worker process after this many models.",
+)
+@click.option("--no-progress", is_flag=True, help="No live progress bar.")
+def dataset(
+    sources: tuple[str, ...],
+    workers: int | None,
+    shard: str | None,
+    retries: int,
+    timeout: float,
+    executor: str,
+    address: str | None,
+    recycle_after: int,
+    no_progress: bool,
+    **o,
+) -> None:
+    """Render every model in SOURCES (files, folders, globs, or .txt lists of paths) into
+    --out/models/<id>/, resumably. Exit code 1 if any model failed."""
+    from blendtruth.dataset.runner import DatasetOptions, default_workers, run_dataset
+    from blendtruth.dataset.sources import parse_shard
+
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise BlendtruthError(f"--workers must be >= 1, got {workers}")
+    if retries < 0 or recycle_after < 1 or timeout <= 0:
+        raise BlendtruthError("--retries must be >= 0, --recycle-after >= 1, --timeout > 0")
+    if o["threads"] == 0 and workers > 1:
+        o["threads"] = max(1, default_workers() // workers)
+    settings = _settings(o)
+    plan = _plan(o)
+    spec = SceneSpec(
+        models=(Path("placeholder.obj"),),
+        normalize=o["normalize"],
+        light=o["light"],
+        material=o["material"],
+    )
+    options = DatasetOptions(
+        workers=workers,
+        shard=parse_shard(shard),
+        retries=retries,
+        timeout=timeout,
+        executor=executor,
+        address=address,
+        recycle_after=recycle_after,
+        progress=not no_progress,
+    )
+    summary = run_dataset(list(sources), o["out"], spec, plan, settings, options)
+    click.echo(
+        f"{summary['models_done']} models done, {summary['models_failed']} failed, "
+        f"{summary['skipped_already_done']} already done; {summary['views']} views in "
+        f"{summary['seconds']:.1f} s"
+    )
+    for failure in summary["failures"]:
+        click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
+    if summary["models_failed"]:
+        raise click.exceptions.Exit(1)
+
+
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     name = "warning" if issubclass(category, BlendtruthWarning) else category.__name__
     click.echo(f"blendtruth: {name}: {message}", err=True)
@@ -242,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected error into one line and exit 2."""
     warnings.showwarning = _one_line_warning
     try:
-        cli.main(args=argv, prog_name="blendtruth", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="blendtruth", standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.UsageError as exc:

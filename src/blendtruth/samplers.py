@@ -30,9 +30,11 @@ def auto_distance(intr: Intrinsics, object_radius: float, fill: float = 0.8) -> 
     if not object_radius > 0:
         raise BlendtruthError(f"object radius must be > 0, got {object_radius}")
     half_tan = min(
-        intr.cx / intr.fx, (intr.width - intr.cx) / intr.fx,
-        intr.cy / intr.fy, (intr.height - intr.cy) / intr.fy,
-    )  # fmt: skip
+        intr.cx / intr.fx,
+        (intr.width - intr.cx) / intr.fx,
+        intr.cy / intr.fy,
+        (intr.height - intr.cy) / intr.fy,
+    )
     if half_tan <= 0:
         raise BlendtruthError("the principal point lies outside the image")
     angular_radius = math.atan(fill * half_tan)

@@ -41,11 +41,15 @@ def _intrinsics_fields(intr: Intrinsics) -> dict:
     # nerfstudio and instant-ngp cast rays through pixel (i + 0.5, j + 0.5) with cx, cy in
     # the same pixel frame as ours, so K's entries go in unchanged.
     return {
-        "fl_x": intr.fx, "fl_y": intr.fy, "cx": intr.cx, "cy": intr.cy,
-        "w": intr.width, "h": intr.height,
+        "fl_x": intr.fx,
+        "fl_y": intr.fy,
+        "cx": intr.cx,
+        "cy": intr.cy,
+        "w": intr.width,
+        "h": intr.height,
         "camera_angle_x": 2 * math.atan(intr.width / (2 * intr.fx)),
         "camera_angle_y": 2 * math.atan(intr.height / (2 * intr.fy)),
-    }  # fmt: skip
+    }
 
 
 def write_transforms_json(

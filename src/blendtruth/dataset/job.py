@@ -1,0 +1,67 @@
+"""One model of a dataset: what to render and how, run inside a worker process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blendtruth.multiview import ViewPlan
+from blendtruth.scene import SceneSpec
+from blendtruth.settings import RenderSettings
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """Render ``scene`` (one model) with ``plan`` into ``out/models/<mid>``."""
+
+    mid: str
+    source: Path
+    out: Path
+    scene: SceneSpec
+    plan: ViewPlan
+    settings: RenderSettings
+
+    @property
+    def final_dir(self) -> Path:
+        return self.out / "models" / self.mid
+
+    def tmp_dir(self, tag: str) -> Path:
+        # Dot-prefixed: never mistaken for a finished model folder.
+        return self.out / "models" / f".{self.mid}.tmp-{tag}"
+
+
+def run_job(job: ModelJob) -> dict[str, Any]:
+    """Render into a temporary folder, then rename it into place. Returns the number of
+    views, the files (relative to the model folder), seconds and any warnings."""
+    from blendtruth.multiview import render_model
+
+    start = time.perf_counter()
+    tmp = job.tmp_dir(str(os.getpid()))
+    shutil.rmtree(tmp, ignore_errors=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render_model(job.scene, job.plan, job.settings, tmp)
+    files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+    if job.final_dir.exists():  # an earlier run renamed it but died before recording it
+        shutil.rmtree(job.final_dir)
+    os.rename(tmp, job.final_dir)
+    _fsync_dir(job.final_dir.parent)
+    return {
+        "views": sum(1 for f in files if f.startswith("views/")),
+        "files": files,
+        "seconds": round(time.perf_counter() - start, 3),
+        "warnings": [str(w.message) for w in caught],
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,171 @@
+"""Long-lived local worker processes: each imports Blender once and renders model after
+model; a crash or a hang fails that model only (the worker is replaced)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from blendtruth.dataset.job import ModelJob
+
+# (job, outcome): outcome is {"ok": True, **result} or {"ok": False, "reason": str,
+# "retryable": bool}.
+ResultCallback = Callable[[ModelJob, dict[str, Any]], None]
+
+
+def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -> None:
+    """Worker loop: receive a job, send back its outcome; None means stop. ``run``
+    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    if log_path:
+        # Blender and its importers print to fd 1/2; keep that out of the progress bar.
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    from blendtruth.dataset.job import run_job
+    from blendtruth.errors import BlendtruthError
+
+    run = run or run_job
+
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        try:
+            conn.send({"ok": True, **run(job)})
+        except BlendtruthError as exc:
+            conn.send({"ok": False, "reason": str(exc), "retryable": False})
+        except Exception as exc:  # noqa: BLE001 - reported per model, the run goes on
+            conn.send({"ok": False, "reason": f"{type(exc).__name__}: {exc}", "retryable": True})
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    job: ModelJob | None = None
+    started: float = 0.0
+    attempt: int = 0
+    done: int = 0
+
+
+class LocalExecutor:
+    """``workers`` processes; a model taking longer than ``timeout`` seconds is killed;
+    a worker is replaced after ``recycle_after`` models (a guard against slow leaks)."""
+
+    def __init__(
+        self,
+        workers: int,
+        timeout: float | None = None,
+        recycle_after: int = 200,
+        log_dir: Path | None = None,
+        run: Callable | None = None,
+    ) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self.recycle_after = recycle_after
+        self.log_dir = log_dir
+        self.run_fn = run
+        self._ctx = mp.get_context("spawn")
+        self._count = 0
+
+    def _start(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        log = None
+        if self.log_dir is not None:
+            log = str(self.log_dir / f"worker-{self._count}.log")
+        self._count += 1
+        proc = self._ctx.Process(target=_worker_main, args=(child, log, self.run_fn), daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def run(self, jobs: Iterable[tuple[ModelJob, int]], on_result: ResultCallback) -> None:
+        """Run (job, attempt) pairs; ``on_result`` is called in this process per outcome
+        and may return further (job, attempt) pairs to run (retries)."""
+        queue = deque(jobs)
+        pool = [self._start() for _ in range(min(self.workers, max(1, len(queue))))]
+        try:
+            while queue or any(w.job is not None for w in pool):
+                for w in pool:
+                    if w.job is None and queue:
+                        w.job, w.attempt = queue.popleft()
+                        w.started = time.monotonic()
+                        w.conn.send(w.job)
+                busy = [w for w in pool if w.job is not None]
+                ready = wait([w.conn for w in busy], timeout=self._wait_time(busy))
+                for i, w in enumerate(pool):
+                    if w.job is None:
+                        continue
+                    if w.conn in ready:
+                        try:
+                            outcome = w.conn.recv()
+                        except (EOFError, OSError):
+                            code = w.process.join(5) or w.process.exitcode
+                            outcome = {
+                                "ok": False,
+                                "retryable": True,
+                                "reason": f"worker crashed ({_describe_exit(code)})",
+                            }
+                            pool[i] = self._replace(w)
+                    elif self.timeout and time.monotonic() - w.started > self.timeout:
+                        outcome = {
+                            "ok": False,
+                            "retryable": True,
+                            "reason": f"timed out after {self.timeout:g} s",
+                        }
+                        pool[i] = self._replace(w)
+                    else:
+                        continue
+                    job, attempt = w.job, w.attempt
+                    w.job = None
+                    w.done += 1
+                    queue.extend(on_result(job, {**outcome, "attempt": attempt}) or [])
+                    if pool[i] is w and w.done >= self.recycle_after:
+                        pool[i] = self._replace(w)
+        finally:
+            for w in pool:
+                self._stop(w)
+
+    def _wait_time(self, busy: list[_Worker]) -> float | None:
+        if not self.timeout or not busy:
+            return None if busy else 0
+        left = min(w.started + self.timeout - time.monotonic() for w in busy)
+        return max(0.0, left) + 0.05
+
+    def _replace(self, w: _Worker) -> _Worker:
+        self._stop(w, kill=w.job is not None)
+        return self._start()
+
+    @staticmethod
+    def _stop(w: _Worker, kill: bool = False) -> None:
+        if w.process.is_alive() and not kill:
+            try:
+                w.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            w.process.join(10)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(10)
+        w.conn.close()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
