@@ -23,3 +23,9 @@ def hang_on_cow(job):
     if "cow" in job.mid:
         time.sleep(3600)
     return run_job(job)
+
+
+def report_gpu(job):
+    """Return which GPU the worker was given, instead of rendering."""
+    return {"views": 0, "files": [], "seconds": 0.0, "warnings": [],
+            "gpu": os.environ.get("CUDA_VISIBLE_DEVICES")}  # fmt: skip

@@ -155,3 +155,12 @@ def test_unreadable_texture_warns_in_one_line_and_renders(meshes, tmp_path, caps
     assert len(err) == 1 and err[0].startswith("blendtruth: warning:")
     assert "fuze uv.jpg" in err[0] and "fuze.obj" in err[0]
     assert np.load(out / "views" / "0000.npz")["mask"].sum() > 20
+
+
+def test_render_a_primitive_by_name(tmp_path):
+    out = tmp_path / "out"
+    assert main(["render", "uv_sphere", "--out", str(out), "--views", "2", "--width", "32",
+                 "--height", "32", "--no-rgb"]) == 0  # fmt: skip
+    meta = json.loads(str(np.load(out / "views" / "0000.npz")["meta"]))
+    assert meta["scene"]["primitive"] == "uv_sphere"
+    assert meta["scene"]["bounding_sphere"]["radius"] == pytest.approx(1.0, abs=1e-6)

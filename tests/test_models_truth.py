@@ -64,9 +64,12 @@ def bunny_views(meshes, tmp_path_factory):
     return _render(meshes, tmp_path_factory, "stanford-bunny.obj")
 
 
-def test_depth_and_mask_match_embree_on_the_raw_file(meshes, bunny_views):
-    mesh = _load_trimesh(meshes / "stanford-bunny.obj")
-    for npz in sorted((bunny_views / "views").glob("*.npz")):
+@pytest.mark.parametrize("name", ["stanford-bunny.obj", "nested.glb"])
+def test_depth_and_mask_match_embree_on_the_raw_file(meshes, tmp_path_factory, name):
+    # nested.glb: a node hierarchy whose parent transforms must be kept.
+    out = _render(meshes, tmp_path_factory, name)
+    mesh = _load_trimesh(meshes / name)
+    for npz in sorted((out / "views").glob("*.npz")):
         view = read_view_npz(npz)
         depth, _, mask = _raycast(mesh, view.camera.intrinsics, view.cam_to_world)
         # Masks: two float32 ray tracers may disagree only on rays grazing an edge.

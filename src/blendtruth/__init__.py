@@ -7,16 +7,34 @@ from blendtruth.api import default_camera, render_view
 from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
+from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
+
+
+def __getattr__(name: str):
+    # Lazy, so `import blendtruth` stays fast (the writers import OpenCV).
+    if name == "render_model":
+        from blendtruth.multiview import render_model
+
+        return render_model
+    if name == "ViewPlan":
+        from blendtruth.multiview import ViewPlan
+
+        return ViewPlan
+    raise AttributeError(f"module 'blendtruth' has no attribute {name!r}")
+
 
 __all__ = [
     "BlendtruthError",
     "Camera",
     "Intrinsics",
     "RenderSettings",
+    "SceneSpec",
+    "ViewPlan",
     "View",
     "conventions",
     "default_camera",
+    "render_model",
     "render_view",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -14,7 +15,7 @@ from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.samplers import SAMPLERS
-from blendtruth.scene import LIGHTS, MATERIALS, SceneSpec
+from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
 
 _PATH = click.Path(path_type=Path)
@@ -175,6 +176,21 @@ def _plan(o: dict) -> ViewPlan:
     )
 
 
+def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
+    """Model files, one primitive name (when no such file exists), or the factory scene."""
+    if len(models) == 1 and str(models[0]) in PRIMITIVES and not models[0].exists():
+        return SceneSpec(
+            primitive=str(models[0]), normalize=False, light=o["light"], material=o["material"]
+        )
+    for path in models:
+        check_model_file(path)
+    if not models:
+        return SceneSpec.parse("default")
+    return SceneSpec(
+        models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
+    )
+
+
 def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
     if text is None:
         return None
@@ -197,19 +213,13 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
     help="Source of the tutorial's nmap in d.npz.",
 )
 def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
-    """Render MODELS (any number of files, one scene) or, without MODELS, the tutorial's
-    scene (Blender's factory cube) into --out."""
+    """Render MODELS (any number of files, one scene; or one built-in primitive: cube,
+    uv_sphere, monkey, plane) or, without MODELS, the tutorial's scene (Blender's factory
+    cube) into --out."""
     settings = _settings(o)
-    tutorial = not models and o["views"] is None and o["camera_file"] is None
+    spec = _scene(models, o)
+    tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
-    for path in models:
-        check_model_file(path)
-    if models:
-        spec = SceneSpec(
-            models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
-        )
-    else:
-        spec = SceneSpec.parse("default")
     from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
 
     out = o["out"]
@@ -246,7 +256,8 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     "--workers",
     type=int,
     default=None,
-    help="Worker processes (default: one per core; Cycles threads are split).",
+    help="Worker processes (default: one per GPU; else one per core with --no-rgb, one "
+    "per 8 cores with RGB; Cycles threads are split between them).",
 )
 @click.option("--shard", default=None, help="'i/N': render only shard i of N (job arrays).")
 @click.option(
@@ -296,17 +307,17 @@ def dataset(
     from blendtruth.dataset.runner import DatasetOptions, default_workers, run_dataset
     from blendtruth.dataset.sources import parse_shard
 
-    workers = default_workers() if workers is None else workers
+    workers = default_workers(o["device"], not o["no_rgb"]) if workers is None else workers
     if workers < 1:
         raise BlendtruthError(f"--workers must be >= 1, got {workers}")
     if retries < 0 or recycle_after < 1 or timeout <= 0:
         raise BlendtruthError("--retries must be >= 0, --recycle-after >= 1, --timeout > 0")
     if o["threads"] == 0 and workers > 1:
-        o["threads"] = max(1, default_workers() // workers)
+        o["threads"] = max(1, (os.cpu_count() or 1) // workers)
     settings = _settings(o)
     plan = _plan(o)
+    # A template: each job puts its own model in.
     spec = SceneSpec(
-        models=(Path("placeholder.obj"),),
         normalize=o["normalize"],
         light=o["light"],
         material=o["material"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -60,7 +61,8 @@ class _Worker:
 
 class LocalExecutor:
     """``workers`` processes; a model taking longer than ``timeout`` seconds is killed;
-    a worker is replaced after ``recycle_after`` models (a guard against slow leaks)."""
+    a worker is replaced after ``recycle_after`` models (a guard against slow leaks).
+    With ``gpus`` (CUDA device ids), worker i sees only GPU ``gpus[i % len(gpus)]``."""
 
     def __init__(
         self,
@@ -69,12 +71,14 @@ class LocalExecutor:
         recycle_after: int = 200,
         log_dir: Path | None = None,
         run: Callable | None = None,
+        gpus: list[str] | None = None,
     ) -> None:
         self.workers = workers
         self.timeout = timeout
         self.recycle_after = recycle_after
         self.log_dir = log_dir
         self.run_fn = run
+        self.gpus = gpus or []
         self._ctx = mp.get_context("spawn")
         self._count = 0
 
@@ -83,9 +87,24 @@ class LocalExecutor:
         log = None
         if self.log_dir is not None:
             log = str(self.log_dir / f"worker-{self._count}.log")
-        self._count += 1
         proc = self._ctx.Process(target=_worker_main, args=(child, log, self.run_fn), daemon=True)
-        proc.start()
+        saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+        saved_path = sys.path[:]
+        if self.gpus:  # one GPU per worker: the spawned process inherits this environment
+            os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[self._count % len(self.gpus)]
+        # A spawned child starts with this process's sys.path. Once bpy is imported here,
+        # that holds Blender's script folders, whose pure-Python "bpy" package would shadow
+        # the real module in the child ("No module named '_bpy'").
+        sys.path[:] = [p for p in sys.path if not _is_blender_script_path(p)]
+        try:
+            proc.start()
+        finally:
+            sys.path[:] = saved_path
+            if saved is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = saved
+        self._count += 1
         child.close()
         return _Worker(proc, parent)
 
@@ -158,6 +177,11 @@ class LocalExecutor:
             w.process.kill()
             w.process.join(10)
         w.conn.close()
+
+
+def _is_blender_script_path(path: str) -> bool:
+    parts = Path(path).parts
+    return "bpy" in parts and "scripts" in parts[parts.index("bpy") :]
 
 
 def _describe_exit(code: int | None) -> str:

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,8 @@ def plan_jobs(
     settings: RenderSettings,
     shard: tuple[int, int],
 ) -> list[ModelJob]:
-    """Every model of this shard as a job, with its own deterministic seed."""
+    """Every model of this shard as a job: ``scene`` is a template (normalisation, light,
+    material) that gets the job's model; each job has its own deterministic seed."""
     jobs = []
     for path in expand_sources(sources):
         mid = model_id(path)
@@ -184,7 +186,10 @@ def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
     from blendtruth.dataset.local import LocalExecutor
 
     log_dir.mkdir(exist_ok=True)
-    return LocalExecutor(options.workers, options.timeout, options.recycle_after, log_dir)
+    gpus = nvidia_gpus() if settings.device != "cpu" else []
+    return LocalExecutor(
+        options.workers, options.timeout, options.recycle_after, log_dir, gpus=gpus
+    )
 
 
 class _Progress:
@@ -221,6 +226,26 @@ class _Progress:
             self._bar.stop()
 
 
-def default_workers() -> int:
-    """One worker per core (Cycles threads are split between them)."""
-    return max(1, os.cpu_count() or 1)
+def default_workers(device: str = "auto", rgb: bool = True) -> int:
+    """One worker per NVIDIA GPU when there are GPUs (and the device allows them). On CPUs
+    (measured, docs/performance.md): ground truth only, one per core, since a second
+    worker overlaps I/O with rendering; with RGB, shading dominates and Cycles already uses
+    every core, so one per 8 cores."""
+    gpus = nvidia_gpus() if device != "cpu" else []
+    if gpus:
+        return len(gpus)
+    cores = os.cpu_count() or 1
+    return max(1, cores // 8) if rgb else cores
+
+
+def nvidia_gpus() -> list[str]:
+    """CUDA device ids from ``nvidia-smi -L`` (empty without NVIDIA GPUs)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return []
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
