@@ -3,6 +3,7 @@ scene specs, the tutorial's nmap encoding and the point fusion."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,18 @@ def test_scene_spec_parse_and_validation():
         SceneSpec(models=(Path("a.obj"),), material="gold")
     with pytest.raises(BlendtruthError, match="primitive"):
         SceneSpec(primitive="torus")
+
+
+def test_atomic_write_uses_normal_file_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import blendtruth.writers.atomic as atomic
+
+        importlib.reload(atomic)
+        atomic.write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(old)
+        importlib.reload(atomic)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644

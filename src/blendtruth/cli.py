@@ -312,7 +312,9 @@ def dataset(
         raise BlendtruthError(f"--workers must be >= 1, got {workers}")
     if retries < 0 or recycle_after < 1 or timeout <= 0:
         raise BlendtruthError("--retries must be >= 0, --recycle-after >= 1, --timeout > 0")
-    if o["threads"] == 0 and workers > 1:
+    if o["threads"] == 0 and executor == "ray":
+        o["threads"] = 1  # each Ray task reserves --threads CPUs of its node
+    elif o["threads"] == 0 and workers > 1:
         o["threads"] = max(1, (os.cpu_count() or 1) // workers)
     settings = _settings(o)
     plan = _plan(o)
