@@ -109,3 +109,7 @@ def test_atomic_write_uses_normal_file_permissions(tmp_path):
         os.umask(old)
         importlib.reload(atomic)
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644
+
+
+def test_srgb_encoding_turns_nan_black():
+    assert linear_to_srgb8(np.array([np.nan, 0.5])).tolist() == [0, 188]

@@ -85,3 +85,9 @@ def normals_to_world(normal_cam: np.ndarray, cam_to_world: np.ndarray) -> np.nda
     """Camera-frame normals (...×3) -> world frame: R n. Zeros stay zero."""
     rot = np.asarray(cam_to_world, dtype=np.float64)[:3, :3]
     return np.asarray(normal_cam, dtype=np.float64) @ rot.T
+
+
+def unit_vectors(v: np.ndarray) -> np.ndarray:
+    """``v`` (...×3) scaled to unit length along the last axis; zero vectors stay zero."""
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)

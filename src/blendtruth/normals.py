@@ -11,7 +11,7 @@ import numpy as np
 
 from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import backproject
+from blendtruth.geometry import backproject, unit_vectors
 
 METHODS = ("pinhole", "sobel")
 
@@ -69,7 +69,7 @@ def _sobel(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hit, np.ones((5, 5), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
     ).astype(bool)
     normal = np.where(valid[..., None], -t, 0.0)
-    return _unit(normal).astype(np.float32), valid
+    return unit_vectors(normal).astype(np.float32), valid
 
 
 def _pinhole(depth: np.ndarray, intr: Intrinsics, max_jump: float) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +85,7 @@ def _pinhole(depth: np.ndarray, intr: Intrinsics, max_jump: float) -> tuple[np.n
     # away from the camera for a surface facing it, hence the minus.
     normal = -np.cross(tangents[0], tangents[1])
     normal = np.where(valid[..., None], normal, 0.0)
-    normal = _unit(normal)
+    normal = unit_vectors(normal)
     # Turn any normal that faces away (e.g. a surface seen from behind) toward the camera.
     facing = np.sum(normal * np.nan_to_num(pts), axis=-1) > 0
     normal[facing] *= -1
@@ -126,8 +126,3 @@ def _shifted(arr: np.ndarray, axis: int, step: int) -> np.ndarray:
         src[axis], dst[axis] = slice(0, n - 1), slice(1, n)
     out[tuple(dst)] = arr[tuple(src)]
     return out
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)

@@ -25,7 +25,7 @@ from blendtruth.blender import compat, device, exr, lighting, scene
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import depth_to_distance, normals_to_camera
+from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -86,7 +86,7 @@ class BlenderBackend:
         depth = np.where(mask, depth, 0.0).astype(np.float32)
         normal_world = exr.stack(channels, "Normal", "XYZ").astype(np.float64)
         normal = normals_to_camera(normal_world, camera.cam_to_world)
-        normal = _unit(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
+        normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
         distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
 
         rgb = alpha = None
@@ -197,11 +197,6 @@ def _rgb_setup(bscene, settings: RenderSettings) -> None:
         bscene.render.film_transparent = False
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
 
 
 def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:

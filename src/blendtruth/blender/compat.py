@@ -35,18 +35,32 @@ def set_exr_multilayer(image_settings) -> None:
 
 
 @contextlib.contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """Silence Blender's per-sample progress lines, which 4.5 prints straight to fd 1."""
+def redirected_output(target_fd: int, fds: tuple[int, ...] = (1,)) -> Iterator[None]:
+    """Point file descriptors ``fds`` at ``target_fd`` for the duration: Blender prints
+    per-sample progress (4.5) and importer logs straight to fd 1/2, past sys.stdout."""
     sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in fds]
     try:
-        os.dup2(devnull, 1)
+        for fd in fds:
+            os.dup2(target_fd, fd)
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        for fd, old in zip(fds, saved, strict=True):
+            os.dup2(old, fd)
+            os.close(old)
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence Blender's per-sample progress lines on fd 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with redirected_output(devnull):
+            yield
+    finally:
         os.close(devnull)
 
 

@@ -96,18 +96,10 @@ def _first_error_line(text: str) -> str:
 
 @contextlib.contextmanager
 def _captured_output() -> Iterator:
-    """Send fd 1 and 2 to a temporary file while an importer runs (importers print
-    progress and errors there); yields a function returning what was printed."""
-    with tempfile.TemporaryFile() as tmp:
-        saved = [os.dup(1), os.dup(2)]
-        for fd in (1, 2):
-            os.dup2(tmp.fileno(), fd)
-        try:
-            yield lambda: (tmp.seek(0), tmp.read().decode(errors="replace"))[1]
-        finally:
-            for fd, old in zip((1, 2), saved, strict=True):
-                os.dup2(old, fd)
-                os.close(old)
+    """Capture fd 1 and 2 while an importer runs (it prints progress and errors there);
+    yields a function returning what was printed."""
+    with tempfile.TemporaryFile() as tmp, compat.redirected_output(tmp.fileno(), (1, 2)):
+        yield lambda: (tmp.seek(0), tmp.read().decode(errors="replace"))[1]
 
 
 def _import_obj(path: Path) -> None:
