@@ -22,6 +22,7 @@ import numpy as np
 
 from blendtruth.api import backend_for
 from blendtruth.camera import Intrinsics
+from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject
 from blendtruth.pointcloud import voxel_downsample, write_ply
@@ -131,7 +132,10 @@ def render_model(
         mask_paths=[f"mask/{n}.png" for n in names],
     )
     pts, nrm, col = fuse_points(clouds, voxel=info.radius * _VOXEL_FRACTION)
-    write_ply(out / "points.ply", pts, normals=nrm, colors=col)
+    write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
+        f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
+        "normals: unit, world frame; one measured surface sample per voxel",
+    ])  # fmt: skip
     return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
 
 

@@ -24,9 +24,10 @@ def write_ply(
     points: np.ndarray,
     normals: np.ndarray | None = None,
     colors: np.ndarray | None = None,
+    comments: list[str] | None = None,
 ) -> None:
     """Write N×3 points (float32 x y z), optional N×3 normals and N×3 uint8 colours as a
-    binary little-endian PLY, atomically."""
+    binary little-endian PLY, atomically; ``comments`` go into the header."""
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 3:
         raise BlendtruthError(f"points must have shape (N, 3), got {points.shape}")
@@ -44,8 +45,9 @@ def write_ply(
         f"property {'float' if dtype[name].kind == 'f' else 'uchar'} {name}\n"
         for name in dtype.names
     )
+    notes = "".join(f"comment {c}\n" for c in ["written by blendtruth", *(comments or [])])
     header = (
-        "ply\nformat binary_little_endian 1.0\ncomment written by blendtruth\n"
+        f"ply\nformat binary_little_endian 1.0\n{notes}"
         f"element vertex {len(points)}\n{props}end_header\n"
     )
     with atomic_open(path) as f:
