@@ -69,3 +69,40 @@ def ray_plane(intr: Intrinsics, point, normal):
     facing = n if np.asarray(point, float) @ n < 0 else -n
     normal_img = np.where(mask[..., None], facing, 0.0)
     return np.where(mask, t, 0.0), normal_img, mask
+
+
+def uv_sphere_vertex_normal_deviation(segments: int = 32, rings: int = 16) -> float:
+    """Largest angle (radians) between a vertex normal of a unit UV sphere mesh, computed as
+    Blender does (face normals weighted by the face's corner angle at the vertex), and the
+    exact radial normal there. A smooth-shaded normal is a convex blend of the vertex
+    normals of its face, whose radial directions blend to the exact normal at the hit
+    point; so this is the tessellation's bound on the shading normal's error."""
+    theta = np.pi * np.arange(1, rings) / rings  # polar angle of the rings
+    phi = 2 * np.pi * np.arange(segments) / segments
+    ring = np.stack([np.outer(np.sin(theta), np.cos(phi)), np.outer(np.sin(theta), np.sin(phi)),
+                     np.outer(np.cos(theta), np.ones_like(phi))], axis=-1)  # fmt: skip
+    top, bottom = np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0])
+    faces = []
+    for j in range(segments):
+        k = (j + 1) % segments
+        faces.append([top, ring[0, j], ring[0, k]])
+        faces.append([bottom, ring[-1, k], ring[-1, j]])
+        for i in range(rings - 2):
+            faces.append([ring[i, j], ring[i + 1, j], ring[i + 1, k], ring[i, k]])
+    sums: dict[tuple, np.ndarray] = {}
+    for face in faces:
+        pts = np.array(face)
+        normal = np.cross(pts[1] - pts[0], pts[2] - pts[0])
+        normal /= np.linalg.norm(normal)
+        normal *= np.sign(normal @ pts.mean(axis=0))  # outward
+        for c in range(len(pts)):
+            a, b = pts[c - 1] - pts[c], pts[(c + 1) % len(pts)] - pts[c]
+            angle = np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))
+            key = tuple(np.round(pts[c], 12))
+            sums[key] = sums.get(key, 0) + angle * normal
+    worst = 0.0
+    for key, total in sums.items():
+        v = np.array(key)
+        n = total / np.linalg.norm(total)
+        worst = max(worst, float(np.arctan2(np.linalg.norm(np.cross(n, v)), n @ v)))
+    return worst

@@ -16,7 +16,7 @@ from blendtruth.color import linear_to_srgb8  # noqa: E402
 from blendtruth.frames import look_at  # noqa: E402
 from blendtruth.geometry import backproject, ray_directions  # noqa: E402
 
-from analytic import ray_box  # noqa: E402
+from analytic import ray_box, uv_sphere_vertex_normal_deviation  # noqa: E402
 
 pytestmark = pytest.mark.render
 
@@ -100,18 +100,29 @@ def test_half_pixel_shift_would_be_caught():
 def test_uv_sphere_within_tessellation_bound():
     view = blendtruth.render_view(scene="uv_sphere", width=W, height=H, rgb=False)
     # Blender's UV sphere: radius 1, 32 segments x 16 rings, vertices on the sphere.
-    # A face spans dphi = 2pi/32 by dtheta = pi/16; every point of it is at least
-    # cos(half its angular diagonal) from the centre, so a hit lies at radius in
-    # [cos(delta), 1] and its smooth normal (a blend of the vertex normals spanning the
-    # face) is within delta of the radial direction.
+    # Depth: a face spans dphi = 2pi/32 by dtheta = pi/16, so every point of it is at least
+    # cos(half its angular diagonal) = 0.99038 from the centre: hits lie at radius in
+    # [cos(delta), 1] (measured: 0.99044 .. 0.99983).
     delta = np.hypot(np.pi / 32, np.pi / 32)
     pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
     radius = np.linalg.norm(pts, axis=-1)
     assert view.mask.sum() > 500
     assert radius.max() <= 1.0 + 1e-5 and radius.min() >= np.cos(delta) - 1e-5
+    # Normals: the smooth-shading normal blends the face's vertex normals, whose radial
+    # directions blend to the exact normal at the hit; so its error is bounded by how far
+    # Blender's (corner-angle weighted) vertex normals are from radial: 0.3436° computed
+    # from the mesh (measured max: 0.342°). +0.01° for float32 and interpolation.
+    bound = np.degrees(uv_sphere_vertex_normal_deviation(32, 16)) + 0.01
     normal_world = view.normal[view.mask] @ view.cam_to_world[:3, :3].T
     err = _angle_deg(normal_world, pts)
-    assert err.max() <= np.degrees(delta), err.max()
+    # bpy 5.0's Cycles bends a smooth-shading normal toward the viewer at grazing incidence
+    # (measured: 5 of ~1900 pixels, all beyond 88°, by up to 1.7°); 4.5 does not. Exempt
+    # only pixels seen beyond 85° from the tight bound, and only by up to 2°.
+    rays = (ray_directions(view.camera.intrinsics) @ view.cam_to_world[:3, :3].T)[view.mask]
+    incidence = _angle_deg(-rays, pts)
+    grazing = incidence > 85
+    assert err[~grazing].max() <= bound, (err[~grazing].max(), bound)
+    assert err.max() <= 2.0 and grazing.mean() < 0.02
     # Silhouette: the rendered mask is the analytic sphere's, up to the tessellation
     # (the polygon lies inside the sphere): every hit pixel is an analytic hit.
     dirs = ray_directions(view.camera.intrinsics) @ view.cam_to_world[:3, :3].T
