@@ -237,3 +237,33 @@ def test_workers_start_cleanly_from_a_process_that_imported_bpy(meshes, tmp_path
     LocalExecutor(1, timeout=120).run(_jobs(meshes, tmp_path, ["cow.obj"]),
                                       lambda job, o: outcomes.append(o) or [])  # fmt: skip
     assert outcomes[0]["ok"], outcomes
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--shard", "3/2"], "--shard"),
+        (["--shard", "x"], "--shard"),
+        (["--workers", "0"], "--workers"),
+        (["--timeout", "0"], "--timeout"),
+        (["--fill", "0"], "--fill"),
+        (["--executor", "slurm"], "--executor"),
+    ],
+)
+def test_bad_dataset_options_one_line_exit_2(sources, tmp_path, capsys, args, needle):
+    from blendtruth.cli import main
+
+    out = tmp_path / "out"
+    code = main(["dataset", str(sources), "--out", str(out), "--no-progress", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert not out.exists()
+
+
+def test_missing_source_one_line_exit_2(tmp_path, capsys):
+    from blendtruth.cli import main
+
+    code = main(["dataset", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "nothing-here: no such file" in err[0]
+    assert not (tmp_path / "o").exists()

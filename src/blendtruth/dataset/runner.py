@@ -76,8 +76,8 @@ def run_dataset(
     """Render every model not yet done; return the summary (also written to
     ``summary.json``; ``index.json`` lists every finished model of all shards)."""
     out = Path(out)
+    jobs = plan_jobs(sources, out, scene, plan, settings, options.shard)  # checks sources
     (out / "models").mkdir(parents=True, exist_ok=True)
-    jobs = plan_jobs(sources, out, scene, plan, settings, options.shard)
     records = read_records(out)
     todo = [j for j in jobs if not _is_done(records.get(j.mid), j)]
     _remove_stale_tmp(out, {j.mid for j in jobs})
