@@ -260,6 +260,16 @@ def test_bad_dataset_options_one_line_exit_2(sources, tmp_path, capsys, args, ne
     assert not out.exists()
 
 
+def test_unwritable_out_one_line_exit_2(sources, tmp_path, capsys):
+    from blendtruth.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["dataset", str(sources), "--out", str(blocker / "sub"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--out" in err[0], err
+
+
 def test_missing_source_one_line_exit_2(tmp_path, capsys):
     from blendtruth.cli import main
 

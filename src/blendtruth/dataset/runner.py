@@ -16,6 +16,7 @@ from blendtruth.dataset.job import ModelJob
 from blendtruth.dataset.manifest import Manifest, manifest_name, read_records
 from blendtruth.dataset.sources import expand_sources, in_shard, model_id, model_seed
 from blendtruth.multiview import ViewPlan
+from blendtruth.output import prepare_out_dir
 from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.writers.atomic import write_bytes
@@ -77,7 +78,8 @@ def run_dataset(
     ``summary.json``; ``index.json`` lists every finished model of all shards)."""
     out = Path(out)
     jobs = plan_jobs(sources, out, scene, plan, settings, options.shard)  # checks sources
-    (out / "models").mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out)
+    (out / "models").mkdir(exist_ok=True)
     records = read_records(out)
     todo = [j for j in jobs if not _is_done(records.get(j.mid), j)]
     _remove_stale_tmp(out, {j.mid for j in jobs})
