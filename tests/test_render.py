@@ -5,6 +5,9 @@ Small images (≤128 px) and few samples; marked ``render``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -222,3 +225,23 @@ def test_eevee_rgb():
     # EEVEE runs on software GL here: ~20 s even at this size.
     view = blendtruth.render_view(width=48, height=27, engine="eevee", samples=4)
     assert view.rgb[view.mask].mean() > 40 and view.rgb[view.mask].std() > 5
+
+
+def test_temp_folders_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+    import sys
+    import tempfile
+
+    from blendtruth.blender.backend import BlenderBackend
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = Path(tempfile.gettempdir()) / f"blendtruth-{dead.stdout.strip()}-abc"
+    orphan.mkdir()
+    (orphan / "pass_3.exr").write_bytes(b"left by a killed worker")
+    live = BlenderBackend()
+    try:
+        assert not orphan.exists()
+        assert live._tmp.exists() and live._tmp.name.startswith(f"blendtruth-{os.getpid()}-")
+    finally:
+        live.close()

@@ -26,7 +26,7 @@ from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject
 from blendtruth.pointcloud import voxel_downsample, write_ply
-from blendtruth.samplers import SAMPLERS, sample_cameras
+from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -54,18 +54,7 @@ class ViewPlan:
 
     def __post_init__(self) -> None:
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
-        if self.sampler not in SAMPLERS:
-            raise BlendtruthError(f"--sampler must be one of {', '.join(SAMPLERS)}")
-        if isinstance(self.views, bool) or not isinstance(self.views, int) or self.views < 1:
-            raise BlendtruthError(f"--views must be a whole number >= 1, got {self.views!r}")
-        if not 0 < self.fill <= 1:
-            raise BlendtruthError(f"--fill must be in (0, 1], got {self.fill}")
-        if self.radius is not None and not self.radius > 0:
-            raise BlendtruthError(f"--radius must be > 0, got {self.radius}")
-        if not -90 <= self.elevation_deg <= 90:
-            raise BlendtruthError(
-                f"--elevation must be in [-90, 90] degrees, got {self.elevation_deg}"
-            )
+        check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
         if not 0 < self.fov_deg < 180:
             raise BlendtruthError(f"--fov must be in (0, 180) degrees, got {self.fov_deg}")
 

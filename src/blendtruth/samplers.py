@@ -21,6 +21,22 @@ SAMPLERS = ("orbit", "sphere", "hemisphere", "random", "file")
 _GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 
 
+def check_options(
+    sampler: str, n_views: int, radius: float | None, fill: float, elevation_deg: float
+) -> None:
+    """Raise BlendtruthError naming the option if a sampler option is out of range."""
+    if sampler not in SAMPLERS:
+        raise BlendtruthError(f"--sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+    if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 1:
+        raise BlendtruthError(f"--views must be a whole number >= 1, got {n_views!r}")
+    if radius is not None and not radius > 0:
+        raise BlendtruthError(f"--radius must be > 0, got {radius}")
+    if not 0 < fill <= 1:
+        raise BlendtruthError(f"--fill must be in (0, 1], got {fill}")
+    if not -90 <= elevation_deg <= 90:
+        raise BlendtruthError(f"--elevation must be in [-90, 90] degrees, got {elevation_deg}")
+
+
 def auto_distance(intr: Intrinsics, object_radius: float, fill: float = 0.8) -> float:
     """Camera distance at which a sphere of ``object_radius`` around the look-at point fills
     ``fill`` of the smallest half-extent of the image (measured from the principal point),
@@ -82,12 +98,7 @@ def sample_cameras(
         from blendtruth.writers.nerf import read_cameras
 
         return read_cameras(Path(path))
-    if isinstance(n_views, bool) or not isinstance(n_views, int) or n_views < 1:
-        raise BlendtruthError(f"--views must be a whole number >= 1, got {n_views!r}")
-    if radius is not None and not radius > 0:
-        raise BlendtruthError(f"--radius must be > 0, got {radius}")
-    if not -90 <= elevation_deg <= 90:
-        raise BlendtruthError(f"--elevation must be in [-90, 90] degrees, got {elevation_deg}")
+    check_options(sampler, n_views, radius, fill, elevation_deg)
     distance = radius if radius is not None else auto_distance(intr, object_radius, fill)
     center = np.asarray(center, dtype=np.float64)
     cameras = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,7 +40,8 @@ class BlenderBackend:
     """Renders the scene loaded in this process's Blender."""
 
     def __init__(self) -> None:
-        self._tmp = Path(tempfile.mkdtemp(prefix="blendtruth-"))
+        _remove_orphaned_temp_dirs()
+        self._tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-"))
         atexit.register(self.close)
         self._counter = itertools.count()
         self._device: tuple[str, str] | None = None
@@ -146,6 +148,28 @@ class BlenderBackend:
         else:
             linear, alpha = rgba[..., :3], None
         return linear_to_srgb8(linear), alpha
+
+
+_TMP_PREFIX = "blendtruth-"
+
+
+def _remove_orphaned_temp_dirs() -> None:
+    """Remove temp folders of blendtruth processes that died without cleaning up (a
+    worker killed for a timeout cannot run its atexit handler)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*-*"):
+        pid = path.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _common_setup(bscene, settings: RenderSettings) -> None:
