@@ -277,3 +277,17 @@ def test_missing_source_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "nothing-here: no such file" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.render
+def test_a_shard_without_models_finishes_cleanly(meshes, tmp_path):
+    # One model, three shards: two of them get nothing and must still finish and record.
+    src = tmp_path / "one"
+    src.mkdir()
+    shutil.copy(meshes / "cow.obj", src / "cow.obj")
+    out = tmp_path / "out"
+    for i in range(3):
+        run = _cli(str(src), "--out", str(out), "--shard", f"{i}/3", *SMALL)
+        assert run.returncode == 0, run.stderr
+    assert len(list(out.glob("manifest.shard-*-of-3.jsonl"))) == 3
+    _check_complete(out, 1)

@@ -112,7 +112,9 @@ class LocalExecutor:
         """Run (job, attempt) pairs; ``on_result`` is called in this process per outcome
         and may return further (job, attempt) pairs to run (retries)."""
         queue = deque(jobs)
-        pool = [self._start() for _ in range(min(self.workers, max(1, len(queue))))]
+        if not queue:
+            return
+        pool = [self._start() for _ in range(min(self.workers, len(queue)))]
         try:
             while queue or any(w.job is not None for w in pool):
                 for w in pool:

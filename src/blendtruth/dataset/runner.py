@@ -84,6 +84,7 @@ def run_dataset(
     todo = [j for j in jobs if not _is_done(records.get(j.mid), j)]
     _remove_stale_tmp(out, {j.mid for j in jobs})
     manifest = Manifest(out / manifest_name(options.shard))
+    manifest.path.touch()  # a shard that got no models still leaves its (empty) record
     stats = {"done": 0, "failed": 0, "views": 0, "failures": []}
     start = time.perf_counter()
 
