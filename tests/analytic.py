@@ -1,23 +1,40 @@
-"""Analytic ray casting in numpy (float64): the independent truth for render tests."""
+"""Analytic ray casting in numpy (float64): the independent truth for pure and render tests.
+
+Rays are built here from K itself (K^-1 applied to pixel centres (u + 0.5, v + 0.5, 1)),
+not with blendtruth.geometry, so a mistake there cannot hide in its own truth.
+All helpers take an :class:`~blendtruth.camera.Intrinsics` and return H×W(×3) arrays:
+planar depth (camera z, 0 = miss), normals and a hit mask.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from blendtruth.camera import Intrinsics
-from blendtruth.geometry import ray_directions
+
+
+def camera_rays(intr: Intrinsics) -> np.ndarray:
+    """H×W×3 camera-frame (OpenCV) rays through pixel centres, scaled to z = 1."""
+    rows, cols = np.indices((intr.height, intr.width), dtype=np.float64)
+    pix = np.stack([cols + 0.5, rows + 0.5, np.ones_like(cols)], axis=-1)
+    rays = np.linalg.solve(intr.K, pix.reshape(-1, 3).T).T.reshape(pix.shape)
+    return rays / rays[..., 2:]
 
 
 def _world_rays(intr: Intrinsics, cam_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    dirs = ray_directions(intr) @ np.asarray(cam_to_world)[:3, :3].T  # z_cam = 1 scaling
-    return np.asarray(cam_to_world)[:3, 3], dirs
+    pose = np.asarray(cam_to_world, dtype=np.float64)
+    return pose[:3, 3], camera_rays(intr) @ pose[:3, :3].T  # keeps z_cam = 1 scaling
 
 
-def ray_box(intr: Intrinsics, cam_to_world: np.ndarray, box_min, box_max):
-    """Pixel-centre rays against an axis-aligned box (slab method).
+def ray_box(
+    intr: Intrinsics, cam_to_world: np.ndarray, box_min, box_max
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel-centre rays of a camera (``cam_to_world`` 4×4, OpenCV axes) against the
+    world-axis-aligned box [box_min, box_max] (3 world coordinates each), slab method.
 
-    Returns depth (planar, 0 = miss), distance, normal_world (outward face normal of the
-    entry face, 0 = miss) and mask, all H×W(×3) float64/bool.
+    Returns (depth H×W planar, 0 = miss; distance H×W Euclidean, 0 = miss; normal_world
+    H×W×3 outward unit normal of the entry face, world frame, 0 = miss; mask H×W bool).
+    A camera inside the box sees nothing (only entry faces count).
     """
     origin, dirs = _world_rays(intr, cam_to_world)
     lo, hi = np.asarray(box_min, float), np.asarray(box_max, float)
@@ -39,13 +56,17 @@ def ray_box(intr: Intrinsics, cam_to_world: np.ndarray, box_min, box_max):
     return depth, distance, normal, mask
 
 
-def ray_sphere(intr: Intrinsics, center, radius: float, cam_to_world=None):
-    """Pixel-centre rays against a sphere (camera frame unless a pose is given).
+def ray_sphere(
+    intr: Intrinsics, center, radius: float, cam_to_world: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel-centre rays against a sphere; ``center`` in the camera frame, or in the world
+    frame when ``cam_to_world`` (4×4, OpenCV axes) is given. The camera must be outside.
 
-    Returns planar depth (0 = miss), outward unit normal in the camera frame, and mask."""
+    Returns (depth H×W planar, 0 = miss; normal H×W×3 outward unit normal in the camera
+    frame, which faces the camera on the visible side, 0 = miss; mask H×W bool)."""
     pose = np.eye(4) if cam_to_world is None else np.asarray(cam_to_world, float)
     c = (np.asarray(center, float) - pose[:3, 3]) @ pose[:3, :3]  # centre in camera frame
-    d = ray_directions(intr)
+    d = camera_rays(intr)
     a = np.sum(d * d, axis=-1)
     b = -2 * d @ c
     disc = b * b - 4 * a * (c @ c - radius**2)
@@ -57,11 +78,12 @@ def ray_sphere(intr: Intrinsics, center, radius: float, cam_to_world=None):
     return np.where(mask, t, 0.0), normal, mask
 
 
-def ray_plane(intr: Intrinsics, point, normal):
-    """Pixel-centre rays against an infinite plane, camera frame. Returns planar depth
-    (0 = miss or behind), the plane's unit normal turned toward the camera, and mask."""
+def ray_plane(intr: Intrinsics, point, normal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel-centre rays against the infinite plane through ``point`` with ``normal``
+    (camera frame). Returns (depth H×W planar, 0 = miss or behind the camera; normal
+    H×W×3 the plane's unit normal turned toward the camera, 0 = miss; mask H×W bool)."""
     n = np.asarray(normal, float) / np.linalg.norm(normal)
-    d = ray_directions(intr)
+    d = camera_rays(intr)
     denom = d @ n
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (np.asarray(point, float) @ n) / denom
