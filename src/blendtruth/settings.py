@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.passes import DEFAULT_PASSES, parse_passes
 
 ENGINES = ("cycles", "eevee", "workbench")
 DEVICES = ("auto", "cpu", "gpu")
@@ -18,7 +19,9 @@ class RenderSettings:
 
     ``width``/``height`` in pixels; ``samples`` per pixel for the RGB image only (ground truth
     always uses one pixel-centre sample); ``engine`` renders RGB only, ground truth always
-    comes from Cycles; ``threads`` = 0 lets Blender use every core.
+    comes from Cycles; ``threads`` = 0 lets Blender use every core; ``passes``: the
+    ground-truth passes to make (names from :mod:`blendtruth.passes`; depth, distance,
+    normal and mask are always made).
     """
 
     width: int = 640
@@ -30,6 +33,7 @@ class RenderSettings:
     denoise: bool = False
     rgb: bool = True
     threads: int = 0
+    passes: tuple[str, ...] = DEFAULT_PASSES
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "samples"):
@@ -44,6 +48,7 @@ class RenderSettings:
             raise BlendtruthError(f"--seed must be a whole number in [0, 2^31), got {self.seed!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise BlendtruthError(f"--threads must be a whole number >= 0, got {self.threads!r}")
+        object.__setattr__(self, "passes", parse_passes(self.passes))
         _choice("engine", self.engine, ENGINES)
         _choice("device", self.device, DEVICES)
 

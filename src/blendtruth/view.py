@@ -52,6 +52,8 @@ class View:
     - ``mask``: bool, a surface is hit at the pixel centre.
     - ``rgb``: uint8 H×W×3 sRGB ("Standard" view transform), anti-aliased; None if not rendered.
     - ``alpha``: float32 pixel coverage of the anti-aliased RGB render; None if not rendered.
+    - ``extra``: the other requested passes of :mod:`blendtruth.passes` by name
+      (``instance``, ``position``, ...), each with the table's dtype and shape.
     """
 
     camera: Camera
@@ -62,6 +64,22 @@ class View:
     rgb: np.ndarray | None = None
     alpha: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def passes(self) -> dict[str, np.ndarray]:
+        """Every ground-truth pass this view holds, by name, in the pass table's order."""
+        from blendtruth.passes import PASSES
+
+        core = {"depth": self.depth, "distance": self.distance, "normal": self.normal,
+                "mask": self.mask}  # fmt: skip
+        have = {**core, **self.extra}
+        return {name: have[name] for name in PASSES if name in have}
+
+    def get(self, name: str) -> np.ndarray | None:
+        """The pass ``name`` (also ``rgb``/``alpha``), or None when this view lacks it."""
+        if name in ("depth", "distance", "normal", "mask", "rgb", "alpha"):
+            return getattr(self, name)
+        return self.extra.get(name)
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802

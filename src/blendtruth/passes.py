@@ -1,0 +1,145 @@
+"""Every per-pixel ground-truth pass, declared once.
+
+Writers, metadata, the conventions page and the tests read this table instead of
+repeating a pass's dtype, shape, background value or meaning. Every pass is sampled by the
+one ray through each pixel centre (never blended), so all passes share ``mask``'s
+silhouette: a pixel outside ``mask`` holds the pass's ``background`` value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from blendtruth.errors import BlendtruthError
+
+CYCLES = "cycles"
+RAYCAST = "raycast"
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One per-pixel array of a view.
+
+    ``channels`` = 0 means an H×W array, otherwise H×W×channels. ``background`` is the
+    value where ``mask`` is False. ``doc`` is the sentence stored in ``meta`` and shown in
+    docs/conventions.md; ``backends`` lists the ground-truth backends that produce it.
+    """
+
+    name: str
+    dtype: str
+    channels: int
+    background: float | int | bool
+    units: str
+    doc: str
+    backends: tuple[str, ...] = (CYCLES, RAYCAST)
+
+    @property
+    def shape(self) -> str:
+        """'HxW' or 'HxWxC', as written in docs and meta."""
+        return "HxW" if self.channels == 0 else f"HxWx{self.channels}"
+
+    def describe(self) -> str:
+        """The one-line statement stored in ``meta["conventions"]["passes"]``."""
+        return f"{self.dtype} {self.shape}, {self.units}: {self.doc}; {self.background} = none"
+
+    def empty(self, height: int, width: int) -> np.ndarray:
+        """An array of this pass filled with its background value."""
+        shape = (height, width) if self.channels == 0 else (height, width, self.channels)
+        return np.full(shape, self.background, dtype=self.dtype)
+
+    def check(self, array: np.ndarray, height: int, width: int) -> None:
+        """Raise if ``array`` is not of this pass's dtype and shape (a programming error)."""
+        shape = (height, width) if self.channels == 0 else (height, width, self.channels)
+        if array.dtype != np.dtype(self.dtype) or array.shape != shape:
+            raise BlendtruthError(
+                f"pass {self.name!r}: expected {self.dtype} {shape}, "
+                f"got {array.dtype} {array.shape}"
+            )
+
+
+_TABLE = (
+    Pass("depth", "float32", 0, 0.0, "scene units (metres)",
+         "planar depth, the camera-frame z of the surface point along the optical axis"),
+    Pass("distance", "float32", 0, 0.0, "scene units (metres)",
+         "Euclidean length of the pixel-centre ray from the camera centre to the surface "
+         "point; distance = depth * |K^-1 (u + 0.5, v + 0.5, 1)|"),
+    Pass("normal", "float32", 3, 0.0, "unit vector, camera frame (OpenCV axes)",
+         "shading normal as Cycles shades it: the interpolated (smooth, custom split) or face "
+         "(flat) normal of the mesh, without bump or normal maps, flipped to the side the ray "
+         "hits; an interpolated normal may still lean away from the camera at grazing "
+         "incidence"),
+    Pass("normal_geometric", "float32", 3, 0.0, "unit vector, camera frame (OpenCV axes)",
+         "face normal of the hit triangle (Blender's triangulation), always facing the "
+         "camera: dot(normal_geometric, ray) < 0"),
+    Pass("mask", "bool", 0, False, "flag",
+         "a surface is hit by the ray through the pixel centre"),
+    Pass("instance", "int32", 0, 0, "id",
+         "instance id of the hit object (1..N, stable per scene; table in instances.json)"),
+    Pass("semantic", "int32", 0, 0, "id",
+         "class id of the hit object (by default one class per source model file, 1..M; "
+         "table in instances.json)"),
+    Pass("material", "int32", 0, 0, "id",
+         "material id of the hit triangle (1..M, stable per scene; 0 also where the "
+         "triangle has no material; table in instances.json)"),
+    Pass("position", "float32", 3, 0.0, "scene units, world frame",
+         "world coordinates of the surface point hit by the pixel-centre ray"),
+    Pass("object_coords", "float32", 3, 0.0, "unitless, [0, 1]^3",
+         "NOCS: the hit in its object's own frame, with the object's local bounding box "
+         "mapped to [0, 1]^3 (per-instance mapping in instances.json)"),
+    Pass("uv", "float32", 2, 0.0, "texture coordinates",
+         "active UV map at the hit, Blender's convention: V = 0 at the image's bottom row "
+         "(OpenGL/glTF-flipped files are already flipped back by their importers)"),
+    Pass("transparent", "bool", 0, False, "flag",
+         "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
+         "material); see the transparency policy in meta"),
+    Pass("boundary", "bool", 0, False, "flag",
+         "occlusion boundary: a 4-neighbour hits another instance, the background, or a "
+         "surface whose depth differs by more than 2% (depth discontinuity)"),
+)  # fmt: skip
+
+PASSES: dict[str, Pass] = {p.name: p for p in _TABLE}
+
+# Always made: the silhouette every other pass is defined against.
+REQUIRED = ("depth", "distance", "normal", "mask")
+DEFAULT_PASSES = ("depth", "distance", "normal", "mask", "instance")
+
+
+def parse_passes(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """``--passes``: a comma list of pass names, ``all``, or ``default``; the required
+    passes are always included. Returned in the table's order."""
+    if text is None:
+        return DEFAULT_PASSES
+    names = text.split(",") if isinstance(text, str) else list(text)
+    names = [n.strip() for n in names if n.strip()]
+    chosen: set[str] = set(REQUIRED)
+    for name in names:
+        if name == "all":
+            chosen |= set(PASSES)
+        elif name == "default":
+            chosen |= set(DEFAULT_PASSES)
+        elif name in PASSES:
+            chosen.add(name)
+        else:
+            raise BlendtruthError(
+                f"--passes: unknown pass {name!r}; choose from all, default, {', '.join(PASSES)}"
+            )
+    return tuple(n for n in PASSES if n in chosen)
+
+
+def pass_conventions() -> dict[str, str]:
+    """Every pass's one-line statement, for ``meta["conventions"]``."""
+    return {p.name: p.describe() for p in _TABLE}
+
+
+def markdown_table() -> str:
+    """The passes as the Markdown table in docs/conventions.md (a test keeps them equal)."""
+    rows = ["| key | dtype, shape | units / frame | meaning | background | backends |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    for p in _TABLE:
+        rows.append(
+            f"| `{p.name}` | {p.dtype} {p.shape} | {p.units} | {p.doc} | {p.background} | "
+            f"{', '.join(p.backends)} |"
+        )
+    return "\n".join(rows)
