@@ -73,6 +73,9 @@ _TABLE = (
     Pass("normal_geometric", "float32", 3, 0.0, "unit vector, camera frame (OpenCV axes)",
          "face normal of the hit triangle (Blender's triangulation), always facing the "
          "camera: dot(normal_geometric, ray) < 0"),
+    Pass("normal_bump", "float32", 3, 0.0, "unit vector, camera frame (OpenCV axes)",
+         "shading normal with the materials' bump and normal maps applied (Cycles' Normal "
+         "pass); equal to normal where no material perturbs it"),
     Pass("mask", "bool", 0, False, "flag",
          "a surface is hit by the ray through the pixel centre"),
     Pass("instance", "int32", 0, 0, "id",
@@ -91,6 +94,10 @@ _TABLE = (
     Pass("uv", "float32", 2, 0.0, "texture coordinates",
          "active UV map at the hit, Blender's convention: V = 0 at the image's bottom row "
          "(OpenGL/glTF-flipped files are already flipped back by their importers)"),
+    Pass("albedo", "float32", 3, 0.0, "linear RGB, 0..1",
+         "base colour of the material at the hit, unlit: the Principled BSDF's Base Color "
+         "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic), "
+         "as Cycles' Diffuse Color pass"),
     Pass("transparent", "bool", 0, False, "flag",
          "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
          "material); see the transparency policy in meta"),
