@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.instances import SEMANTIC_BY, SceneTable
 
 PRIMITIVES = ("cube", "uv_sphere", "monkey", "plane")
 LIGHTS = ("studio", "sun", "ambient", "factory")
@@ -24,6 +25,9 @@ class SceneSpec:
     plus a key light that follows the camera), "sun" (ambient plus a sun from the up axis),
     "ambient" (uniform white world only) or "factory" (Blender's startup point light).
     ``material``: "keep" the files' materials, or "clay" (one uniform diffuse grey).
+    ``semantic``: how semantic class ids are chosen ("model": one per source file,
+    "object": one per instance, "material": one per material); ``semantic_map``:
+    (glob pattern, class id) pairs overriding them (see :mod:`blendtruth.instances`).
     """
 
     models: tuple[Path, ...] = ()
@@ -31,9 +35,16 @@ class SceneSpec:
     normalize: bool = True
     light: str = "studio"
     material: str = "keep"
+    semantic: str = "model"
+    semantic_map: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(Path(p) for p in self.models))
+        object.__setattr__(self, "semantic_map", tuple(dict(self.semantic_map).items()))
+        if self.semantic not in SEMANTIC_BY:
+            raise BlendtruthError(
+                f"--semantic must be one of {', '.join(SEMANTIC_BY)}; got {self.semantic!r}"
+            )
         if self.models and self.primitive:
             raise BlendtruthError("give model files or a primitive, not both")
         if self.primitive is not None and self.primitive not in PRIMITIVES:
@@ -79,3 +90,4 @@ class SceneInfo:
     radius: float
     model_to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
     up: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+    table: SceneTable = field(default_factory=SceneTable)

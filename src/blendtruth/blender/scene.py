@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
+from blendtruth.blender.ids import assign_ids
 from blendtruth.blender.lighting import setup_lighting, use_clay
 from blendtruth.blender.models import import_model
 from blendtruth.camera import (
@@ -123,16 +124,21 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
     """Load ``spec`` into Blender and return its bounding sphere and applied transform."""
     model_to_world = np.eye(4)
     up = np.array([0.0, 0.0, 1.0])
+    sources: dict[str, str] = {}
     if spec.is_factory:
         load_factory_scene()
+        sources = {obj.name: "factory" for obj in bpy.context.scene.objects}
     elif spec.primitive is not None:
         load_factory_scene()
         _replace_cube(spec.primitive)
+        sources = {obj.name: f"primitive:{spec.primitive}" for obj in bpy.context.scene.objects}
     else:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         roots = []
         for path in spec.models:
-            roots += [obj for obj in import_model(path) if obj.parent is None]
+            new = import_model(path)
+            sources.update({obj.name: str(path) for obj in new})
+            roots += [obj for obj in new if obj.parent is None]
         if default_up(list(spec.models)) == "+y":
             up = np.array([0.0, 1.0, 0.0])
         if spec.normalize:
@@ -150,7 +156,10 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
         use_clay()
     center, radius = mesh_bounds()
     setup_lighting(spec.light, center, radius, up)
-    return SceneInfo(center=center, radius=radius, model_to_world=model_to_world, up=up)
+    table = assign_ids(sources, spec.semantic, dict(spec.semantic_map))
+    return SceneInfo(
+        center=center, radius=radius, model_to_world=model_to_world, up=up, table=table
+    )
 
 
 def mesh_bounds() -> tuple[np.ndarray, float]:
