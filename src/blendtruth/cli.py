@@ -12,8 +12,10 @@ import click
 import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.instances import SEMANTIC_BY, read_semantic_map
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
+from blendtruth.passes import PASSES
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
@@ -127,6 +129,34 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="clay: one uniform grey diffuse material for shape-only images.",
     ),
+    click.option(
+        "--passes",
+        "passes_text",
+        default="default",
+        show_default=True,
+        help="Ground-truth passes, comma-separated, or 'all': " + ", ".join(PASSES) + ".",
+    ),
+    click.option(
+        "--semantic",
+        type=click.Choice(SEMANTIC_BY),
+        default="model",
+        show_default=True,
+        help="Semantic class ids: one per source model file, per object, or per material.",
+    ),
+    click.option(
+        "--semantic-map",
+        type=_PATH,
+        default=None,
+        help="JSON {glob pattern: class id} matched against file names, objects, materials.",
+    ),
+    click.option(
+        "--alpha-threshold",
+        type=float,
+        default=0.5,
+        show_default=True,
+        help="Transparency policy: surfaces with material alpha below this are skipped by "
+        "ground truth (0 = every surface counts).",
+    ),
 ]
 
 
@@ -153,6 +183,8 @@ def _settings(o: dict) -> RenderSettings:
         denoise=o["denoise"],
         rgb=not o["no_rgb"],
         threads=o["threads"],
+        passes=o["passes_text"],
+        alpha_threshold=o["alpha_threshold"],
     )
 
 
@@ -178,16 +210,23 @@ def _plan(o: dict) -> ViewPlan:
 
 def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
     """Model files, one primitive name (when no such file exists), or the factory scene."""
+    ids = {"semantic": o["semantic"]}
+    if o["semantic_map"] is not None:
+        ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
     if len(models) == 1 and str(models[0]) in PRIMITIVES and not models[0].exists():
         return SceneSpec(
-            primitive=str(models[0]), normalize=False, light=o["light"], material=o["material"]
+            primitive=str(models[0]),
+            normalize=False,
+            light=o["light"],
+            material=o["material"],
+            **ids,
         )
     for path in models:
         check_model_file(path)
     if not models:
-        return SceneSpec.parse("default")
+        return SceneSpec(light="factory", normalize=False, **ids)
     return SceneSpec(
-        models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
+        models=models, normalize=o["normalize"], light=o["light"], material=o["material"], **ids
     )
 
 
@@ -227,10 +266,10 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     start = time.perf_counter()
     try:
         if plan is None:
-            from blendtruth.api import render_view
+            from blendtruth.api import backend_for, render_view
 
-            view = render_view(settings=settings)
-            written = write_single_view(out, view, normals_source)
+            view = render_view(settings=settings, scene=spec)
+            written = write_single_view(out, view, normals_source, backend_for(spec).info.table)
             summary = (
                 f"rendered 1 view with Blender {view.meta['blender_version']} on "
                 f"{view.meta['device']}; {int(view.mask.sum())} pixels hit a surface"

@@ -6,6 +6,7 @@ Layout of ``out``:
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
     mask/NNNN.png           255 where a surface is hit at the pixel centre
     preview/NNNN_depth.png, preview/NNNN_normal.png
+    instances.json          the scene's instance/material/semantic id table (NOCS mappings)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
     points.ply              every view's depth back-projected and fused (world frame)
@@ -34,6 +35,7 @@ from blendtruth.writers.atomic import atomic_open
 from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.tables import write_instances_json
 
 # The fused point cloud's voxel edge, as a fraction of the scene's bounding radius.
 _VOXEL_FRACTION = 1.0 / 256
@@ -101,15 +103,20 @@ def render_model(
     names = [f"{i:04d}" for i in range(len(cameras))]
     written: list[Path] = []
     clouds = []
+    pixels: dict[str, dict[int, int]] = {}
     for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
         # Cameras read from a file bring their own resolution.
         view = backend.render(
             camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
         )
         written += write_view_files(out, name, view)
+        if "instance" in view.extra:
+            ids, counts = np.unique(view.extra["instance"], return_counts=True)
+            pixels[name] = dict(zip(ids.tolist(), counts.tolist(), strict=True))
         clouds.append(_view_points(view))
         if on_view:
             on_view(i + 1, len(cameras))
+    write_instances_json(out / "instances.json", info.table, pixels or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     write_transforms_json(
         out / "transforms.json",
@@ -125,7 +132,9 @@ def render_model(
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
-    return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
+    return written + [
+        out / name for name in ("instances.json", "cameras.json", "transforms.json", "points.ply")
+    ]
 
 
 def write_view_files(out: Path, name: str, view: View) -> list[Path]:

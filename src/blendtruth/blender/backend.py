@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.blender import compat, device, exr, lighting, scene
+from blendtruth.blender import compat, device, exr, ids, lighting, scene, truth_passes
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
@@ -47,6 +47,8 @@ class BlenderBackend:
         self._device: tuple[str, str] | None = None
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
+        self._perturbed: list[str] | None = None
+        self._see_through: list[str] | None = None
 
     @property
     def info(self) -> SceneInfo:
@@ -61,7 +63,11 @@ class BlenderBackend:
     def load_scene(self, spec: SceneSpec) -> SceneInfo:
         """Replace whatever is loaded with ``spec``; return its bounds and transform."""
         self._info = scene.build_scene(spec)
+        truth_passes.inject_aovs(ids.renderable_meshes())
+        truth_passes.register_aovs(bpy.context.view_layer)
         self._spec = spec
+        self._perturbed: list[str] | None = None
+        self._see_through: list[str] | None = None
         self._device = None
         return self._info
 
@@ -81,6 +87,8 @@ class BlenderBackend:
         lighting.follow_camera(camera.cam_to_world)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
+        truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
+        bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
         channels = self._render_passes(_ground_truth_setup)
         depth = channels["Depth.Z"]
@@ -90,6 +98,22 @@ class BlenderBackend:
         normal = normals_to_camera(normal_world, camera.cam_to_world)
         normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
         distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        extra = truth_passes.extract(channels, settings.passes, mask, info.table)
+        if self._perturbed is None:
+            self._perturbed = truth_passes.perturbed_normals()
+            self._see_through = truth_passes.non_opaque_materials()
+        normal_bump = normal
+        normal = truth_passes.camera_normals(
+            exr.stack(channels, truth_passes.AOV_SHADING, "RGB"), camera, mask
+        )
+        if "normal_geometric" in settings.passes:
+            extra["normal_geometric"] = truth_passes.camera_normals(
+                exr.stack(channels, truth_passes.AOV_GEOMETRIC, "RGB"), camera, mask, True
+            )
+        if "normal_bump" in settings.passes:
+            extra["normal_bump"] = normal_bump.copy()
+        if "transparent" in settings.passes:
+            extra["transparent"] = self._transparent(mask, settings)
 
         rgb = alpha = None
         if settings.rgb:
@@ -102,6 +126,21 @@ class BlenderBackend:
                 "samples": 1,
                 "filter_width_px": GROUND_TRUTH_FILTER_PX,
                 "note": "one ray through each pixel centre; depth and normal are not blended",
+                "passes": list(settings.passes),
+                "normal": (
+                    "shading normal without bump/normal maps (materials perturbing it: "
+                    f"{', '.join(self._perturbed) or 'none'}; with them: normal_bump)"
+                ),
+                "transparency": {
+                    "alpha_threshold": settings.alpha_threshold,
+                    "policy": (
+                        "a surface whose material alpha at the hit is below alpha_threshold "
+                        "is skipped by every ground-truth pass (the ray goes on); other "
+                        "surfaces, glass and transmissive ones included, count as hits. "
+                        "'transparent' flags pixels whose first surface is see-through"
+                    ),
+                    "see_through_materials": self._see_through,
+                },
             },
             "rgb": None
             if rgb is None
@@ -117,7 +156,25 @@ class BlenderBackend:
             "width": camera.width,
             "height": camera.height,
         }
-        return View(camera, depth, distance, normal, mask, rgb, alpha, meta)
+        return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
+
+    def _transparent(self, mask: np.ndarray, settings: RenderSettings) -> np.ndarray:
+        """Where the first surface along the ray is not opaque: one more 1-sample render
+        that counts every surface (alpha threshold 0), only if any material is see-through."""
+        if self._see_through is None:
+            self._see_through = truth_passes.non_opaque_materials()
+        if not self._see_through:
+            return np.zeros_like(mask)
+        view_layer = bpy.context.view_layer
+        kept = view_layer.pass_alpha_threshold
+        view_layer.pass_alpha_threshold = 0.0
+        try:
+            first = self._render_passes(_ground_truth_setup)
+        finally:
+            view_layer.pass_alpha_threshold = kept
+        hit = first["Depth.Z"] < _BACKGROUND_DEPTH
+        material = np.where(hit, np.rint(first["IndexMA.X"]), 0).astype(np.int32)
+        return truth_passes.transparent_flag(material, self.info.table, self._see_through)
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:

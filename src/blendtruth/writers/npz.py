@@ -12,6 +12,7 @@ import numpy as np
 from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
+from blendtruth.passes import PASSES, REQUIRED
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
 
@@ -32,13 +33,16 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
 def write_view_npz(
     path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None
 ) -> None:
-    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: depth, distance,
-    normal, mask, K, cam_to_world, meta (a JSON string) and, when rendered, rgb, alpha."""
-    arrays: dict[str, np.ndarray] = {
-        "depth": view.depth.astype(np.float32),
-        "distance": view.distance.astype(np.float32),
-        "normal": view.normal.astype(np.float32),
-        "mask": view.mask.astype(bool),
+    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: every pass the view
+    holds (depth, distance, normal, mask and the requested ones of :mod:`blendtruth.passes`,
+    each with the table's dtype), K, cam_to_world, meta (a JSON string) and, when rendered,
+    rgb, alpha."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, array in view.passes().items():
+        spec = PASSES[name]
+        spec.check(array, view.camera.height, view.camera.width)
+        arrays[name] = array
+    arrays |= {
         "K": view.K.astype(np.float64),
         "cam_to_world": view.cam_to_world.astype(np.float64),
         "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
@@ -71,4 +75,5 @@ def read_view_npz(path: str | os.PathLike) -> View:
         rgb=arrays.get("rgb"),
         alpha=arrays.get("alpha"),
         meta=meta,
+        extra={k: v for k, v in arrays.items() if k in PASSES and k not in REQUIRED},
     )
