@@ -12,8 +12,6 @@ import pytest
 pytest.importorskip("bpy")
 trimesh = pytest.importorskip("trimesh")
 
-from analytic import camera_rays, ray_box  # noqa: E402
-
 import blendtruth  # noqa: E402
 from blendtruth import Camera, Intrinsics, SceneSpec  # noqa: E402
 from blendtruth.frames import look_at  # noqa: E402
@@ -21,6 +19,8 @@ from blendtruth.geometry import backproject, ray_directions  # noqa: E402
 from blendtruth.multiview import ViewPlan, render_model  # noqa: E402
 from blendtruth.passes import PASSES, markdown_table, parse_passes  # noqa: E402
 from blendtruth.writers.npz import read_view_npz  # noqa: E402
+
+from analytic import camera_rays, ray_box  # noqa: E402
 
 pytestmark = pytest.mark.render
 
@@ -155,7 +155,9 @@ def test_ids_are_stable_across_reloads_and_table_round_trips(three, tmp_path):
     render_model(
         SceneSpec(models=tuple(files), normalize=False, light="ambient"),
         ViewPlan(views=2),
-        blendtruth.RenderSettings(width=32, height=32, rgb=False, passes="instance,material"),
+        blendtruth.RenderSettings(
+            width=32, height=32, rgb=False, passes="instance,material", amodal=True
+        ),
         out,
     )
     data = json.loads((out / "instances.json").read_text())
@@ -167,6 +169,8 @@ def test_ids_are_stable_across_reloads_and_table_round_trips(three, tmp_path):
     for inst in data["instances"]:
         got = dict(zip(ids.tolist(), counts.tolist(), strict=True)).get(inst["id"], 0)
         assert inst["pixels"]["0000"] == got
+        frac = inst["visible_fraction"]["0001"]
+        assert frac is None or 0 < frac <= 1
 
 
 def test_position_is_the_back_projected_depth_and_normal_geometric_the_face_normal(three):
@@ -248,3 +252,35 @@ def test_conventions_page_holds_the_pass_table():
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "conventions.md").read_text()
     assert markdown_table() in page
+
+
+def test_amodal_masks_equal_each_instance_rendered_alone(three, tmp_path):
+    from blendtruth.amodal import unpack
+
+    _, table, world, camera, files = three
+    spec = SceneSpec(models=tuple(files), normalize=False, light="ambient")
+    view = blendtruth.render_view(camera, scene=spec, width=96, height=80, rgb=False,
+                                  amodal=True)  # fmt: skip
+    ids = view.extra["amodal_ids"]
+    masks = unpack(view.extra["amodal"], 80, 96)
+    assert sorted(ids.tolist()) == [i.id for i in table.instances]
+    by_id = {i.id: i.object for i in table.instances}
+    instance = view.extra["instance"]
+    for inst, mask in zip(ids.tolist(), masks, strict=True):
+        # Independent truth: Embree with only this object in the scene.
+        _, part, _, _ = _embree({by_id[inst]: world[by_id[inst]]}, camera)
+        alone = part >= 0
+        assert (mask != alone).sum() <= 0.002 * mask.size
+        assert (mask | ~(instance == inst)).all()  # the visible part lies inside
+        info = view.meta["amodal"][str(inst)]
+        assert info["amodal_pixels"] == mask.sum()
+        assert info["visible_fraction"] == pytest.approx((instance == inst).sum() / mask.sum())
+    # Something is really occluded in this scene: an amodal mask larger than the visible.
+    fractions = [v["visible_fraction"] for v in view.meta["amodal"].values()]
+    assert min(fractions) < 0.9, fractions
+    # Round trip through the view file.
+    from blendtruth.writers.npz import read_view_npz, write_view_npz
+
+    write_view_npz(tmp_path / "v.npz", view)
+    back = read_view_npz(tmp_path / "v.npz")
+    np.testing.assert_array_equal(unpack(back.extra["amodal"], 80, 96), masks)
