@@ -284,3 +284,41 @@ def test_amodal_masks_equal_each_instance_rendered_alone(three, tmp_path):
     write_view_npz(tmp_path / "v.npz", view)
     back = read_view_npz(tmp_path / "v.npz")
     np.testing.assert_array_equal(unpack(back.extra["amodal"], 80, 96), masks)
+
+
+def test_passes_option_and_semantic_map_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "blendtruth.cli", "render", *args],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    bad = run("cube", "--passes", "depth,flow", "--out", str(tmp_path / "a"))
+    assert bad.returncode == 2 and "unknown pass 'flow'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    (tmp_path / "map.json").write_text('{"*.obj": 0}')
+    bad = run("cube", "--semantic-map", str(tmp_path / "map.json"), "--out", str(tmp_path / "b"))
+    assert bad.returncode == 2 and "semantic-map" in bad.stderr and "class id >= 1" in bad.stderr
+    bad = run("cube", "--alpha-threshold", "nan", "--out", str(tmp_path / "c"))
+    assert bad.returncode == 2 and "--alpha-threshold" in bad.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_semantic_map_overrides_classes(three):
+    _, _, _, camera, files = three
+    spec = SceneSpec(models=tuple(files), normalize=False, light="ambient",
+                     semantic_map=(("ball*", 7), ("box_b", 9)))  # fmt: skip
+    view = blendtruth.render_view(camera, scene=spec, width=96, height=80, rgb=False,
+                                  passes="semantic,instance")  # fmt: skip
+    table = blendtruth.api.backend_for(spec).info.table
+    want = {"ball": 7, "box_b": 9, "box_a": 1}  # box_a keeps its file's class
+    for inst in table.instances:
+        assert inst.semantic == want[inst.object], inst.object
+        sel = view.extra["instance"] == inst.id
+        assert (view.extra["semantic"][sel] == want[inst.object]).all()
+    by_material = SceneSpec(models=tuple(files), normalize=False, light="ambient",
+                            semantic="material")  # fmt: skip
+    view = blendtruth.render_view(camera, scene=by_material, width=96, height=80, rgb=False,
+                                  passes="semantic,material")  # fmt: skip
+    np.testing.assert_array_equal(view.extra["semantic"], view.extra["material"])
