@@ -157,6 +157,11 @@ _VIEW_OPTIONS = [
         help="Transparency policy: surfaces with material alpha below this are skipped by "
         "ground truth (0 = every surface counts).",
     ),
+    click.option(
+        "--amodal",
+        is_flag=True,
+        help="Also store every instance's full (unoccluded) silhouette, bit-packed.",
+    ),
 ]
 
 
@@ -185,6 +190,7 @@ def _settings(o: dict) -> RenderSettings:
         threads=o["threads"],
         passes=o["passes_text"],
         alpha_threshold=o["alpha_threshold"],
+        amodal=o["amodal"],
     )
 
 

@@ -104,6 +104,7 @@ def render_model(
     written: list[Path] = []
     clouds = []
     pixels: dict[str, dict[int, int]] = {}
+    amodal: dict[str, dict] = {}
     for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
         # Cameras read from a file bring their own resolution.
         view = backend.render(
@@ -113,10 +114,12 @@ def render_model(
         if "instance" in view.extra:
             ids, counts = np.unique(view.extra["instance"], return_counts=True)
             pixels[name] = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        if view.meta.get("amodal"):
+            amodal[name] = view.meta["amodal"]
         clouds.append(_view_points(view))
         if on_view:
             on_view(i + 1, len(cameras))
-    write_instances_json(out / "instances.json", info.table, pixels or None)
+    write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     write_transforms_json(
         out / "transforms.json",

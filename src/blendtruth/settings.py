@@ -22,7 +22,8 @@ class RenderSettings:
     comes from Cycles; ``threads`` = 0 lets Blender use every core; ``passes``: the
     ground-truth passes to make (names from :mod:`blendtruth.passes`; depth, distance,
     normal and mask are always made); ``alpha_threshold``: the transparency policy, surfaces
-    with material alpha below it are skipped by ground truth (0: every surface counts).
+    with material alpha below it are skipped by ground truth (0: every surface counts);
+    ``amodal``: also make every instance's full silhouette (see :mod:`blendtruth.amodal`).
     """
 
     width: int = 640
@@ -36,6 +37,7 @@ class RenderSettings:
     threads: int = 0
     passes: tuple[str, ...] = DEFAULT_PASSES
     alpha_threshold: float = 0.5
+    amodal: bool = False
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "samples"):

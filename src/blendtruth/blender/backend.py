@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blendtruth import amodal
 from blendtruth.blender import alpha_cut, compat, device, exr, ids, lighting, scene, truth_passes
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
@@ -116,6 +117,11 @@ class BlenderBackend:
             extra["normal_bump"] = normal_bump.copy()
         if "transparent" in settings.passes:
             extra["transparent"] = self._transparent(mask, settings)
+        amodal_meta = None
+        if settings.amodal:
+            ids_, masks = self._amodal_masks()
+            extra["amodal_ids"], extra["amodal"] = ids_, amodal.pack(masks)
+            amodal_meta = amodal.summary(ids_, masks, extra.get("instance"))
 
         rgb = alpha = None
         alpha_cut.apply(None)
@@ -154,12 +160,46 @@ class BlenderBackend:
                 "seed": settings.seed,
                 "view_transform": "Standard",
             },
+            "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
             "width": camera.width,
             "height": camera.height,
         }
         return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
+
+    def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each instance's full silhouette: one 1-sample render per instance with every
+        other object hidden from camera rays. Returns (ids int32 N, masks bool N×H×W)."""
+        objects = {o.pass_index: o for o in ids.renderable_meshes()}
+        view_layer = bpy.context.view_layer
+        kept = (
+            view_layer.use_pass_object_index,
+            view_layer.use_pass_material_index,
+            view_layer.use_pass_position,
+            view_layer.use_pass_uv,
+            view_layer.use_pass_diffuse_color,
+        )
+        truth_passes.enable_passes(view_layer, ())
+        order = sorted(objects)
+        masks = []
+        try:
+            for inst in order:
+                for other, obj in objects.items():
+                    obj.visible_camera = other == inst
+                depth = self._render_passes(_ground_truth_setup)["Depth.Z"]
+                masks.append(depth < _BACKGROUND_DEPTH)
+        finally:
+            for obj in objects.values():
+                obj.visible_camera = True
+            (
+                view_layer.use_pass_object_index,
+                view_layer.use_pass_material_index,
+                view_layer.use_pass_position,
+                view_layer.use_pass_uv,
+                view_layer.use_pass_diffuse_color,
+            ) = kept
+        return np.array(order, dtype=np.int32), np.array(masks, dtype=bool)
 
     def _transparent(self, mask: np.ndarray, settings: RenderSettings) -> np.ndarray:
         """Where the first surface along the ray is not opaque: one more 1-sample render

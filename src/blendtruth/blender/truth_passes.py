@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blendtruth.blender import exr
+from blendtruth.blender import compat, exr
 from blendtruth.blender._bpy import bpy
 from blendtruth.geometry import normals_to_camera, ray_directions, unit_vectors
 from blendtruth.instances import SceneTable
@@ -121,7 +121,7 @@ def _default_material():
     mat = bpy.data.materials.get(_DEFAULT_MATERIAL)
     if mat is None:
         mat = bpy.data.materials.new(_DEFAULT_MATERIAL)
-        mat.use_nodes = True
+        compat.use_nodes(mat)
         nodes = mat.node_tree.nodes
         nodes.clear()
         out = nodes.new("ShaderNodeOutputMaterial")
@@ -132,8 +132,7 @@ def _default_material():
 
 
 def _add_aov_nodes(mat) -> None:
-    if not mat.use_nodes:
-        mat.use_nodes = True
+    compat.use_nodes(mat)
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     if AOV_GEOMETRIC in nodes:
         return

@@ -16,6 +16,9 @@ from blendtruth.passes import PASSES, REQUIRED
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
 
+# Not per-pixel passes: the bit-packed amodal masks and their instance ids (amodal.py).
+AMODAL_KEYS = ("amodal", "amodal_ids")
+
 
 def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The metadata stored with a view: conventions, units, renderer facts, camera."""
@@ -47,6 +50,9 @@ def write_view_npz(
         "cam_to_world": view.cam_to_world.astype(np.float64),
         "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
     }
+    for key in AMODAL_KEYS:
+        if key in view.extra:
+            arrays[key] = view.extra[key]
     if view.rgb is not None:
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
@@ -75,5 +81,9 @@ def read_view_npz(path: str | os.PathLike) -> View:
         rgb=arrays.get("rgb"),
         alpha=arrays.get("alpha"),
         meta=meta,
-        extra={k: v for k, v in arrays.items() if k in PASSES and k not in REQUIRED},
+        extra={
+            k: v
+            for k, v in arrays.items()
+            if (k in PASSES and k not in REQUIRED) or k in AMODAL_KEYS
+        },
     )

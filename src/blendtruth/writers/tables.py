@@ -15,14 +15,21 @@ def write_instances_json(
     path: str | os.PathLike,
     table: SceneTable,
     visible_pixels: Mapping[str, Mapping[int, int]] | None = None,
+    amodal: Mapping[str, Mapping[str, dict]] | None = None,
 ) -> None:
     """Write the id table (instances, materials, semantic classes, NOCS mappings).
-    ``visible_pixels``: per view name, the pixel count of each instance id in that view."""
+    ``visible_pixels``: per view name, the pixel count of each instance id in that view;
+    ``amodal``: per view name, ``meta["amodal"]`` of that view (visible fractions)."""
     data = {"conventions_version": CONVENTIONS_VERSION, **table.as_json()}
-    if visible_pixels is not None:
-        for inst in data["instances"]:
+    for inst in data["instances"]:
+        if visible_pixels is not None:
             inst["pixels"] = {
                 view: int(counts.get(inst["id"], 0)) for view, counts in visible_pixels.items()
+            }
+        if amodal is not None:
+            inst["visible_fraction"] = {
+                view: per.get(str(inst["id"]), {}).get("visible_fraction")
+                for view, per in amodal.items()
             }
     with atomic_open(path) as f:
         f.write(json.dumps(data, indent=1).encode())
