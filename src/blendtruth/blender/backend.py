@@ -23,7 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth import amodal
-from blendtruth.blender import alpha_cut, compat, device, exr, ids, lighting, scene, truth_passes
+from blendtruth.blender import (
+    compat,
+    device,
+    exr,
+    ids,
+    lighting,
+    scene,
+    truth_materials,
+    truth_passes,
+)
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
@@ -66,7 +75,7 @@ class BlenderBackend:
         self._info = scene.build_scene(spec)
         truth_passes.inject_aovs(ids.renderable_meshes())
         truth_passes.register_aovs(bpy.context.view_layer)
-        alpha_cut.install()
+        truth_materials.install()
         self._spec = spec
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
@@ -92,7 +101,7 @@ class BlenderBackend:
         truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
         bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
-        alpha_cut.apply(settings.alpha_threshold)
+        truth_materials.for_ground_truth(settings.alpha_threshold)
         channels = self._render_passes(_ground_truth_setup)
         depth = channels["Depth.Z"]
         mask = depth < _BACKGROUND_DEPTH
@@ -124,7 +133,7 @@ class BlenderBackend:
             amodal_meta = amodal.summary(ids_, masks, extra.get("instance"))
 
         rgb = alpha = None
-        alpha_cut.apply(None)
+        truth_materials.for_rgb()
         if settings.rgb:
             rgb, alpha = self._render_rgb(settings)
 
@@ -211,15 +220,16 @@ class BlenderBackend:
         view_layer = bpy.context.view_layer
         kept = view_layer.pass_alpha_threshold
         view_layer.pass_alpha_threshold = 0.0
-        alpha_cut.apply(0.0)
+        truth_materials.for_ground_truth(0.0)
         try:
             first = self._render_passes(_ground_truth_setup)
         finally:
             view_layer.pass_alpha_threshold = kept
-            alpha_cut.apply(settings.alpha_threshold)
+            truth_materials.for_ground_truth(settings.alpha_threshold)
         hit = first["Depth.Z"] < _BACKGROUND_DEPTH
         material = np.where(hit, np.rint(first["IndexMA.X"]), 0).astype(np.int32)
-        return truth_passes.transparent_flag(material, self.info.table, self._see_through)
+        flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
+        return flag & mask  # like every pass, background (False) where nothing is hit
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
