@@ -42,6 +42,8 @@ BLOCKS = np.array(
 )
 SPHERE_CENTER, SPHERE_R = np.array([-0.85, 0.0, 0.0]), 0.6
 BLENDED_BOX = ((0.25, 1.45), (-0.6, 0.6))  # alpha-0.3 plane at z = 0: x range, y range
+# Mix Shader (Fac 0.7) of a Principled BSDF and, as shader 2, a Transparent BSDF: alpha 0.3.
+MIXED_BOX = ((-0.9, -0.3), (0.9, 1.5))
 FLOOR_BOX = ((-3.0, 1.0), (-2.0, 2.0))  # opaque floor at z = -1 in the see-through scene
 
 BUILD = textwrap.dedent(
@@ -55,8 +57,8 @@ BUILD = textwrap.dedent(
         mat.use_nodes = True
         return mat, mat.node_tree.nodes["Principled BSDF"]
 
-    def plane(name, size, z, mat, x=0.0):
-        bpy.ops.mesh.primitive_plane_add(size=size, location=(x, 0.0, z))
+    def plane(name, size, z, mat, x=0.0, y=0.0):
+        bpy.ops.mesh.primitive_plane_add(size=size, location=(x, y, z))
         bpy.context.object.name = name
         bpy.context.object.data.materials.append(mat)
 
@@ -87,6 +89,14 @@ BUILD = textwrap.dedent(
     blend, bsdf = principled("alpha_blend")
     bsdf.inputs["Alpha"].default_value = 0.3
     plane("blended", 1.2, 0.0, blend, x=0.85)
+    mixed, bsdf = principled("mix_transparent")
+    nodes, links = mixed.node_tree.nodes, mixed.node_tree.links
+    mix = nodes.new("ShaderNodeMixShader")
+    mix.inputs["Fac"].default_value = 0.7
+    links.new(bsdf.outputs["BSDF"], mix.inputs[1])
+    links.new(nodes.new("ShaderNodeBsdfTransparent").outputs["BSDF"], mix.inputs[2])
+    links.new(mix.outputs["Shader"], nodes["Material Output"].inputs["Surface"])
+    plane("mixed", 0.6, 0.0, mixed, x=-0.6, y=1.2)
     plane("floor", 4.0, -1.0, principled("opaque")[0], x=-1.0)
     bpy.ops.wm.save_as_mainfile(filepath=out + "/see_through.blend")
     """
@@ -184,6 +194,9 @@ def test_alpha_blended_plane_and_glass_sphere_follow_the_policy(see_through):
     first = _plane_hits(camera, 0.0)
     below = _plane_hits(camera, -1.0)
     blended, blended_edge = _in_box(first, BLENDED_BOX, 2.5e-4)
+    mixed, mixed_edge = _in_box(first, MIXED_BOX, 2.5e-4)
+    assert mixed.sum() > 50
+    blended_edge |= mixed_edge
     on_floor, floor_edge = _in_box(below, FLOOR_BOX, 2.5e-4)
     # Glass: the UV sphere (32 x 16) lies between its inscribed sphere of radius R cos(delta)
     # (delta = half a face's angular diagonal) and the exact sphere of radius R.
@@ -205,7 +218,8 @@ def test_alpha_blended_plane_and_glass_sphere_follow_the_policy(see_through):
         hit_plane = threshold <= 0.3  # alpha 0.3 counts when it is >= the threshold
         if hit_plane:
             want_mat = np.where(blended, mat["alpha_blend"], mat["opaque"])
-            want_mask = inner | blended | on_floor
+            want_mat = np.where(mixed, mat["mix_transparent"], want_mat)
+            want_mask = inner | blended | mixed | on_floor
         else:
             want_mat = np.where(on_floor, mat["opaque"], 0)
             want_mask = inner | on_floor
@@ -213,19 +227,24 @@ def test_alpha_blended_plane_and_glass_sphere_follow_the_policy(see_through):
         assert np.array_equal(view.mask[ok], want_mask[ok]), threshold
         assert np.array_equal(view.extra["material"][ok], want_mat[ok]), threshold
         # Away from the sphere: plane, floor through it, or nothing through it.
-        want_depth = np.where(blended & hit_plane, EYE_Z, np.where(on_floor, EYE_Z + 1.0, 0.0))
+        first_z0 = (blended | mixed) & hit_plane
+        want_depth = np.where(first_z0, EYE_Z, np.where(on_floor, EYE_Z + 1.0, 0.0))
         rest = ok & ~outer
         assert np.abs(view.depth[rest] - want_depth[rest]).max() < 1e-4, threshold
         flags[threshold] = view.extra["transparent"]
         # Flagged: glass and the alpha-blended plane seen first, at every threshold, also
         # where the plane is skipped and the floor behind it hit; never the floor seen first
         # (False where nothing is hit, as every pass outside the mask).
-        want_flag = (inner | blended) & want_mask
+        want_flag = (inner | blended | mixed) & want_mask
         assert np.array_equal(flags[threshold][ok], want_flag[ok]), threshold
-        floor_first = (view.extra["material"] == mat["opaque"]) & ~(blended | blended_edge)
+        floor_first = (view.extra["material"] == mat["opaque"]) & ~(blended | mixed | blended_edge)
         assert floor_first.sum() > 1000 and not flags[threshold][floor_first].any()
         policy = view.meta["ground_truth"]["transparency"]
-        assert sorted(policy["see_through_materials"]) == ["alpha_blend", "glass"]
+        assert sorted(policy["see_through_materials"]) == [
+            "alpha_blend",
+            "glass",
+            "mix_transparent",
+        ]
     assert np.array_equal(flags[0.5], flags[0.2] & views[0.5][0].mask)
 
 
