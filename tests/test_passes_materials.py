@@ -187,6 +187,7 @@ def test_alpha_cut_texture_follows_the_threshold_texel_by_texel(alpha_cut):
     assert np.array_equal(view.extra["transparent"][ok], on_top[ok])
     policy = view.meta["ground_truth"]["transparency"]
     assert policy["alpha_threshold"] == 0.5 and policy["see_through_materials"] == ["alpha_cut"]
+    assert "stepped at alpha_threshold" in policy["alpha"]
 
 
 def test_alpha_blended_plane_and_glass_sphere_follow_the_policy(see_through):

@@ -157,6 +157,11 @@ class BlenderBackend:
                         "surfaces, glass and transmissive ones included, count as hits. "
                         "'transparent' flags pixels whose first surface is see-through"
                     ),
+                    "alpha": (
+                        "stepped at alpha_threshold (1 at or above, else 0) in the "
+                        "ground-truth renders, so every pixel's hit is deterministic; the RGB "
+                        "render keeps the materials' own alpha"
+                    ),
                     "see_through_materials": self._see_through,
                 },
             },
