@@ -408,3 +408,34 @@ def test_rgb_render_keeps_the_materials_own_alpha(blends, see_through):
     before = views[0.5][0]
     for name, array in before.passes().items():
         np.testing.assert_array_equal(view.passes()[name], array, err_msg=name)
+
+
+def test_albedo_of_gltf_materials_is_base_colour_times_one_minus_metallic(tmp_path):
+    # glTF's baseColorFactor is linear; Blender's importer gives these materials a
+    # specular layer (Specular IOR Level 0.5), which Cycles' raw Diffuse Color pass would
+    # take out of the diffuse weight, more at grazing angles (three faces of each box seen).
+    trimesh = pytest.importorskip("trimesh")
+    boxes = {"mat_a": (-0.8, (200, 50, 50), 0.0), "mat_b": (0.8, (50, 200, 100), 0.25)}
+    files = []
+    for name, (x, colour, metallic) in boxes.items():
+        box = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
+        box.apply_translation((x, 0.0, 0.0))
+        box.visual = trimesh.visual.TextureVisuals(
+            material=trimesh.visual.material.PBRMaterial(
+                name=name,
+                baseColorFactor=[*colour, 255],
+                metallicFactor=metallic,
+                roughnessFactor=0.5,
+            )  # fmt: skip
+        )
+        files.append(tmp_path / f"{name}.glb")
+        files[-1].write_bytes(box.export(file_type="glb"))
+    spec = SceneSpec(models=tuple(files), normalize=False, light="ambient")
+    camera = Camera(Intrinsics.from_fov(50.0, SIZE, SIZE), look_at((1.0, -3.0, 2.5), (0, 0, 0)))
+    view, mat = _render(spec, camera, 0.5)
+    for name, (_, colour, metallic) in boxes.items():
+        hit = view.extra["material"] == mat[name]
+        assert hit.sum() > 300
+        want = np.array(colour) / 255 * (1 - metallic)
+        err = np.abs(view.extra["albedo"][hit] - want).max()
+        assert err < 1e-6, (name, err)
