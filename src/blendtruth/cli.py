@@ -162,6 +162,13 @@ _VIEW_OPTIONS = [
         is_flag=True,
         help="Also store every instance's full (unoccluded) silhouette, bit-packed.",
     ),
+    click.option(
+        "--export",
+        "export_formats",
+        default=None,
+        help="Also export the result: colmap, nerfstudio, exr, png16, webdataset "
+        "(comma-separated; see `blendtruth export`).",
+    ),
 ]
 
 
@@ -265,6 +272,7 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     spec = _scene(models, o)
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
+    exports = _export_formats(o, tutorial)
     from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
 
     out = o["out"]
@@ -292,6 +300,8 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
     for path in written:
         click.echo(f"wrote {path}")
+    if exports:
+        _run_exports(exports, out)
 
 
 @cli.command()
@@ -363,6 +373,7 @@ def dataset(
         o["threads"] = max(1, (os.cpu_count() or 1) // workers)
     settings = _settings(o)
     plan = _plan(o)
+    exports = _export_formats(o)
     # A template: each job puts its own model in.
     spec = SceneSpec(
         normalize=o["normalize"],
@@ -387,8 +398,31 @@ def dataset(
     )
     for failure in summary["failures"]:
         click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
+    if exports and summary["models_done"] + summary["skipped_already_done"]:
+        _run_exports(exports, o["out"])
     if summary["models_failed"]:
         raise click.exceptions.Exit(1)
+
+
+def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
+    from blendtruth.exports import parse_formats
+
+    formats = parse_formats(o["export_formats"])
+    if formats and tutorial:
+        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    return formats
+
+
+def _run_exports(formats: list[str], out: Path) -> None:
+    from blendtruth.cli_tools import run_exports
+
+    written = run_exports(formats, out)
+    click.echo(f"exported {', '.join(formats)}: {len(written)} files")
+
+
+from blendtruth.cli_tools import register as _register_tools  # noqa: E402
+
+_register_tools(cli)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

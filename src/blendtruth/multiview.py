@@ -9,6 +9,7 @@ Layout of ``out``:
     instances.json          the scene's instance/material/semantic id table (NOCS mappings)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
+    nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
 """
 
@@ -32,7 +33,7 @@ from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
-from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
+from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
 from blendtruth.writers.tables import write_instances_json
@@ -121,23 +122,17 @@ def render_model(
             on_view(i + 1, len(cameras))
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
-    write_transforms_json(
-        out / "transforms.json",
-        cameras,
-        rgb_paths=[f"rgb/{n}.png" for n in names]
-        if settings.rgb
-        else [f"mask/{n}.png" for n in names],
-        depth_paths=[f"depth/{n}.npy" for n in names],
-        mask_paths=[f"mask/{n}.png" for n in names],
-    )
+    # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
+    from blendtruth.exports.nerfstudio import export_nerfstudio
+    from blendtruth.exports.source import render_folder
+
+    written += export_nerfstudio(render_folder(out), out, require_rgb=False)
     pts, nrm, col = fuse_points(clouds, voxel=info.radius * _VOXEL_FRACTION)
     write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
-    return written + [
-        out / name for name in ("instances.json", "cameras.json", "transforms.json", "points.ply")
-    ]
+    return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 
 def write_view_files(out: Path, name: str, view: View) -> list[Path]:
