@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.samplers import SAMPLERS
@@ -119,7 +120,13 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="Centre models and scale them into the unit sphere.",
     ),
-    click.option("--light", type=click.Choice(LIGHTS), default="studio", show_default=True),
+    click.option(
+        "--light",
+        type=click.Choice(LIGHTS + HDRI_LIGHTS),
+        default="studio",
+        show_default=True,
+        help="Light preset, or hdri:NAME for one of the HDRIs the bpy wheel ships.",
+    ),
     click.option(
         "--material",
         type=click.Choice(MATERIALS),
@@ -127,7 +134,34 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="clay: one uniform grey diffuse material for shape-only images.",
     ),
+    click.option("--hdri", type=_PATH, default=None, help="Light by this .exr/.hdr panorama."),
+    click.option(
+        "--hdri-strength", type=float, default=1.0, show_default=True, help="HDRI radiance scale."
+    ),
+    click.option(
+        "--hdri-rotation",
+        default="0",
+        show_default=True,
+        help="Degrees about world +Z, or random (one per model) or random-per-view.",
+    ),
+    click.option(
+        "--background",
+        default="world",
+        show_default=True,
+        help="RGB background: world, hdri, transparent (RGBA PNG), '#RRGGBB' or 'r,g,b'.",
+    ),
 ]
+
+
+def _lighting(o: dict) -> dict:
+    """The SceneSpec fields of the lighting options."""
+    return {
+        "light": o["light"],
+        "hdri": o["hdri"],
+        "hdri_strength": o["hdri_strength"],
+        "hdri_rotation": o["hdri_rotation"],
+        "background": o["background"],
+    }
 
 
 def view_options(func):
@@ -180,14 +214,14 @@ def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
     """Model files, one primitive name (when no such file exists), or the factory scene."""
     if len(models) == 1 and str(models[0]) in PRIMITIVES and not models[0].exists():
         return SceneSpec(
-            primitive=str(models[0]), normalize=False, light=o["light"], material=o["material"]
+            primitive=str(models[0]), normalize=False, material=o["material"], **_lighting(o)
         )
     for path in models:
         check_model_file(path)
     if not models:
         return SceneSpec.parse("default")
     return SceneSpec(
-        models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
+        models=models, normalize=o["normalize"], material=o["material"], **_lighting(o)
     )
 
 
@@ -321,8 +355,8 @@ def dataset(
     # A template: each job puts its own model in.
     spec = SceneSpec(
         normalize=o["normalize"],
-        light=o["light"],
         material=o["material"],
+        **_lighting(o),
     )
     options = DatasetOptions(
         workers=workers,

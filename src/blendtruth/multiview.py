@@ -144,8 +144,16 @@ def write_view_files(out: Path, name: str, view: View) -> list[Path]:
     write_png(paths[4], normal_preview(view.normal, view.mask))
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], view.rgb)
+        write_png(paths[-1], _rgb_image(view))
     return paths
+
+
+def _rgb_image(view: View) -> np.ndarray:
+    """RGB, or RGBA (straight alpha) when the background is transparent."""
+    if view.meta.get("lighting", {}).get("background") != "transparent" or view.alpha is None:
+        return view.rgb
+    alpha8 = np.round(np.clip(view.alpha, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([view.rgb, alpha8])
 
 
 def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.lights import HDRI_LIGHTS, check_hdri_file, parse_background, parse_rotation
 
 PRIMITIVES = ("cube", "uv_sphere", "monkey", "plane")
 LIGHTS = ("studio", "sun", "ambient", "factory")
@@ -24,6 +25,13 @@ class SceneSpec:
     plus a key light that follows the camera), "sun" (ambient plus a sun from the up axis),
     "ambient" (uniform white world only) or "factory" (Blender's startup point light).
     ``material``: "keep" the files' materials, or "clay" (one uniform diffuse grey).
+
+    Image-based light (docs/scenes.md): ``light`` "hdri:NAME" (one of the HDRIs the bpy
+    wheel ships, :data:`blendtruth.lights.HDRI_NAMES`) or "hdri" with ``hdri`` an .exr/.hdr
+    file; ``hdri_strength`` scales its radiance; ``hdri_rotation`` is degrees about world
+    +Z or "random" / "random-per-view" (:func:`blendtruth.lights.rotation_for_view`).
+    ``background`` of the RGB image: "world", "hdri", "transparent" or a colour
+    (:func:`blendtruth.lights.parse_background`). None of these changes the ground truth.
     """
 
     models: tuple[Path, ...] = ()
@@ -31,17 +39,24 @@ class SceneSpec:
     normalize: bool = True
     light: str = "studio"
     material: str = "keep"
+    hdri: Path | None = None
+    hdri_strength: float = 1.0
+    hdri_rotation: float | str = 0.0
+    background: str = "world"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(Path(p) for p in self.models))
+        _check_lighting(self)
         if self.models and self.primitive:
             raise BlendtruthError("give model files or a primitive, not both")
         if self.primitive is not None and self.primitive not in PRIMITIVES:
             raise BlendtruthError(
                 f"unknown primitive {self.primitive!r}; choose from {', '.join(PRIMITIVES)}"
             )
-        if self.light not in LIGHTS:
-            raise BlendtruthError(f"--light must be one of {', '.join(LIGHTS)}; got {self.light!r}")
+        if self.light not in LIGHTS + HDRI_LIGHTS + ("hdri",):
+            raise BlendtruthError(
+                f"--light must be one of {', '.join(LIGHTS + HDRI_LIGHTS)}; got {self.light!r}"
+            )
         if self.material not in MATERIALS:
             raise BlendtruthError(
                 f"--material must be one of {', '.join(MATERIALS)}; got {self.material!r}"
@@ -64,6 +79,29 @@ class SceneSpec:
         if isinstance(scene, str) and scene in PRIMITIVES:
             return cls(primitive=scene, light="factory", normalize=False)
         return cls(models=(Path(scene),))
+
+
+def _check_lighting(spec: SceneSpec) -> None:
+    if spec.hdri is not None:
+        object.__setattr__(spec, "hdri", Path(spec.hdri))
+        check_hdri_file(spec.hdri)
+        if spec.light not in ("hdri", "studio"):
+            raise BlendtruthError(f"--hdri {spec.hdri} and --light {spec.light} exclude each other")
+        object.__setattr__(spec, "light", "hdri")
+    elif spec.light == "hdri":
+        raise BlendtruthError("--light hdri needs --hdri FILE (or use --light hdri:NAME)")
+    strength = spec.hdri_strength
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not strength >= 0:
+        raise BlendtruthError(f"--hdri-strength must be a number >= 0, got {strength!r}")
+    if not np.isfinite(strength):
+        raise BlendtruthError(f"--hdri-strength must be finite, got {strength!r}")
+    object.__setattr__(spec, "hdri_strength", float(strength))
+    object.__setattr__(spec, "hdri_rotation", parse_rotation(spec.hdri_rotation))
+    background = parse_background(spec.background) if isinstance(spec.background, str) else None
+    if background is None:
+        raise BlendtruthError(f"--background must be text, got {spec.background!r}")
+    if background == "hdri" and not spec.light.startswith("hdri"):
+        raise BlendtruthError("--background hdri needs HDRI lighting (--light hdri:NAME or --hdri)")
 
 
 @dataclass(frozen=True)

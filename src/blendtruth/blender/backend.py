@@ -27,6 +27,7 @@ from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
+from blendtruth.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -79,6 +80,7 @@ class BlenderBackend:
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
         scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
         lighting.follow_camera(camera.cam_to_world)
+        light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
 
@@ -114,6 +116,7 @@ class BlenderBackend:
             },
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
+            "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
         }
@@ -139,7 +142,30 @@ class BlenderBackend:
         finally:
             path.unlink(missing_ok=True)
 
+    def _lighting_for_view(self, camera: Camera, settings: RenderSettings) -> dict:
+        spec = self._spec or SceneSpec()
+        meta = {"light": spec.light, "background": spec.background}
+        if spec.light.startswith("hdri"):
+            key = ",".join([p.name for p in spec.models] + [spec.primitive or ""])
+            angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
+            lighting.set_hdri_rotation(angle)
+            meta.update(
+                hdri=lighting.hdri_label(spec.light, spec.hdri),
+                hdri_strength=spec.hdri_strength,
+                hdri_rotation_mode=spec.hdri_rotation
+                if isinstance(spec.hdri_rotation, str)
+                else "fixed",
+                hdri_rotation_deg=angle,
+            )
+        return meta
+
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        background = parse_background((self._spec or SceneSpec()).background)
+        if background not in ("world", "hdri"):
+            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            rgba = exr.stack(channels, "Combined", "RGBA")
+            linear, alpha = composite_background(rgba, None, background)
+            return linear_to_srgb8(linear), alpha
         channels = self._render_passes(lambda s: _rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
@@ -204,7 +230,7 @@ def _ground_truth_setup(bscene) -> None:
     cycles.use_animated_seed = False
 
 
-def _rgb_setup(bscene, settings: RenderSettings) -> None:
+def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
     bscene.render.engine = compat.ENGINES[settings.engine]
     cycles = bscene.cycles
     cycles.filter_width = 1.5
@@ -218,7 +244,7 @@ def _rgb_setup(bscene, settings: RenderSettings) -> None:
         cycles.max_bounces = 12
         cycles.seed = settings.seed
     else:
-        bscene.render.film_transparent = False
+        bscene.render.film_transparent = transparent
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
-from blendtruth.blender.lighting import setup_lighting, use_clay
+from blendtruth.blender.lighting import hdri_file, setup_hdri, setup_lighting, use_clay
 from blendtruth.blender.models import import_model
 from blendtruth.camera import (
     BlenderCamera,
@@ -149,7 +149,10 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
     if spec.material == "clay":
         use_clay()
     center, radius = mesh_bounds()
-    setup_lighting(spec.light, center, radius, up)
+    if spec.light.startswith("hdri"):
+        setup_hdri(hdri_file(spec.light, spec.hdri), spec.hdri_strength)
+    else:
+        setup_lighting(spec.light, center, radius, up)
     return SceneInfo(center=center, radius=radius, model_to_world=model_to_world, up=up)
 
 
