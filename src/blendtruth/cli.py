@@ -15,6 +15,7 @@ from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
+from blendtruth.rigs import RIGS
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
@@ -134,6 +135,12 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="clay: one uniform grey diffuse material for shape-only images.",
     ),
+    click.option(
+        "--rig",
+        type=click.Choice(RIGS),
+        default=None,
+        help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
+    ),
     click.option("--hdri", type=_PATH, default=None, help="Light by this .exr/.hdr panorama."),
     click.option(
         "--hdri-strength", type=float, default=1.0, show_default=True, help="HDRI radiance scale."
@@ -207,6 +214,8 @@ def _plan(o: dict) -> ViewPlan:
         fill=o["fill"],
         elevation_deg=o["elevation"],
         camera_file=o["camera_file"],
+        rig=o["rig"],
+        rig_views=o["views"] if o["rig"] else None,
     )
 
 

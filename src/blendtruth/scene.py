@@ -117,3 +117,5 @@ class SceneInfo:
     radius: float
     model_to_world: np.ndarray = field(default_factory=lambda: np.eye(4))
     up: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
+    # Side lengths (3,) of the world-space bounding box of the geometry, when known.
+    extent: np.ndarray | None = None

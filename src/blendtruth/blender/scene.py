@@ -149,16 +149,23 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
     if spec.material == "clay":
         use_clay()
     center, radius = mesh_bounds()
+    lo, hi = mesh_box()
     if spec.light.startswith("hdri"):
         setup_hdri(hdri_file(spec.light, spec.hdri), spec.hdri_strength)
     else:
         setup_lighting(spec.light, center, radius, up)
-    return SceneInfo(center=center, radius=radius, model_to_world=model_to_world, up=up)
+    return SceneInfo(
+        center=center, radius=radius, model_to_world=model_to_world, up=up, extent=hi - lo
+    )
 
 
-def mesh_bounds() -> tuple[np.ndarray, float]:
-    """Centre of the world-space bounding box of all mesh vertices, and the largest
-    distance of a vertex from it."""
+def mesh_box() -> tuple[np.ndarray, np.ndarray]:
+    """Corners (min, max) of the world-space bounding box of all mesh vertices."""
+    pts = _mesh_points()
+    return pts.min(axis=0), pts.max(axis=0)
+
+
+def _mesh_points() -> np.ndarray:
     pts = []
     depsgraph = bpy.context.evaluated_depsgraph_get()
     for obj in bpy.context.scene.objects:
@@ -171,7 +178,13 @@ def mesh_bounds() -> tuple[np.ndarray, float]:
         pts.append(co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3])
     if not pts:
         raise BlendtruthError("the scene has no mesh to render")
-    allpts = np.concatenate(pts)
+    return np.concatenate(pts)
+
+
+def mesh_bounds() -> tuple[np.ndarray, float]:
+    """Centre of the world-space bounding box of all mesh vertices, and the largest
+    distance of a vertex from it."""
+    allpts = _mesh_points()
     center = (allpts.min(axis=0) + allpts.max(axis=0)) / 2
     radius = float(np.linalg.norm(allpts - center, axis=1).max())
     if not radius > 0:
