@@ -9,6 +9,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.lights import HDRI_LIGHTS, check_hdri_file, parse_background, parse_rotation
+from blendtruth.placement import Ground, Placement
 
 PRIMITIVES = ("cube", "uv_sphere", "monkey", "plane")
 LIGHTS = ("studio", "sun", "ambient", "factory")
@@ -43,9 +44,17 @@ class SceneSpec:
     hdri_strength: float = 1.0
     hdri_rotation: float | str = 0.0
     background: str = "world"
+    # A multi-object scene (blendtruth.placement): placed models and an optional ground.
+    placements: tuple[Placement, ...] = ()
+    ground: Ground | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(Path(p) for p in self.models))
+        object.__setattr__(self, "placements", tuple(self.placements))
+        if self.placements and (self.models or self.primitive):
+            raise BlendtruthError("give placements or model files/a primitive, not both")
+        if self.ground is not None and not self.placements:
+            raise BlendtruthError("a ground plane needs placed models (blendtruth scene)")
         _check_lighting(self)
         if self.models and self.primitive:
             raise BlendtruthError("give model files or a primitive, not both")
@@ -65,7 +74,7 @@ class SceneSpec:
     @property
     def is_factory(self) -> bool:
         """The tutorial's scene, unchanged: no models, no primitive."""
-        return not self.models and self.primitive is None
+        return not self.models and self.primitive is None and not self.placements
 
     @classmethod
     def parse(cls, scene: str | Path | SceneSpec | list | tuple) -> SceneSpec:
@@ -119,3 +128,6 @@ class SceneInfo:
     up: np.ndarray = field(default_factory=lambda: np.array([0.0, 0.0, 1.0]))
     # Side lengths (3,) of the world-space bounding box of the geometry, when known.
     extent: np.ndarray | None = None
+    # Bounding radius about ``center`` of everything, when larger than ``radius`` (a
+    # ground plane): used for clipping, while ``radius`` frames the objects.
+    scene_radius: float | None = None

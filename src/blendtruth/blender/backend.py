@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.blender import compat, device, exr, lighting, scene
+from blendtruth.blender import compat, device, exr, lighting, placement, scene
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
@@ -78,7 +78,8 @@ class BlenderBackend:
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
+        far = info.scene_radius or info.radius
+        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
         lighting.follow_camera(camera.cam_to_world)
         light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
@@ -218,6 +219,7 @@ def _common_setup(bscene, settings: RenderSettings) -> None:
 
 
 def _ground_truth_setup(bscene) -> None:
+    placement.set_ground_visibility(truth_pass=True)
     bscene.render.engine = "CYCLES"
     bscene.render.film_transparent = True
     cycles = bscene.cycles
@@ -231,6 +233,7 @@ def _ground_truth_setup(bscene) -> None:
 
 
 def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
+    placement.set_ground_visibility(truth_pass=False)
     bscene.render.engine = compat.ENGINES[settings.engine]
     cycles = bscene.cycles
     cycles.filter_width = 1.5
@@ -256,6 +259,8 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "normalize": spec.normalize if spec else False,
         "light": spec.light if spec else None,
         "material": spec.material if spec else None,
+        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
+        "ground": None if not spec or spec.ground is None else vars(spec.ground),
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
     }

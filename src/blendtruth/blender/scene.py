@@ -7,6 +7,7 @@ import numpy as np
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.lighting import hdri_file, setup_hdri, setup_lighting, use_clay
 from blendtruth.blender.models import import_model
+from blendtruth.blender.placement import build_placements, is_ground
 from blendtruth.camera import (
     BlenderCamera,
     Intrinsics,
@@ -128,6 +129,10 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
     elif spec.primitive is not None:
         load_factory_scene()
         _replace_cube(spec.primitive)
+    elif spec.placements:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        build_placements(spec.placements, spec.ground)
+        _add_camera()
     else:
         bpy.ops.wm.read_factory_settings(use_empty=True)
         roots = []
@@ -142,10 +147,7 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
             for obj in roots:
                 obj.matrix_world = (model_to_world @ np.array(obj.matrix_world)).T.tolist()
             bpy.context.view_layer.update()
-        cam_data = bpy.data.cameras.new("Camera")
-        cam = bpy.data.objects.new("Camera", cam_data)
-        bpy.context.scene.collection.objects.link(cam)
-        bpy.context.scene.camera = cam
+        _add_camera()
     if spec.material == "clay":
         use_clay()
     center, radius = mesh_bounds()
@@ -154,9 +156,24 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
         setup_hdri(hdri_file(spec.light, spec.hdri), spec.hdri_strength)
     else:
         setup_lighting(spec.light, center, radius, up)
+    scene_radius = None
+    if spec.ground is not None:  # frame the objects, clip for the whole plane
+        scene_radius = float(np.linalg.norm(_mesh_points(with_ground=True) - center, axis=1).max())
     return SceneInfo(
-        center=center, radius=radius, model_to_world=model_to_world, up=up, extent=hi - lo
+        center=center,
+        radius=radius,
+        model_to_world=model_to_world,
+        up=up,
+        extent=hi - lo,
+        scene_radius=scene_radius,
     )
+
+
+def _add_camera() -> None:
+    cam_data = bpy.data.cameras.new("Camera")
+    cam = bpy.data.objects.new("Camera", cam_data)
+    bpy.context.scene.collection.objects.link(cam)
+    bpy.context.scene.camera = cam
 
 
 def mesh_box() -> tuple[np.ndarray, np.ndarray]:
@@ -165,11 +182,12 @@ def mesh_box() -> tuple[np.ndarray, np.ndarray]:
     return pts.min(axis=0), pts.max(axis=0)
 
 
-def _mesh_points() -> np.ndarray:
+def _mesh_points(with_ground: bool = False) -> np.ndarray:
+    """World vertices of every mesh (a ground plane only if ``with_ground``)."""
     pts = []
     depsgraph = bpy.context.evaluated_depsgraph_get()
     for obj in bpy.context.scene.objects:
-        if obj.type != "MESH":
+        if obj.type != "MESH" or (is_ground(obj) and not with_ground):
             continue
         mesh = obj.evaluated_get(depsgraph).data
         co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
