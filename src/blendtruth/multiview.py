@@ -54,8 +54,23 @@ class ViewPlan:
     fill: float = 0.8
     elevation_deg: float = 30.0
     camera_file: Path | None = None
+    # A dataset's camera set (blendtruth.rigs.RIGS); replaces the sampler. rig_views
+    # overrides the view count of the random rigs.
+    rig: str | None = None
+    rig_views: int | None = None
 
     def __post_init__(self) -> None:
+        if self.rig is not None:
+            from blendtruth.rigs import make_rig
+
+            rig = make_rig(self.rig, 0, self.rig_views)
+            if self.camera_file is not None:
+                raise BlendtruthError("--rig and --cameras exclude each other")
+            if rig.projection != "perspective":
+                raise BlendtruthError(
+                    f"--rig {self.rig} is orthographic; orthographic rendering is not "
+                    "available yet (its camera placement is: blendtruth.rigs.make_rig)"
+                )
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
         if not 0 < self.fov_deg < 180:
@@ -66,6 +81,9 @@ def plan_cameras(
     plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
 ) -> list[Camera]:
     """Cameras looking at the scene's centre, with world ``info.up`` as up."""
+    if plan.rig is not None:
+        cameras = _rig_cameras(plan, info, settings, seed)
+        return [_with_up(cam, info.center, info.up) for cam in cameras]
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
     else:
@@ -85,6 +103,16 @@ def plan_cameras(
     if plan.sampler == "file":
         return cameras
     return [_with_up(cam, info.center, info.up) for cam in cameras]
+
+
+def _rig_cameras(
+    plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
+) -> list[Camera]:
+    from blendtruth.rigs import make_rig, place_rig, rig_intrinsics, rig_scale
+
+    rig = make_rig(plan.rig, seed, plan.rig_views)
+    intr = rig_intrinsics(rig, settings.width, settings.height)
+    return place_rig(rig, intr, info.center, rig_scale(rig, info.radius, info.extent))
 
 
 def render_model(
@@ -151,8 +179,16 @@ def write_view_files(out: Path, name: str, view: View) -> list[Path]:
     write_png(paths[4], normal_preview(view.normal, view.mask))
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], view.rgb)
+        write_png(paths[-1], _rgb_image(view))
     return paths
+
+
+def _rgb_image(view: View) -> np.ndarray:
+    """RGB, or RGBA (straight alpha) when the background is transparent."""
+    if view.meta.get("lighting", {}).get("background") != "transparent" or view.alpha is None:
+        return view.rgb
+    alpha8 = np.round(np.clip(view.alpha, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([view.rgb, alpha8])
 
 
 def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

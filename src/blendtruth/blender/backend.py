@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth import amodal
-from blendtruth.blender import compat, device, exr, ids, lighting, scene, truth_passes
+from blendtruth.blender import compat, device, exr, ids, lighting, placement, scene, truth_passes
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
+from blendtruth.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -84,8 +85,10 @@ class BlenderBackend:
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
+        far = info.scene_radius or info.radius
+        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
         lighting.follow_camera(camera.cam_to_world)
+        light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
         truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
@@ -160,6 +163,7 @@ class BlenderBackend:
             "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
+            "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
         }
@@ -177,18 +181,25 @@ class BlenderBackend:
             view_layer.use_pass_uv,
             view_layer.use_pass_diffuse_color,
         )
-        truth_passes.enable_passes(view_layer, ())
+        truth_passes.enable_passes(view_layer, ("instance",))
         order = sorted(objects)
         masks = []
         try:
             for inst in order:
-                for other, obj in objects.items():
-                    obj.visible_camera = other == inst
-                depth = self._render_passes(_ground_truth_setup)["Depth.Z"]
-                masks.append(depth < _BACKGROUND_DEPTH)
+
+                def alone(bscene, inst=inst):
+                    _ground_truth_setup(bscene)  # after it: it sets the ground's visibility
+                    for other, obj in objects.items():
+                        obj.visible_camera = other == inst
+
+                channels = self._render_passes(alone)
+                hit = channels["Depth.Z"] < _BACKGROUND_DEPTH
+                # By id: a ground plane kept in the ground truth is not hidden here.
+                masks.append(hit & (np.rint(channels["IndexOB.X"]) == inst))
         finally:
             for obj in objects.values():
                 obj.visible_camera = True
+            placement.set_ground_visibility(truth_pass=False)
             (
                 view_layer.use_pass_object_index,
                 view_layer.use_pass_material_index,
@@ -236,7 +247,30 @@ class BlenderBackend:
         finally:
             path.unlink(missing_ok=True)
 
+    def _lighting_for_view(self, camera: Camera, settings: RenderSettings) -> dict:
+        spec = self._spec or SceneSpec()
+        meta = {"light": spec.light, "background": spec.background}
+        if spec.light.startswith("hdri"):
+            key = ",".join([p.name for p in spec.models] + [spec.primitive or ""])
+            angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
+            lighting.set_hdri_rotation(angle)
+            meta.update(
+                hdri=lighting.hdri_label(spec.light, spec.hdri),
+                hdri_strength=spec.hdri_strength,
+                hdri_rotation_mode=spec.hdri_rotation
+                if isinstance(spec.hdri_rotation, str)
+                else "fixed",
+                hdri_rotation_deg=angle,
+            )
+        return meta
+
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        background = parse_background((self._spec or SceneSpec()).background)
+        if background not in ("world", "hdri"):
+            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            rgba = exr.stack(channels, "Combined", "RGBA")
+            linear, alpha = composite_background(rgba, None, background)
+            return linear_to_srgb8(linear), alpha
         channels = self._render_passes(lambda s: _rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
@@ -289,6 +323,7 @@ def _common_setup(bscene, settings: RenderSettings) -> None:
 
 
 def _ground_truth_setup(bscene) -> None:
+    placement.set_ground_visibility(truth_pass=True)
     bscene.render.engine = "CYCLES"
     bscene.render.film_transparent = True
     cycles = bscene.cycles
@@ -301,7 +336,8 @@ def _ground_truth_setup(bscene) -> None:
     cycles.use_animated_seed = False
 
 
-def _rgb_setup(bscene, settings: RenderSettings) -> None:
+def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
+    placement.set_ground_visibility(truth_pass=False)
     bscene.render.engine = compat.ENGINES[settings.engine]
     cycles = bscene.cycles
     cycles.filter_width = 1.5
@@ -315,7 +351,7 @@ def _rgb_setup(bscene, settings: RenderSettings) -> None:
         cycles.max_bounces = 12
         cycles.seed = settings.seed
     else:
-        bscene.render.film_transparent = False
+        bscene.render.film_transparent = transparent
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
 
@@ -327,6 +363,8 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "normalize": spec.normalize if spec else False,
         "light": spec.light if spec else None,
         "material": spec.material if spec else None,
+        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
+        "ground": None if not spec or spec.ground is None else vars(spec.ground),
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
     }
