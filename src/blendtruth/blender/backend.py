@@ -195,7 +195,7 @@ class BlenderBackend:
                 channels = self._render_passes(alone)
                 hit = channels["Depth.Z"] < _BACKGROUND_DEPTH
                 # By id: a ground plane kept in the ground truth is not hidden here.
-                masks.append(hit & (np.rint(channels["IndexOB.X"]) == inst))
+                masks.append(hit & (np.rint(channels[f"{compat.OBJECT_INDEX_PASS}.X"]) == inst))
         finally:
             for obj in objects.values():
                 obj.visible_camera = True
@@ -224,7 +224,9 @@ class BlenderBackend:
         finally:
             view_layer.pass_alpha_threshold = kept
         hit = first["Depth.Z"] < _BACKGROUND_DEPTH
-        material = np.where(hit, np.rint(first["IndexMA.X"]), 0).astype(np.int32)
+        material = np.where(hit, np.rint(first[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
         return truth_passes.transparent_flag(material, self.info.table, self._see_through)
 
     def _select_device(self, request: str) -> str:
