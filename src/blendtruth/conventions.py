@@ -31,6 +31,10 @@ def conventions() -> dict[str, Any]:
             "z back) = cam_to_world @ diag(1, -1, -1, 1)"
         ),
         "K": "3x3 float64 [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels, zero skew",
+        "K_opencv": (
+            "K with cx - 0.5, cy - 0.5: for OpenCV/Open3D, whose pixel centres are at integer "
+            "coordinates; COLMAP, nerfstudio and OpenGL take K unchanged"
+        ),
         "pixel_grid": (
             "pixel (u, v) = (column, row) covers [u, u+1) x [v, v+1); its centre is "
             "(u + 0.5, v + 0.5); origin at the top-left corner of the image; u right, v down; "

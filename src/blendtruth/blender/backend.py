@@ -29,6 +29,7 @@ from blendtruth.blender import (
     exr,
     ids,
     lighting,
+    placement,
     scene,
     truth_materials,
     truth_passes,
@@ -37,6 +38,7 @@ from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
+from blendtruth.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -94,8 +96,10 @@ class BlenderBackend:
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
+        far = info.scene_radius or info.radius
+        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
         lighting.follow_camera(camera.cam_to_world)
+        light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
         truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
@@ -177,6 +181,7 @@ class BlenderBackend:
             "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
+            "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
         }
@@ -194,18 +199,25 @@ class BlenderBackend:
             view_layer.use_pass_uv,
             view_layer.use_pass_diffuse_color,
         )
-        truth_passes.enable_passes(view_layer, ())
+        truth_passes.enable_passes(view_layer, ("instance",))
         order = sorted(objects)
         masks = []
         try:
             for inst in order:
-                for other, obj in objects.items():
-                    obj.visible_camera = other == inst
-                depth = self._render_passes(_ground_truth_setup)["Depth.Z"]
-                masks.append(depth < _BACKGROUND_DEPTH)
+
+                def alone(bscene, inst=inst):
+                    _ground_truth_setup(bscene)  # after it: it sets the ground's visibility
+                    for other, obj in objects.items():
+                        obj.visible_camera = other == inst
+
+                channels = self._render_passes(alone)
+                hit = channels["Depth.Z"] < _BACKGROUND_DEPTH
+                # By id: a ground plane kept in the ground truth is not hidden here.
+                masks.append(hit & (np.rint(channels[f"{compat.OBJECT_INDEX_PASS}.X"]) == inst))
         finally:
             for obj in objects.values():
                 obj.visible_camera = True
+            placement.set_ground_visibility(truth_pass=False)
             (
                 view_layer.use_pass_object_index,
                 view_layer.use_pass_material_index,
@@ -232,7 +244,9 @@ class BlenderBackend:
             view_layer.pass_alpha_threshold = kept
             truth_materials.for_ground_truth(settings.alpha_threshold)
         hit = first["Depth.Z"] < _BACKGROUND_DEPTH
-        material = np.where(hit, np.rint(first["IndexMA.X"]), 0).astype(np.int32)
+        material = np.where(hit, np.rint(first[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
         flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
         return flag & mask  # like every pass, background (False) where nothing is hit
 
@@ -256,7 +270,30 @@ class BlenderBackend:
         finally:
             path.unlink(missing_ok=True)
 
+    def _lighting_for_view(self, camera: Camera, settings: RenderSettings) -> dict:
+        spec = self._spec or SceneSpec()
+        meta = {"light": spec.light, "background": spec.background}
+        if spec.light.startswith("hdri"):
+            key = ",".join([p.name for p in spec.models] + [spec.primitive or ""])
+            angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
+            lighting.set_hdri_rotation(angle)
+            meta.update(
+                hdri=lighting.hdri_label(spec.light, spec.hdri),
+                hdri_strength=spec.hdri_strength,
+                hdri_rotation_mode=spec.hdri_rotation
+                if isinstance(spec.hdri_rotation, str)
+                else "fixed",
+                hdri_rotation_deg=angle,
+            )
+        return meta
+
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        background = parse_background((self._spec or SceneSpec()).background)
+        if background not in ("world", "hdri"):
+            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            rgba = exr.stack(channels, "Combined", "RGBA")
+            linear, alpha = composite_background(rgba, None, background)
+            return linear_to_srgb8(linear), alpha
         channels = self._render_passes(lambda s: _rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
@@ -309,6 +346,7 @@ def _common_setup(bscene, settings: RenderSettings) -> None:
 
 
 def _ground_truth_setup(bscene) -> None:
+    placement.set_ground_visibility(truth_pass=True)
     bscene.render.engine = "CYCLES"
     bscene.render.film_transparent = True
     cycles = bscene.cycles
@@ -321,7 +359,8 @@ def _ground_truth_setup(bscene) -> None:
     cycles.use_animated_seed = False
 
 
-def _rgb_setup(bscene, settings: RenderSettings) -> None:
+def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
+    placement.set_ground_visibility(truth_pass=False)
     bscene.render.engine = compat.ENGINES[settings.engine]
     cycles = bscene.cycles
     cycles.filter_width = 1.5
@@ -335,7 +374,7 @@ def _rgb_setup(bscene, settings: RenderSettings) -> None:
         cycles.max_bounces = 12
         cycles.seed = settings.seed
     else:
-        bscene.render.film_transparent = False
+        bscene.render.film_transparent = transparent
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
 
@@ -347,6 +386,8 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "normalize": spec.normalize if spec else False,
         "light": spec.light if spec else None,
         "material": spec.material if spec else None,
+        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
+        "ground": None if not spec or spec.ground is None else vars(spec.ground),
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
     }

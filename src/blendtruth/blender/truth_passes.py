@@ -181,9 +181,13 @@ def extract(
     m3 = mask[..., None]
     instance = material = None
     if {"instance", "semantic", "object_coords"} & set(passes):
-        instance = np.where(mask, np.rint(channels["IndexOB.X"]), 0).astype(np.int32)
+        instance = np.where(mask, np.rint(channels[f"{compat.OBJECT_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
     if {"material", "semantic"} & set(passes):
-        material = np.where(mask, np.rint(channels["IndexMA.X"]), 0).astype(np.int32)
+        material = np.where(mask, np.rint(channels[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
     if "instance" in passes:
         out["instance"] = instance
     if "material" in passes:
@@ -200,5 +204,7 @@ def extract(
     if "uv" in passes:
         out["uv"] = np.where(m3, exr.stack(channels, "UV", "UV"), 0.0).astype(np.float32)
     if "albedo" in passes:
-        out["albedo"] = np.where(m3, exr.stack(channels, "DiffCol", "RGB"), 0.0).astype(np.float32)
+        out["albedo"] = np.where(
+            m3, exr.stack(channels, compat.DIFFUSE_COLOR_PASS, "RGB"), 0.0
+        ).astype(np.float32)
     return out

@@ -26,6 +26,7 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
     return {
         "conventions": conventions(),
         "intrinsics": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy},
+        "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
         **view.meta,
