@@ -15,7 +15,7 @@ from blendtruth.camera import Intrinsics
 from blendtruth.cli import main
 from blendtruth.frames import invert_pose
 from blendtruth.geometry import backproject
-from export_helpers import K_ODD, npz, render
+from export_helpers import K_ODD, MESHES, npz, render
 
 pytestmark = pytest.mark.render
 pytest.importorskip("bpy")
@@ -293,7 +293,7 @@ def test_K_opencv_with_projectPoints_lands_on_pixel_centres(spot):  # noqa: N802
 def test_render_with_export_option(tmp_path):
     pytest.importorskip("pycolmap")
     out = tmp_path / "r"
-    args = ["render", str(Path(__file__).resolve().parents[1].parent / "shared/meshes/cow.obj"),
+    args = ["render", str(MESHES / "cow.obj"),
             "--out", str(out), "--views", "2", "--width", "32", "--height", "24", "--no-rgb",
             "--export", "colmap,exr,png16"]  # fmt: skip
     assert main(args) == 0
