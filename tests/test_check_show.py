@@ -234,3 +234,15 @@ def test_webdataset_of_a_dataset_reads_every_view(dataset):
     for s in samples:
         v = npz(dataset / "models" / s["json"]["model"], s["json"]["view"])
         np.testing.assert_array_equal(s["depth.npy"], v["depth"])
+
+
+def test_export_a_dataset_per_model(dataset, tmp_path):
+    pycolmap = pytest.importorskip("pycolmap")
+    out = tmp_path / "x"
+    assert main(["export", "colmap,png16", str(dataset), "--out", str(out)]) == 0
+    ids = sorted(p.name for p in (dataset / "models").iterdir())
+    assert sorted(p.name for p in out.iterdir()) == ids
+    for mid in ids:
+        rec = pycolmap.Reconstruction(str(out / mid / "sparse" / "0"))
+        assert rec.num_images() == 2 and rec.num_points3D() > 0
+        assert (out / mid / "png16" / "0001.png").is_file()

@@ -13,13 +13,16 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
                                colour from the RGB image (grey 200 without one); error =
                                mean reprojection error (px) over the track
     sparse/0/rigs.txt|bin, frames.txt|bin   trivial rigs (one camera each), one frame per image
-    images/NNNN.png            copies of rgb/NNNN.png; without RGB no images/ is written
+    images/NNNN.png            rgb/NNNN.png (hard links where possible, else copies);
+                               without RGB no images/ is written
                                (the sparse model is complete; image-based tools need RGB)
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -50,10 +53,24 @@ def export_colmap(folder: RenderFolder, out: Path, max_points: int = 200_000) ->
         (Path(out) / "images").mkdir(exist_ok=True)
         for name in folder.names:
             dest = Path(out) / "images" / f"{name}.png"
-            with atomic_open(dest) as f, open(folder.path / "rgb" / f"{name}.png", "rb") as src:
-                shutil.copyfileobj(src, f)
+            _link_or_copy(folder.path / "rgb" / f"{name}.png", dest)
             written.append(dest)
     return written
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """``dest`` as a hard link to ``src`` (no second copy of the image), else a copy;
+    atomically either way."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        with atomic_open(dest) as f, open(src, "rb") as source:
+            shutil.copyfileobj(source, f)
+        return
+    os.replace(tmp, dest)
 
 
 def build_model(folder: RenderFolder, max_points: int) -> dict:
