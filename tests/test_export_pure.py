@@ -108,3 +108,16 @@ def test_parse_formats_and_auto_scale():
     assert auto_depth_scale(3.0) == 1e-4
     assert auto_depth_scale(6.6) == pytest.approx(1e-3)
     assert auto_depth_scale(70.0) == pytest.approx(1e-2)
+
+
+def test_import_blendtruth_and_load_stay_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, blendtruth; blendtruth.load; "
+        "print(sorted(m for m in ('bpy', 'cv2', 'OpenEXR', 'trimesh', 'pycolmap', "
+        "'webdataset', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
