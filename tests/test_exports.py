@@ -326,3 +326,22 @@ def test_export_into_a_copy_keeps_the_source_untouched(spot, tmp_path):
     before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
     assert main(["export", "exr", str(copy), "--out", str(tmp_path / "x")]) == 0
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before
+
+
+def test_a_corrupt_view_file_is_one_line_exit_2_and_no_temp_files_remain(spot, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(spot, copy)
+    out = tmp_path / "x"
+    assert main(["export", "exr,png16,colmap,webdataset", str(copy), "--out", str(out)]) == 0
+    assert not list(out.rglob(".*")), "temporary files left behind"
+    (copy / "views" / "0001.npz").write_bytes(b"not a zip file")
+    code = main(["export", "exr", str(copy), "--out", str(tmp_path / "y")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "0001.npz" in err[0], err
+    assert not list((tmp_path / "y").rglob(".*"))
+    import blendtruth
+    from blendtruth.errors import BlendtruthError
+
+    (tmp_path / "junk.tar").write_bytes(b"junk" * 100)
+    with pytest.raises(BlendtruthError, match="junk.tar"):
+        list(blendtruth.load(tmp_path / "junk.tar"))
