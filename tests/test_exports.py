@@ -345,3 +345,21 @@ def test_a_corrupt_view_file_is_one_line_exit_2_and_no_temp_files_remain(spot, t
     (tmp_path / "junk.tar").write_bytes(b"junk" * 100)
     with pytest.raises(BlendtruthError, match="junk.tar"):
         list(blendtruth.load(tmp_path / "junk.tar"))
+
+
+def test_exr_carries_further_passes(spot, tmp_path):
+    import OpenEXR
+
+    copy = tmp_path / "copy"
+    shutil.copytree(spot, copy)
+    a = npz(copy, "0000")
+    a["instance"] = (a["mask"] * 3).astype(np.int32)
+    a["position"] = np.random.default_rng(0).normal(size=(48, 64, 3)).astype(np.float32)
+    np.savez_compressed(copy / "views" / "0000.npz", **a)
+    assert main(["export", "exr", str(copy), "--out", str(tmp_path / "x")]) == 0
+    with OpenEXR.File(str(tmp_path / "x" / "exr" / "0000.exr")) as f:
+        ch = {k: c.pixels for k, c in f.channels().items()}
+    assert ch["instance"].dtype == np.uint32
+    np.testing.assert_array_equal(ch["instance"], a["instance"])
+    position = np.dstack([ch["position.X"], ch["position.Y"], ch["position.Z"]])
+    np.testing.assert_array_equal(position, a["position"])
