@@ -15,6 +15,7 @@ from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
+from blendtruth.projection import CAMERA_MODELS
 from blendtruth.rigs import RIGS
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
@@ -141,6 +142,28 @@ _VIEW_OPTIONS = [
         default=None,
         help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
     ),
+    click.option(
+        "--camera",
+        "camera_model",
+        type=click.Choice(CAMERA_MODELS),
+        default="pinhole",
+        show_default=True,
+        help="Camera model (docs/conventions.md#camera-models).",
+    ),
+    click.option(
+        "--ortho-scale",
+        type=float,
+        default=None,
+        help="ortho: view extent across the larger image side, scene units (default: "
+        "the bounding sphere fills --fill).",
+    ),
+    click.option(
+        "--fisheye-fov",
+        type=float,
+        default=180.0,
+        show_default=True,
+        help="fisheye: full field of view, degrees.",
+    ),
     click.option("--hdri", type=_PATH, default=None, help="Light by this .exr/.hdr panorama."),
     click.option(
         "--hdri-strength", type=float, default=1.0, show_default=True, help="HDRI radiance scale."
@@ -216,6 +239,9 @@ def _plan(o: dict) -> ViewPlan:
         camera_file=o["camera_file"],
         rig=o["rig"],
         rig_views=o["views"] if o["rig"] else None,
+        camera_model=o["camera_model"],
+        ortho_scale=o["ortho_scale"],
+        fisheye_fov=o["fisheye_fov"],
     )
 
 

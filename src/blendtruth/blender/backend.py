@@ -28,6 +28,7 @@ from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.lights import composite_background, parse_background, rotation_for_view
+from blendtruth.projection import model_meta
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -92,7 +93,10 @@ class BlenderBackend:
         normal_world = exr.stack(channels, "Normal", "XYZ").astype(np.float64)
         normal = normals_to_camera(normal_world, camera.cam_to_world)
         normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
-        distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        if camera.model == "pinhole":
+            distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        else:  # ortho: along the parallel ray = depth; panoramic: Cycles' Z is the distance
+            distance = depth.copy()
 
         rgb = alpha = None
         if settings.rgb:
@@ -120,6 +124,7 @@ class BlenderBackend:
             "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
+            **model_meta(camera),
         }
         return View(camera, depth, distance, normal, mask, rgb, alpha, meta)
 
