@@ -50,6 +50,12 @@ def conventions() -> dict[str, Any]:
             "smooth-shaded meshes); 0 where mask is False"
         ),
         "mask": "bool HxW: a surface is hit by the ray through the pixel centre",
+        "camera_models": (
+            "pinhole unless meta.camera_model says ortho (parallel rays from the image plane, "
+            "K's fx = fy in pixels per scene unit, depth = distance along the rays), "
+            "equirect or fisheye (depth = distance = ray length); exact rays in "
+            "docs/conventions.md#camera-models"
+        ),
         "ground_truth_sampling": "one ray through each pixel centre; never anti-aliased or blended",
         "rgb": (
             "uint8 HxWx3 8-bit sRGB, Blender's 'Standard' view transform (piecewise sRGB "
