@@ -122,7 +122,7 @@ def _render(tmp_path: Path, tag: str, **spec_fields) -> dict[str, np.ndarray]:
     from blendtruth.settings import RenderSettings
 
     spec = SceneSpec(primitive="monkey", normalize=False, **spec_fields)
-    plan = ViewPlan(sampler="orbit", views=2, fov_deg=50.0)
+    plan = ViewPlan(sampler="orbit", views=1, fov_deg=50.0)
     settings = RenderSettings(width=48, height=36, samples=4)
     render_model(spec, plan, settings, tmp_path / tag)
     views = {}

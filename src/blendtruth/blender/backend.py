@@ -152,7 +152,8 @@ class BlenderBackend:
         spec = self._spec or SceneSpec()
         meta = {"light": spec.light, "background": spec.background}
         if spec.light.startswith("hdri"):
-            key = ",".join([p.name for p in spec.models] + [spec.primitive or ""])
+            names = [p.name for p in spec.models] + [p.model.name for p in spec.placements]
+            key = ",".join(names + [spec.primitive or ""])
             angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
             lighting.set_hdri_rotation(angle)
             meta.update(
