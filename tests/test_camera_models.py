@@ -92,6 +92,15 @@ def test_model_validation():
         Camera(Intrinsics(10.0, 10.0, 8, 8, 16, 16), pose, "spherical")
 
 
+def test_panoramic_rgb_needs_cycles(tmp_path, capsys):
+    from blendtruth.cli import main
+
+    args = ["render", "cube", "--camera", "fisheye", "--engine", "eevee", "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "only Cycles renders panoramic" in err and len(err.splitlines()) == 1
+
+
 def test_camera_files_say_what_they_cannot_express(tmp_path):
     cams = [
         Camera(Intrinsics(20.0, 20.0, 16, 12, 32, 24), look_at([0, -3, 1], [0, 0, 0]), "ortho"),

@@ -15,7 +15,7 @@ from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
-from blendtruth.projection import CAMERA_MODELS
+from blendtruth.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
 from blendtruth.rigs import RIGS
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
@@ -228,6 +228,11 @@ def _plan(o: dict) -> ViewPlan:
         sampler = "file"
         if not o["camera_file"].is_file():
             raise BlendtruthError(f"--cameras {o['camera_file']}: no such file")
+    if o["camera_model"] in RAY_DISTANCE_MODELS and o["engine"] != "cycles" and not o["no_rgb"]:
+        raise BlendtruthError(
+            f"--camera {o['camera_model']}: only Cycles renders panoramic cameras; use "
+            "--engine cycles or --no-rgb"
+        )
     return ViewPlan(
         sampler=sampler,
         views=o["views"] or 8,
