@@ -262,3 +262,24 @@ def test_multiview_files_and_points_for_a_camera_model(tmp_path, model):
     assert view.camera.model == model and view.meta["camera_model"] == model
     frames = json.loads((out / "cameras.json").read_text())["frames"]
     assert all(f["camera_model"] == model for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--camera", "ortho", "--ortho-scale", "-1"], "--ortho-scale"),
+        (["--camera", "fisheye", "--fisheye-fov", "400"], "--fisheye-fov"),
+        (["--camera", "ortho", "--K", "50,50,16,16"], "excludes --K and --rig"),
+        (["--camera", "equirect", "--rig", "zero123"], "excludes --K and --rig"),
+        (["--rig", "syncdreamer-16", "--views", "4"], "fixed number of views"),
+        (["--background", "purple"], "--background"),
+        (["--camera", "ortho", "--cameras", "nothere.json"], "no such file"),
+    ],
+)
+def test_bad_camera_and_rig_options_are_one_line(tmp_path, capsys, args, needle):
+    from blendtruth.cli import main
+
+    assert main(["render", "cube", *args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()

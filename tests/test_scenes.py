@@ -102,6 +102,8 @@ def test_bad_scene_options_are_one_line(pool, tmp_path, capsys):
         (["scene", str(pool[0]), "--objects", "0"], "--objects"),
         (["scene", str(pool[0]), "--scale", "big"], "--scale"),
         (["scene", str(tmp_path / "none.obj")], "no such file"),
+        (["scene", str(pool[0]), "--scenes", "0"], "--scenes"),
+        (["scene", str(pool[0]), "--ground-size", "0"], "--ground-size"),
         (["render", "--scene-file", str(tmp_path / "none.json")], "no such file"),
         (["render", str(pool[0]), "--scene-file", str(pool[0])], "--scene-file"),
     ]:

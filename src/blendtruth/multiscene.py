@@ -70,9 +70,10 @@ def render_scene(
     """Make one scene, write ``out/scene.json``, render its views from that file."""
     from blendtruth.multiview import render_model
 
+    scene = make_scene(pool, options)  # before any output: a bad model leaves no folder
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_scene_file(out / "scene.json", make_scene(pool, options))
+    write_scene_file(out / "scene.json", scene)
     saved = read_scene_file(out / "scene.json")
     written = render_model(scene_spec(saved, template), plan, settings, out)
     return [out / "scene.json", *written]
