@@ -150,9 +150,10 @@ def test_orthographic_cube_matches_a_parallel_ray_cast():
     assert hit.sum() > 300
     assert np.array_equal(view.mask[~edge], hit[~edge])
     both = view.mask & hit & ~edge
-    # Depth: along the parallel rays from the image plane; 1e-5 relative (float32).
+    # Depth: along the parallel rays from the image plane; 5e-6 relative (float32;
+    # measured 3.3e-7).
     rel = np.abs(view.depth[both] - t[both]) / t[both]
-    assert rel.max() <= 1e-5, rel.max()
+    assert rel.max() <= 5e-6, rel.max()
     assert np.array_equal(view.distance, view.depth)
     assert view.meta["camera_model"] == "ortho" and view.meta["pixel_size"] == 1 / f
 
@@ -235,9 +236,10 @@ def test_panoramic_depth_matches_rays_from_the_documented_mapping(tmp_path, mode
     # Inside a closed shell every valid ray hits; outside the fisheye's circle none.
     assert np.array_equal(view.mask[~edge], np.isfinite(t)[~edge])
     ok = view.mask & ~edge
-    # `depth` is the ray distance for panoramic cameras, equal to `distance`.
+    # `depth` is the ray distance for panoramic cameras, equal to `distance`; 5e-6
+    # relative (measured <= 7.1e-7).
     rel = np.abs(view.depth[ok] - t[ok]) / t[ok]
-    assert rel.max() <= 1e-5, rel.max()
+    assert rel.max() <= 5e-6, rel.max()
     assert np.array_equal(view.depth, view.distance)
     assert (np.abs(t[ok] - 4.0) < 0.5).mean() > 0.3 and (t[ok] < 3.0).mean() > 0.05
     assert view.meta["camera_model"] == model
