@@ -253,3 +253,15 @@ def test_volume_scenes_and_the_k_scene_mode(pool, tmp_path):
     stamp = files[0].stat().st_mtime_ns
     assert main(["scene", *map(str, pool), *args, "--out", str(tmp_path / "k")]) == 0
     assert files[0].stat().st_mtime_ns == stamp  # resumed: finished scenes are kept
+
+
+@pytest.mark.render
+@pytest.mark.slow
+def test_k_scenes_do_not_depend_on_the_worker_count(pool, tmp_path):
+    args = ["--objects", "3", "--width", "24", "--height", "16", "--views", "1", "--no-rgb"]
+    args += ["--scenes", "2", "--seed", "8"]
+    for workers in ("1", "2"):
+        out = str(tmp_path / workers)
+        assert main(["scene", *map(str, pool), *args, "--workers", workers, "--out", out]) == 0
+    for k in ("0000", "0001"):
+        _assert_same_outputs(tmp_path / "1" / "scenes" / k, tmp_path / "2" / "scenes" / k)

@@ -4,6 +4,7 @@ command (registered on the CLI group by cli.py)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,20 @@ def build_scene_command(
         help="Rigid-body collision shape of each model.",
     )
     @click.option("--scenes", type=int, default=None, help="Make K scenes into --out/scenes/NNNN/.")
+    @click.option(
+        "--workers",
+        type=int,
+        default=1,
+        show_default=True,
+        help="With --scenes: worker processes (Cycles threads are split between them).",
+    )
+    @click.option(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        show_default=True,
+        help="With --scenes and --workers > 1: seconds per scene before its worker is killed.",
+    )
     def scene(
         pool: tuple[str, ...],
         objects: int,
@@ -159,6 +174,8 @@ def build_scene_command(
         upright: bool,
         collision: str,
         scenes: int | None,
+        workers: int,
+        timeout: float,
         **o,
     ) -> None:
         """Place --objects models drawn from POOL (files, folders, .txt lists) with random
@@ -174,6 +191,12 @@ def build_scene_command(
             raise BlendtruthError(f"--scale must be 'MIN,MAX', got {scale_text!r}") from None
         if scenes is not None and scenes < 1:
             raise BlendtruthError(f"--scenes must be a whole number >= 1, got {scenes}")
+        if workers < 1 or timeout <= 0:
+            raise BlendtruthError(
+                f"--workers must be >= 1 and --timeout > 0, got {workers}, {timeout}"
+            )
+        if workers > 1 and o["threads"] == 0:
+            o["threads"] = max(1, (os.cpu_count() or 1) // workers)
         ctx = click.get_current_context()
         if ground and ctx.get_parameter_source("sampler").name == "DEFAULT":
             o["sampler"] = "hemisphere"  # cameras above the ground plane
@@ -197,8 +220,14 @@ def build_scene_command(
             for path in written:
                 click.echo(f"wrote {path}")
             return
-        done = render_scenes(models, scenes, options, template, plan, settings, o["out"])
+        done, failures = render_scenes(
+            models, scenes, options, template, plan, settings, o["out"], workers, timeout
+        )
         seconds = time.perf_counter() - start
         click.echo(f"{len(done)} scenes in {o['out'] / 'scenes'} ({seconds:.1f} s)")
+        for failure in failures:
+            click.echo(f"blendtruth: failed: {failure}", err=True)
+        if failures:
+            raise click.exceptions.Exit(1)
 
     return scene
