@@ -276,6 +276,7 @@ def test_multiview_files_and_points_for_a_camera_model(tmp_path, model):
         (["--rig", "syncdreamer-16", "--views", "4"], "fixed number of views"),
         (["--background", "purple"], "--background"),
         (["--camera", "ortho", "--cameras", "nothere.json"], "no such file"),
+        (["--camera", "ortho", "--cameras", __file__], "exclude each other"),
     ],
 )
 def test_bad_camera_and_rig_options_are_one_line(tmp_path, capsys, args, needle):

@@ -22,8 +22,8 @@ class Camera:
     intrinsics: Intrinsics
     cam_to_world: np.ndarray
     # Camera model (blendtruth.projection): "pinhole" (default), "ortho" (fx = fy are
-    # pixels per scene unit), "equirect", "fisheye" (equidistant, f = fx pixels per
-    # radian, image circle of fov_deg).
+    # pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
+    # fy = H/fov pixels per radian, full field of view fov_deg).
     model: str = "pinhole"
     fov_deg: float | None = None
 
