@@ -159,3 +159,31 @@ def test_rig_on_the_cli_places_cameras_around_the_scene(tmp_path):
         np.testing.assert_allclose(got[:3, :3], pose[:3, :3], atol=1e-9)
         K = np.array(frame["K"])
         assert K[0, 0] == pytest.approx(32 / (2 * math.tan(math.radians(ZERO123_FOV) / 2)))
+
+
+@pytest.mark.render
+def test_hunyuan_rig_renders_orthographic_views_framing_the_bounding_sphere(tmp_path):
+    from blendtruth.cli import main
+
+    out = tmp_path / "h"
+    args = ["render", "uv_sphere", "--rig", "hunyuan3d-6", "--width", "32", "--height", "32"]
+    assert main([*args, "--no-rgb", "--out", str(out)]) == 0
+    frames = json.loads((out / "cameras.json").read_text())["frames"]
+    assert len(frames) == 6
+    for frame, pose in zip(frames, make_rig("hunyuan3d-6").poses, strict=True):
+        # Unit bounding sphere -> 1/0.6 scene units per rig unit: view width 1.2/0.6 = 2.
+        assert frame["camera_model"] == "ortho"
+        assert frame["ortho_scale"] == pytest.approx(2.0, rel=1e-6)  # float32 vertices
+        assert frame["pixel_size"] == pytest.approx(2.0 / 32, rel=1e-6)
+        np.testing.assert_allclose(
+            np.array(frame["cam_to_world"])[:3, 3], pose[:3, 3] / 0.6, atol=1e-5
+        )
+    transforms = json.loads((out / "transforms.json").read_text())
+    assert transforms["frames"] == [] and "ortho" in transforms["blendtruth"]["cannot_express"]
+    with np.load(out / "views" / "0000.npz") as v:
+        mask, depth = v["mask"], v["depth"]
+    # The sphere's silhouette spans the view: its widest row covers nearly all 32 pixels.
+    assert mask.sum(axis=1).max() >= 30
+    # Depth along the parallel rays: the nearest point is 1.45/0.6 - 1 from the image
+    # plane, plus < 0.01 because no pixel centre meets the faceted sphere's front vertex.
+    assert 0 <= depth[mask].min() - (1.45 / 0.6 - 1.0) < 0.01

@@ -102,6 +102,8 @@ def test_bad_scene_options_are_one_line(pool, tmp_path, capsys):
         (["scene", str(pool[0]), "--objects", "0"], "--objects"),
         (["scene", str(pool[0]), "--scale", "big"], "--scale"),
         (["scene", str(tmp_path / "none.obj")], "no such file"),
+        (["scene", str(pool[0]), "--scenes", "0"], "--scenes"),
+        (["scene", str(pool[0]), "--ground-size", "0"], "--ground-size"),
         (["render", "--scene-file", str(tmp_path / "none.json")], "no such file"),
         (["render", str(pool[0]), "--scene-file", str(pool[0])], "--scene-file"),
     ]:
@@ -174,6 +176,7 @@ def test_settled_scene_rests_without_interpenetration_and_rerenders(pool, tmp_pa
     # Same seed: the same scene file, byte for byte; another seed: another scene.
     assert main(["scene", *map(str, pool), *common, "--out", str(tmp_path / "b")]) == 0
     assert (tmp_path / "a/scene.json").read_bytes() == (tmp_path / "b/scene.json").read_bytes()
+    _assert_same_outputs(tmp_path / "a", tmp_path / "b")
     other = [*common[:-1], "4"]
     assert main(["scene", *map(str, pool), *other, "--out", str(tmp_path / "c")]) == 0
     assert (tmp_path / "a/scene.json").read_bytes() != (tmp_path / "c/scene.json").read_bytes()
@@ -186,6 +189,20 @@ def test_settled_scene_rests_without_interpenetration_and_rerenders(pool, tmp_pa
             assert x.files == y.files
             for key in x.files:
                 assert np.array_equal(x[key], y[key]), (path.name, key)
+
+
+def _assert_same_outputs(a: Path, b: Path) -> None:
+    """Every file of two output folders equal: .npz by their arrays (the zip container
+    stamps the write time), everything else byte for byte."""
+    names = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for name in names:
+        if name.suffix == ".npz":
+            with np.load(a / name) as x, np.load(b / name) as y:
+                assert x.files == y.files
+                assert all(np.array_equal(x[k], y[k]) for k in x.files), name
+        else:
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 @pytest.mark.render
@@ -236,3 +253,15 @@ def test_volume_scenes_and_the_k_scene_mode(pool, tmp_path):
     stamp = files[0].stat().st_mtime_ns
     assert main(["scene", *map(str, pool), *args, "--out", str(tmp_path / "k")]) == 0
     assert files[0].stat().st_mtime_ns == stamp  # resumed: finished scenes are kept
+
+
+@pytest.mark.render
+@pytest.mark.slow
+def test_k_scenes_do_not_depend_on_the_worker_count(pool, tmp_path):
+    args = ["--objects", "3", "--width", "24", "--height", "16", "--views", "1", "--no-rgb"]
+    args += ["--scenes", "2", "--seed", "8"]
+    for workers in ("1", "2"):
+        out = str(tmp_path / workers)
+        assert main(["scene", *map(str, pool), *args, "--workers", workers, "--out", out]) == 0
+    for k in ("0000", "0001"):
+        _assert_same_outputs(tmp_path / "1" / "scenes" / k, tmp_path / "2" / "scenes" / k)

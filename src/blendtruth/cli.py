@@ -17,9 +17,15 @@ from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.passes import PASSES
-from blendtruth.rigs import RIGS
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
+from blendtruth.scene_cli import (
+    EXTRA_VIEW_OPTIONS,
+    build_scene_command,
+    lighting_fields,
+    plan_fields,
+    scene_from_file,
+)
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
 
 _PATH = click.Path(path_type=Path)
@@ -177,40 +183,8 @@ _VIEW_OPTIONS = [
         help="Also export the result: colmap, nerfstudio, exr, png16, webdataset "
         "(comma-separated; see `blendtruth export`).",
     ),
-    click.option(
-        "--rig",
-        type=click.Choice(RIGS),
-        default=None,
-        help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
-    ),
-    click.option("--hdri", type=_PATH, default=None, help="Light by this .exr/.hdr panorama."),
-    click.option(
-        "--hdri-strength", type=float, default=1.0, show_default=True, help="HDRI radiance scale."
-    ),
-    click.option(
-        "--hdri-rotation",
-        default="0",
-        show_default=True,
-        help="Degrees about world +Z, or random (one per model) or random-per-view.",
-    ),
-    click.option(
-        "--background",
-        default="world",
-        show_default=True,
-        help="RGB background: world, hdri, transparent (RGBA PNG), '#RRGGBB' or 'r,g,b'.",
-    ),
 ]
-
-
-def _lighting(o: dict) -> dict:
-    """The SceneSpec fields of the lighting options."""
-    return {
-        "light": o["light"],
-        "hdri": o["hdri"],
-        "hdri_strength": o["hdri_strength"],
-        "hdri_rotation": o["hdri_rotation"],
-        "background": o["background"],
-    }
+_VIEW_OPTIONS += EXTRA_VIEW_OPTIONS  # light, rig and camera-model options (py)
 
 
 def view_options(func):
@@ -259,8 +233,7 @@ def _plan(o: dict) -> ViewPlan:
         fill=o["fill"],
         elevation_deg=o["elevation"],
         camera_file=o["camera_file"],
-        rig=o["rig"],
-        rig_views=o["views"] if o["rig"] else None,
+        **plan_fields(o),
     )
 
 
@@ -274,7 +247,7 @@ def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
             primitive=str(models[0]),
             normalize=False,
             material=o["material"],
-            **_lighting(o),
+            **lighting_fields(o),
             **ids,
         )
     for path in models:
@@ -285,22 +258,9 @@ def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
         models=models,
         normalize=o["normalize"],
         material=o["material"],
-        **_lighting(o),
+        **lighting_fields(o),
         **ids,
     )
-
-
-def _scene_from_file(models: tuple[Path, ...], scene_file: Path, o: dict) -> SceneSpec:
-    from blendtruth.multiscene import scene_spec
-    from blendtruth.placement import read_scene_file
-
-    if models:
-        raise BlendtruthError("give MODELS or --scene-file, not both")
-    saved = read_scene_file(scene_file)
-    for placement in saved.placements:
-        check_model_file(placement.model)
-    template = SceneSpec(primitive="cube", material=o["material"], **_lighting(o))
-    return scene_spec(saved, template)
 
 
 def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
@@ -334,7 +294,7 @@ def render(models: tuple[Path, ...], normals_source: str, scene_file: Path | Non
     """Render MODELS (any number of files, one scene; or one built-in primitive: cube,
     uv_sphere, monkey, plane) or, without MODELS, the tutorial's scene (Blender's factory
     cube) into --out."""
-    spec = _scene(models, o) if scene_file is None else _scene_from_file(models, scene_file, o)
+    spec = _scene(models, o) if scene_file is None else scene_from_file(models, scene_file, o)
     ctx = click.get_current_context()
     if spec.ground is not None and ctx.get_parameter_source("sampler").name == "DEFAULT":
         o["sampler"] = "hemisphere"  # as `blendtruth scene` chose: cameras above the ground
@@ -447,7 +407,7 @@ def dataset(
     spec = SceneSpec(
         normalize=o["normalize"],
         material=o["material"],
-        **_lighting(o),
+        **lighting_fields(o),
     )
     options = DatasetOptions(
         workers=workers,
@@ -471,93 +431,6 @@ def dataset(
         _run_exports(exports, o["out"])
     if summary["models_failed"]:
         raise click.exceptions.Exit(1)
-
-
-@cli.command()
-@click.argument("pool", nargs=-1, required=True)
-@view_options
-@click.option("--objects", type=int, default=5, show_default=True, help="Models per scene.")
-@click.option(
-    "--ground/--no-ground",
-    default=True,
-    show_default=True,
-    help="Drop onto a ground plane and settle (Blender rigid body), or float in a volume.",
-)
-@click.option(
-    "--ground-size", type=float, default=None, help="Side of the ground plane (default: auto)."
-)
-@click.option(
-    "--ground-in-truth/--no-ground-in-truth",
-    default=True,
-    show_default=True,
-    help="Whether the ground plane is part of depth/normals/masks (RGB always shows it).",
-)
-@click.option(
-    "--scale",
-    "scale_text",
-    default="0.5,1.0",
-    show_default=True,
-    help="'MIN,MAX' bounding radius of each model, scene units.",
-)
-@click.option("--upright", is_flag=True, help="Random turns about +Z only (Y-up files stood up).")
-@click.option(
-    "--collision",
-    type=click.Choice(["convex", "mesh"]),
-    default="convex",
-    show_default=True,
-    help="Rigid-body collision shape of each model.",
-)
-@click.option("--scenes", type=int, default=None, help="Make K scenes into --out/scenes/NNNN/.")
-def scene(
-    pool: tuple[str, ...],
-    objects: int,
-    ground: bool,
-    ground_size: float | None,
-    ground_in_truth: bool,
-    scale_text: str,
-    upright: bool,
-    collision: str,
-    scenes: int | None,
-    **o,
-) -> None:
-    """Place --objects models drawn from POOL (files, folders, .txt lists) with random
-    seeded poses and scales, settle them on a ground plane with Blender's rigid-body
-    simulation, write scene.json and render its views into --out."""
-    from blendtruth.dataset.sources import expand_sources
-    from blendtruth.multiscene import render_scene, render_scenes
-    from blendtruth.placement import LayoutOptions
-
-    try:
-        lo, hi = (float(x) for x in scale_text.split(","))
-    except ValueError:
-        raise BlendtruthError(f"--scale must be 'MIN,MAX', got {scale_text!r}") from None
-    if scenes is not None and scenes < 1:
-        raise BlendtruthError(f"--scenes must be a whole number >= 1, got {scenes}")
-    ctx = click.get_current_context()
-    if ground and ctx.get_parameter_source("sampler").name == "DEFAULT":
-        o["sampler"] = "hemisphere"  # cameras above the ground plane
-    options = LayoutOptions(
-        objects=objects,
-        seed=o["seed"],
-        scale_range=(lo, hi),
-        upright=upright,
-        ground=ground,
-        ground_size=ground_size,
-        ground_in_truth=ground_in_truth,
-        collision=collision,
-    )
-    settings, plan = _settings(o), _plan(o)
-    template = SceneSpec(primitive="cube", material=o["material"], **_lighting(o))
-    models = expand_sources(list(pool))
-    start = time.perf_counter()
-    if scenes is None:
-        written = render_scene(models, options, template, plan, settings, o["out"])
-        click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-        for path in written:
-            click.echo(f"wrote {path}")
-        return
-    done = render_scenes(models, scenes, options, template, plan, settings, o["out"])
-    click.echo(f"{len(done)} scenes in {o['out'] / 'scenes'} ({time.perf_counter() - start:.1f} s)")
 
 
 def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
@@ -611,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
+
+cli.add_command(build_scene_command(view_options, _settings, _plan))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,8 +13,9 @@ import dataclasses
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from blendtruth.models import check_model_file, default_up
 from blendtruth.placement import (
@@ -70,9 +71,10 @@ def render_scene(
     """Make one scene, write ``out/scene.json``, render its views from that file."""
     from blendtruth.multiview import render_model
 
+    scene = make_scene(pool, options)  # before any output: a bad model leaves no folder
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_scene_file(out / "scene.json", make_scene(pool, options))
+    write_scene_file(out / "scene.json", scene)
     saved = read_scene_file(out / "scene.json")
     written = render_model(scene_spec(saved, template), plan, settings, out)
     return [out / "scene.json", *written]
@@ -83,6 +85,39 @@ def scene_seed(seed: int, index: int) -> int:
     return int(hashlib.sha256(f"{seed}:scene{index}".encode()).hexdigest()[:8], 16) % 2**31
 
 
+@dataclass(frozen=True)
+class SceneJob:
+    """Scene ``index`` of a K-scene run (picklable: sent to a worker process)."""
+
+    index: int
+    pool: tuple[Path, ...]
+    options: LayoutOptions
+    template: SceneSpec
+    plan: Any
+    settings: Any
+    out: Path
+
+
+def run_scene_job(job: SceneJob) -> dict[str, Any]:
+    """Make and render one scene into a dot-folder, then rename it to ``scenes/NNNN``."""
+    root = Path(job.out) / "scenes"
+    final = root / f"{job.index:04d}"
+    tmp = root / f".{job.index:04d}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    seed = scene_seed(job.options.seed, job.index)
+    render_scene(
+        list(job.pool),
+        dataclasses.replace(job.options, seed=seed),
+        job.template,
+        job.plan,
+        dataclasses.replace(job.settings, seed=seed),
+        tmp,
+    )
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    return {"scene": str(final)}
+
+
 def render_scenes(
     pool: list[Path],
     count: int,
@@ -91,35 +126,37 @@ def render_scenes(
     plan,
     settings,
     out: Path,
-    on_scene: Callable[[int, int, bool], None] | None = None,
-) -> list[Path]:
-    """K scenes into ``out/scenes/NNNN/``, scene k seeded with :func:`scene_seed`. Each is
-    made in a dot-folder and renamed into place when complete; finished folders are
-    kept, so re-running resumes."""
+    workers: int = 1,
+    timeout: float | None = None,
+) -> tuple[list[Path], list[str]]:
+    """K scenes into ``out/scenes/NNNN/``, scene k seeded with :func:`scene_seed`, so the
+    files do not depend on ``workers``. Each is made in a dot-folder and renamed into
+    place when complete; finished folders are kept, so re-running resumes. One worker:
+    in this process, an error stops the run; more: the dataset command's worker
+    processes (one retry after a crash or timeout), failures are returned as reasons."""
     root = Path(out) / "scenes"
     root.mkdir(parents=True, exist_ok=True)
-    done = []
-    for k in range(count):
-        final = root / f"{k:04d}"
-        if (final / "scene.json").is_file():
-            done.append(final)
-            if on_scene:
-                on_scene(k + 1, count, True)
-            continue
-        tmp = root / f".{k:04d}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        seed = scene_seed(options.seed, k)
-        render_scene(
-            pool,
-            dataclasses.replace(options, seed=seed),
-            template,
-            plan,
-            dataclasses.replace(settings, seed=seed),
-            tmp,
-        )
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
-        done.append(final)
-        if on_scene:
-            on_scene(k + 1, count, False)
-    return done
+    jobs = [
+        SceneJob(k, tuple(pool), options, template, plan, settings, Path(out))
+        for k in range(count)
+        if not (root / f"{k:04d}" / "scene.json").is_file()
+    ]
+    failures: list[str] = []
+    if workers == 1:
+        for job in jobs:
+            run_scene_job(job)
+    elif jobs:
+        from blendtruth.dataset.local import LocalExecutor
+
+        def on_result(job: SceneJob, outcome: dict[str, Any]):
+            if outcome["ok"]:
+                return None
+            if outcome.get("retryable") and outcome["attempt"] == 0:
+                return [(job, 1)]
+            failures.append(f"scene {job.index:04d}: {outcome['reason']}")
+            return None
+
+        executor = LocalExecutor(workers, timeout=timeout, run=run_scene_job)
+        executor.run([(job, 0) for job in jobs], on_result)
+    done = [root / f"{k:04d}" for k in range(count) if (root / f"{k:04d}" / "scene.json").is_file()]
+    return done, failures

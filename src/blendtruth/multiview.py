@@ -31,6 +31,7 @@ from blendtruth.pointcloud import voxel_downsample, write_ply
 from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
+from blendtruth.special_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
 from blendtruth.writers.nerf import write_cameras_json
@@ -58,19 +59,21 @@ class ViewPlan:
     # overrides the view count of the random rigs.
     rig: str | None = None
     rig_views: int | None = None
+    # Camera model (blendtruth.projection.CAMERA_MODELS); ortho_scale: view extent across
+    # the larger image side in scene units (None: frame the bounding sphere by --fill);
+    # fisheye_fov: the fisheye's full field of view, degrees.
+    camera_model: str = "pinhole"
+    ortho_scale: float | None = None
+    fisheye_fov: float = 180.0
 
     def __post_init__(self) -> None:
+        check_model_options(self)
         if self.rig is not None:
             from blendtruth.rigs import make_rig
 
-            rig = make_rig(self.rig, 0, self.rig_views)
+            make_rig(self.rig, 0, self.rig_views)
             if self.camera_file is not None:
                 raise BlendtruthError("--rig and --cameras exclude each other")
-            if rig.projection != "perspective":
-                raise BlendtruthError(
-                    f"--rig {self.rig} is orthographic; orthographic rendering is not "
-                    "available yet (its camera placement is: blendtruth.rigs.make_rig)"
-                )
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
         if not 0 < self.fov_deg < 180:
@@ -81,8 +84,11 @@ def plan_cameras(
     plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
 ) -> list[Camera]:
     """Cameras looking at the scene's centre, with world ``info.up`` as up."""
+    if plan.camera_model != "pinhole" and plan.rig is None and plan.sampler != "file":
+        cameras = model_cameras(plan, info, settings, seed)
+        return [_with_up(cam, info.center, info.up) for cam in cameras]
     if plan.rig is not None:
-        cameras = _rig_cameras(plan, info, settings, seed)
+        cameras = rig_cameras(plan, info, settings, seed)
         return [_with_up(cam, info.center, info.up) for cam in cameras]
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
@@ -103,16 +109,6 @@ def plan_cameras(
     if plan.sampler == "file":
         return cameras
     return [_with_up(cam, info.center, info.up) for cam in cameras]
-
-
-def _rig_cameras(
-    plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
-) -> list[Camera]:
-    from blendtruth.rigs import make_rig, place_rig, rig_intrinsics, rig_scale
-
-    rig = make_rig(plan.rig, seed, plan.rig_views)
-    intr = rig_intrinsics(rig, settings.width, settings.height)
-    return place_rig(rig, intr, info.center, rig_scale(rig, info.radius, info.extent))
 
 
 def render_model(
@@ -193,7 +189,13 @@ def _rgb_image(view: View) -> np.ndarray:
 
 def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World-frame points, normals and colours of the pixels where a surface was hit."""
-    pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
+    if view.camera.model == "pinhole":
+        pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
+    else:
+        from blendtruth.projection import surface_points
+
+        local = surface_points(view.camera, view.distance)[view.mask]
+        pts = local @ view.cam_to_world[:3, :3].T + view.cam_to_world[:3, 3]
     normals = view.normal[view.mask] @ view.cam_to_world[:3, :3].T
     if view.rgb is not None:
         colors = view.rgb[view.mask]
@@ -219,7 +221,7 @@ def _with_up(camera: Camera, center: np.ndarray, up: np.ndarray) -> Camera:
     pose = np.array(camera.cam_to_world)
     pose[:3, :3] = rot @ pose[:3, :3]
     pose[:3, 3] = rot @ (pose[:3, 3] - center) + center
-    return Camera(camera.intrinsics, pose)
+    return dataclasses.replace(camera, cam_to_world=pose)
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

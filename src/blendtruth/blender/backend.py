@@ -39,6 +39,7 @@ from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.lights import composite_background, parse_background, rotation_for_view
+from blendtruth.projection import model_meta
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -113,7 +114,10 @@ class BlenderBackend:
         normal_world = exr.stack(channels, "Normal", "XYZ").astype(np.float64)
         normal = normals_to_camera(normal_world, camera.cam_to_world)
         normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
-        distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        if camera.model == "pinhole":
+            distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        else:  # ortho: along the parallel ray = depth; panoramic: Cycles' Z is the distance
+            distance = depth.copy()
         extra = truth_passes.extract(channels, settings.passes, mask, info.table)
         if self._perturbed is None:
             self._perturbed = truth_passes.perturbed_normals()
@@ -184,6 +188,7 @@ class BlenderBackend:
             "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
+            **model_meta(camera),
         }
         return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
 
@@ -274,7 +279,8 @@ class BlenderBackend:
         spec = self._spec or SceneSpec()
         meta = {"light": spec.light, "background": spec.background}
         if spec.light.startswith("hdri"):
-            key = ",".join([p.name for p in spec.models] + [spec.primitive or ""])
+            names = [p.name for p in spec.models] + [p.model.name for p in spec.placements]
+            key = ",".join(names + [spec.primitive or ""])
             angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
             lighting.set_hdri_rotation(angle)
             meta.update(

@@ -86,7 +86,8 @@ def build_placements(placements: tuple[Placement, ...], ground: Ground | None) -
         if placement.objects and names != tuple(sorted(placement.objects)):
             raise BlendtruthError(
                 f"{placement.model}: its objects {list(names)} differ from the scene file's "
-                f"{list(placement.objects)}; the model changed since the scene was made"
+                f"{list(placement.objects)}; the model (or Blender's importer) changed since "
+                "the scene was made"
             )
         place_roots(objects, placement.matrix)
         placed.append(objects)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
+from blendtruth.blender.cameras import apply_model_camera
 from blendtruth.blender.ids import assign_ids
 from blendtruth.blender.lighting import hdri_file, setup_hdri, setup_lighting, use_clay
 from blendtruth.blender.models import import_model
@@ -54,9 +55,13 @@ def scene_camera(width: int, height: int) -> Camera:
 def apply_camera(camera: Camera, clip: tuple[float, float] | None = None) -> None:
     """Make the scene camera exactly ``camera`` (intrinsics, resolution and pose)."""
     scene = bpy.context.scene
-    obj = _camera_object()
+    obj = _camera_object(any_type=True)
+    if camera.model != "pinhole":
+        apply_model_camera(obj, camera, clip)
+        return
     params = intrinsics_to_blender(camera.intrinsics)
     data = obj.data
+    data.type = "PERSP"
     data.lens_unit = "MILLIMETERS"
     data.lens = params.lens_mm
     data.sensor_width = params.sensor_width_mm
@@ -109,12 +114,12 @@ def _check_applied(obj, intr: Intrinsics, params: BlenderCamera) -> None:
         )
 
 
-def _camera_object():
+def _camera_object(any_type: bool = False):
     scene = bpy.context.scene
     obj = scene.camera
     if obj is None:
         raise BlendtruthError("the scene has no camera")
-    if obj.data.type != "PERSP":
+    if obj.data.type != "PERSP" and not any_type:
         raise BlendtruthError(
             f"camera {obj.name!r} is {obj.data.type}; only perspective cameras are supported"
         )

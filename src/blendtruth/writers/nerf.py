@@ -51,6 +51,7 @@ def write_cameras_json(path: PathLike, cameras: Sequence[Camera], names: Sequenc
             "width": cam.width,
             "height": cam.height,
             "cam_to_world": cam.cam_to_world.tolist(),
+            **_model_fields(cam),
         }
         for name, cam in zip(names, cameras, strict=True)
     ]
@@ -83,6 +84,10 @@ def write_transforms_json(
     default 1e-3: see blendtruth.exports.nerfstudio); ``note`` replaces the default note.
     """
     _check_lengths(cameras, rgb_paths=rgb_paths, depth_paths=depth_paths, mask_paths=mask_paths)
+    models = sorted({c.model for c in cameras})
+    if models != ["pinhole"]:
+        _write_json(path, {"frames": [], "blendtruth": {"cannot_express": _cannot(models)}})
+        return
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise BlendtruthError(f"transforms.json scale must be a number > 0, got {scale}")
     folder = Path(path).parent
@@ -226,7 +231,31 @@ def _read_frames(path: PathLike, data: dict, make: Callable[[dict, dict], Camera
 
 def _blendtruth_camera(data: dict, frame: dict) -> Camera:
     intr = Intrinsics.from_K(frame["K"], frame["width"], frame["height"])
-    return Camera(intr, np.array(frame["cam_to_world"], dtype=np.float64))
+    model = frame.get("camera_model", "pinhole")
+    fov = frame.get("fisheye_fov_deg")
+    return Camera(intr, np.array(frame["cam_to_world"], dtype=np.float64), model, fov)
+
+
+def _model_fields(cam: Camera) -> dict[str, Any]:
+    """cameras.json fields of a non-pinhole camera (none for pinhole: older readers
+    keep working). Ortho: K's fx = fy are pixels per scene unit."""
+    if cam.model == "pinhole":
+        return {}
+    out: dict[str, Any] = {"camera_model": cam.model}
+    if cam.model == "ortho":
+        out["pixel_size"] = 1.0 / cam.intrinsics.fx
+        out["ortho_scale"] = max(cam.width, cam.height) / cam.intrinsics.fx
+    if cam.model == "fisheye":
+        out["fisheye_fov_deg"] = cam.fov_deg
+    return out
+
+
+def _cannot(models: list[str]) -> str:
+    return (
+        f"these views use camera model(s) {', '.join(models)}; nerfstudio/instant-ngp "
+        "transforms.json here holds pinhole (OPENCV) cameras only, so no frames are written "
+        "rather than wrong ones: read cameras.json (docs/conventions.md#camera-models)"
+    )
 
 
 def _nerf_camera(data: dict, frame: dict, folder: Path) -> Camera:
