@@ -127,6 +127,14 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="clay: one uniform grey diffuse material for shape-only images.",
     ),
+    click.option(
+        "--pairs",
+        type=click.Choice(["none", "consecutive", "all"]),
+        default="none",
+        show_default=True,
+        help="Write flow/NNNN_MMMM.npz (flow, covisible) and pairs.json for view pairs: "
+        "consecutive (k -> k+1 and back) or all ordered pairs (at most 64 views).",
+    ),
 ]
 
 
@@ -173,6 +181,7 @@ def _plan(o: dict) -> ViewPlan:
         fill=o["fill"],
         elevation_deg=o["elevation"],
         camera_file=o["camera_file"],
+        pairs=o["pairs"],
     )
 
 

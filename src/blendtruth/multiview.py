@@ -9,6 +9,8 @@ Layout of ``out``:
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
     points.ply              every view's depth back-projected and fused (world frame)
+    flow/NNNN_MMMM.npz      with ``ViewPlan.pairs``: flow and covisible from view NNNN to MMMM
+    pairs.json              the pairs written (see blendtruth.correspondence)
 """
 
 from __future__ import annotations
@@ -51,10 +53,19 @@ class ViewPlan:
     fill: float = 0.8
     elevation_deg: float = 30.0
     camera_file: Path | None = None
+    # View pairs to write flow/covisible for after rendering: "none", "consecutive", "all"
+    # or explicit (i, j) pairs (see blendtruth.correspondence.pair_list).
+    pairs: str | tuple[tuple[int, int], ...] = "none"
 
     def __post_init__(self) -> None:
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
+        if self.pairs != "none":
+            from blendtruth.correspondence import check_pairs
+
+            # A camera file brings its own view count; pairs are checked again on writing.
+            views = None if self.sampler == "file" else self.views
+            object.__setattr__(self, "pairs", check_pairs(self.pairs, views))
         if not 0 < self.fov_deg < 180:
             raise BlendtruthError(f"--fov must be in (0, 180) degrees, got {self.fov_deg}")
 
@@ -125,6 +136,13 @@ def render_model(
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
+    if plan.pairs != "none":
+        from blendtruth.correspondence import write_pairs
+        from blendtruth.writers.npz import read_view_npz
+
+        written += write_pairs(
+            out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
+        )
     return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
 
 
