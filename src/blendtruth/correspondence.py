@@ -25,6 +25,7 @@ from blendtruth.camera import Intrinsics
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject, pixel_centers, project
+from blendtruth.normals import normals_from_depth
 from blendtruth.view import View
 from blendtruth.writers.atomic import atomic_open
 
@@ -38,6 +39,7 @@ PAIR_MODES = ("none", "consecutive", "all")
 # at most 1.37 times the one-pixel difference on the other side (circular profile:
 # sqrt(0.5) / (sqrt(1.5) - sqrt(0.5))); 2 leaves a margin.
 _LIMB = 2.0
+_LIMB_BESIDE = 3.0  # the same bound over up to 1.5 px (see _beside_silhouette)
 
 CONVENTION = (
     "flow[v, u] = (du, dv), float32 pixels (du along columns, dv along rows): view i's "
@@ -110,8 +112,15 @@ def flow_between(
     inside = front & np.isfinite(uv).all(axis=1)
     inside &= (uv[:, 0] >= 0) & (uv[:, 0] < intr_j.width)
     inside &= (uv[:, 1] >= 0) & (uv[:, 1] < intr_j.height)
+    occluded, limb = _occluded(depth_j, uv[inside], z[inside], rel_tol)
+    if limb.any():
+        # Beside a limb of j the depth test cannot tell the near side from the far side
+        # of the surface; the far side faces away from camera j.
+        normal = normals_from_depth(depth_i, intr_i)[0][surface][inside][limb]
+        to_j = pose_j[:3, 3] - pts[surface][inside][limb]
+        occluded[limb] |= np.einsum("nk,nk->n", normal @ pose_i[:3, :3].T, to_j) <= 0
     visible = np.zeros(len(z), dtype=bool)
-    visible[inside] = ~_occluded(depth_j, uv[inside], z[inside], rel_tol)
+    visible[inside] = ~occluded
     flow = np.zeros((intr_i.height, intr_i.width, 2), dtype=np.float32)
     flow[surface] = flow_s
     covisible = np.zeros((intr_i.height, intr_i.width), dtype=bool)
@@ -133,14 +142,18 @@ def flow_from_arrays(
     return flow_between((depth_i, K_i, cam_to_world_i), (depth_j, K_j, cam_to_world_j), rel_tol)
 
 
-def _occluded(depth: np.ndarray, uv: np.ndarray, z: np.ndarray, rel_tol: float) -> np.ndarray:
+def _occluded(
+    depth: np.ndarray, uv: np.ndarray, z: np.ndarray, rel_tol: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For N projections ``uv`` (inside the H×W ``depth`` of view j) of points at planar
-    depth ``z`` in j: is something in j closer than the point (see :func:`flow_between`)."""
+    depth ``z`` in j: (is something in j closer than the point, was the verdict given
+    beside a silhouette or limb of j) (see :func:`flow_between`)."""
     height, width = depth.shape
     col = np.minimum(np.floor(uv[:, 0]).astype(np.int64), width - 1)
     row = np.minimum(np.floor(uv[:, 1]).astype(np.int64), height - 1)
     d = depth[row, col]
     slack = rel_tol * z
+    limb = np.zeros(len(z), dtype=bool)
     for axis in (0, 1):
         at = col if axis == 0 else row
         offset = np.abs(uv[:, axis] - (at + 0.5))
@@ -152,14 +165,50 @@ def _occluded(depth: np.ndarray, uv: np.ndarray, z: np.ndarray, rel_tol: float) 
         near_term = np.where(near > 0, offset * np.abs(near - d), np.where(offset > 0, np.inf, 0))
         far_known = far_ok & (far > 0)
         far_s = np.where(far_known, np.abs(far - d), 0.0)
-        # A jump toward the projection is a limb of the centre's surface if the point is
+        # A jump toward the projection that the surface beyond does not continue (a
+        # discontinuity, not a crease) is a limb of the centre's surface if the point is
         # on it: allow the limb's depth change there, not the whole jump.
-        slope = np.where(far_known, np.minimum(near_term, _LIMB * far_s), near_term)
+        beyond_ok, beyond = _neighbour(depth, row, col, axis, at + 2 * step)
+        crease = beyond_ok & (beyond > 0) & (near > 0)
+        crease &= np.abs(near - d) <= 2 * np.abs(beyond - near)
+        capped = far_known & ~crease
+        slope = np.where(capped, np.minimum(near_term, _LIMB * far_s), near_term)
+        limb |= capped & (near_term > slope + rel_tol * z)  # the cap, beyond noise
         slope = np.where(np.isinf(slope), 0.0, slope)  # a one-pixel-wide surface: no slope
         # At the image border the projection's side is unknown: use the other side.
         slope = np.where(near_ok, slope, offset * far_s)
         slack = slack + slope
-    return (d > 0) & (d < z - slack)
+    occluded = (d > 0) & (d < z - slack)
+    empty = d <= 0
+    occluded[empty] = _beside_silhouette(depth, uv[empty], z[empty], rel_tol)
+    return occluded, limb | empty
+
+
+def _beside_silhouette(
+    depth: np.ndarray, uv: np.ndarray, z: np.ndarray, rel_tol: float
+) -> np.ndarray:
+    """:func:`_occluded` for projections into a pixel whose centre has no surface: the
+    point is just beyond a silhouette of j, and is judged against the 4-neighbour with a
+    surface whose centre is nearest (up to 1.5 px away), allowing the limb's depth change
+    over that distance: at most 2.41 times the neighbour's own one-pixel difference
+    inward (circular profile: 1 / (sqrt(2) - 1)). No such neighbour: not occluded."""
+    height, width = depth.shape
+    col, row = np.floor(uv[:, 0]).astype(np.int64), np.floor(uv[:, 1]).astype(np.int64)
+    best = np.full(len(z), np.inf)
+    ref, inward = np.zeros(len(z)), np.zeros(len(z))
+    for dc, dr in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        c, r = col + dc, row + dr
+        ok = (c >= 0) & (c < width) & (r >= 0) & (r < height)
+        dn = np.where(ok, depth[r.clip(0, height - 1), c.clip(0, width - 1)], 0.0)
+        c2, r2 = c + dc, r + dr
+        ok2 = (c2 >= 0) & (c2 < width) & (r2 >= 0) & (r2 < height)
+        d2 = np.where(ok2, depth[r2.clip(0, height - 1), c2.clip(0, width - 1)], 0.0)
+        dist = np.hypot(uv[:, 0] - (c + 0.5), uv[:, 1] - (r + 0.5))
+        better = (dn > 0) & (dist < best)
+        best = np.where(better, dist, best)
+        ref = np.where(better, dn, ref)
+        inward = np.where(better, np.where(d2 > 0, np.abs(d2 - dn), 0.0), inward)
+    return (ref > 0) & (ref < z - rel_tol * z - _LIMB_BESIDE * inward)
 
 
 def _neighbour(
