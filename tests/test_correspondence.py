@@ -131,8 +131,8 @@ def test_covisible_matches_an_analytic_visibility_ray(seed):
     wrong = cov[m] != visible
     # Away from j's silhouettes and depth jumps the two agree exactly ...
     assert not (wrong & ~edge).any(), np.count_nonzero(wrong & ~edge)
-    # ... and at them only on a small fraction (measured 1.3-4.4 % of i's surface).
-    assert wrong.mean() < 0.06, wrong.mean()
+    # ... and at them only on a small fraction (measured 0.5-1.2 % of i's surface).
+    assert wrong.mean() < 0.03, wrong.mean()
     # The scene has real occlusions away from edges, so skipping the test would fail.
     assert (inside & ~visible & ~edge).sum() > 50
 
@@ -513,3 +513,23 @@ def test_rendered_perturbed_pose_fails(rendered):
     rows, cols = np.divmod(pix, vi.camera.width)
     err = np.abs(flow.reshape(-1, 2)[pix] - (uv - np.column_stack([cols + 0.5, rows + 0.5])))
     assert np.median(err) > 1e-2, (name, np.median(err))
+
+
+@pytest.mark.render
+def test_cli_render_with_pairs_consecutive(tmp_path, capsys):
+    pytest.importorskip("bpy")
+    out = tmp_path / "o"
+    args = ["render", "uv_sphere", "--out", str(out), "--views", "3", "--no-rgb"]
+    code = main([*args, "--width", "32", "--height", "24", "--pairs", "consecutive"])
+    assert code == 0, capsys.readouterr().err
+    index = json.loads((out / "pairs.json").read_text())
+    assert index["mode"] == "consecutive"
+    assert [e["file"] for e in index["pairs"]] == [
+        "flow/0000_0001.npz", "flow/0001_0000.npz", "flow/0001_0002.npz", "flow/0002_0001.npz"
+    ]  # fmt: skip
+    for entry in index["pairs"]:
+        with np.load(out / entry["file"]) as f:
+            assert (
+                f["flow"].shape == (24, 32, 2) and f["covisible"].sum() == entry["covisible_pixels"]
+            )
+    assert "pairs.json" in capsys.readouterr().out
