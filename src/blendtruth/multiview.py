@@ -106,6 +106,10 @@ def render_model(
     backend = backend_for(scene)
     info = backend.info
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    if plan.pairs != "none":  # a camera file's view count is known only now
+        from blendtruth.correspondence import check_pairs
+
+        check_pairs(plan.pairs, len(cameras))
     out = Path(out)
     for sub in ("views", "depth", "mask", "preview") + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
