@@ -291,6 +291,10 @@ def test_write_pairs_files_and_index(tmp_path):
             assert entry["covisible_pixels"] == cov.sum() > 0
     assert not list(tmp_path.rglob("*.tmp"))
     assert write_pairs(tmp_path / "none", names, views, "none") == []
+    one = tmp_path / "one"
+    assert write_pairs(one, names[:1], views[:1], "consecutive") == [one / "pairs.json"]
+    assert json.loads((one / "pairs.json").read_text())["pairs"] == []
+    assert not (one / "flow").exists()
 
 
 def test_write_pairs_interrupted_leaves_no_index_and_no_partial_file(tmp_path):

@@ -345,7 +345,7 @@ def write_pairs(
 ) -> list[Path]:
     """Write ``flow/<name_i>_<name_j>.npz`` for every pair of ``mode`` (see
     :func:`pair_list`) and ``pairs.json`` listing them; returns the paths written (none for
-    "none").
+    "none"; only pairs.json when the mode has no pairs, e.g. "consecutive" of one view).
 
     ``names`` are the view names (stems of ``views/<name>.npz``); ``views`` are the Views
     in that order, or a function loading one by name (each is loaded once). Each file
@@ -354,12 +354,12 @@ def write_pairs(
     file is written atomically, pairs.json last.
     """
     pairs = pair_list(mode, len(names))
-    if not pairs:
-        return []
+    if mode == "none":
+        return []  # otherwise pairs.json is written, if need be with no pairs (one view)
     if not callable(views) and len(views) != len(names):
         raise BlendtruthError(f"write_pairs: {len(names)} names but {len(views)} views")
     out_dir = Path(out_dir)
-    (out_dir / "flow").mkdir(parents=True, exist_ok=True)
+    (out_dir / "flow" if pairs else out_dir).mkdir(parents=True, exist_ok=True)
     cache: dict[int, tuple] = {}
 
     def geometry(k: int) -> tuple:
