@@ -12,8 +12,12 @@ import click
 import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.instances import SEMANTIC_BY, read_semantic_map
+from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
+from blendtruth.passes import PASSES
+from blendtruth.rigs import RIGS
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
@@ -119,13 +123,81 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="Centre models and scale them into the unit sphere.",
     ),
-    click.option("--light", type=click.Choice(LIGHTS), default="studio", show_default=True),
+    click.option(
+        "--light",
+        type=click.Choice(LIGHTS + HDRI_LIGHTS),
+        default="studio",
+        show_default=True,
+        help="Light preset, or hdri:NAME for one of the HDRIs the bpy wheel ships.",
+    ),
     click.option(
         "--material",
         type=click.Choice(MATERIALS),
         default="keep",
         show_default=True,
         help="clay: one uniform grey diffuse material for shape-only images.",
+    ),
+    click.option(
+        "--passes",
+        "passes_text",
+        default="default",
+        show_default=True,
+        help="Ground-truth passes, comma-separated, or 'all': " + ", ".join(PASSES) + ".",
+    ),
+    click.option(
+        "--semantic",
+        type=click.Choice(SEMANTIC_BY),
+        default="model",
+        show_default=True,
+        help="Semantic class ids: one per source model file, per object, or per material.",
+    ),
+    click.option(
+        "--semantic-map",
+        type=_PATH,
+        default=None,
+        help="JSON {glob pattern: class id} matched against file names, objects, materials.",
+    ),
+    click.option(
+        "--alpha-threshold",
+        type=float,
+        default=0.5,
+        show_default=True,
+        help="Transparency policy: surfaces with material alpha below this are skipped by "
+        "ground truth (0 = every surface counts).",
+    ),
+    click.option(
+        "--amodal",
+        is_flag=True,
+        help="Also store every instance's full (unoccluded) silhouette, bit-packed.",
+    ),
+    click.option(
+        "--export",
+        "export_formats",
+        default=None,
+        help="Also export the result: colmap, nerfstudio, exr, png16, webdataset "
+        "(comma-separated; see `blendtruth export`).",
+    ),
+    click.option(
+        "--rig",
+        type=click.Choice(RIGS),
+        default=None,
+        help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
+    ),
+    click.option("--hdri", type=_PATH, default=None, help="Light by this .exr/.hdr panorama."),
+    click.option(
+        "--hdri-strength", type=float, default=1.0, show_default=True, help="HDRI radiance scale."
+    ),
+    click.option(
+        "--hdri-rotation",
+        default="0",
+        show_default=True,
+        help="Degrees about world +Z, or random (one per model) or random-per-view.",
+    ),
+    click.option(
+        "--background",
+        default="world",
+        show_default=True,
+        help="RGB background: world, hdri, transparent (RGBA PNG), '#RRGGBB' or 'r,g,b'.",
     ),
     click.option(
         "--pairs",
@@ -136,6 +208,17 @@ _VIEW_OPTIONS = [
         "consecutive (k -> k+1 and back) or all ordered pairs (at most 64 views).",
     ),
 ]
+
+
+def _lighting(o: dict) -> dict:
+    """The SceneSpec fields of the lighting options."""
+    return {
+        "light": o["light"],
+        "hdri": o["hdri"],
+        "hdri_strength": o["hdri_strength"],
+        "hdri_rotation": o["hdri_rotation"],
+        "background": o["background"],
+    }
 
 
 def view_options(func):
@@ -161,6 +244,9 @@ def _settings(o: dict) -> RenderSettings:
         denoise=o["denoise"],
         rgb=not o["no_rgb"],
         threads=o["threads"],
+        passes=o["passes_text"],
+        alpha_threshold=o["alpha_threshold"],
+        amodal=o["amodal"],
     )
 
 
@@ -181,23 +267,49 @@ def _plan(o: dict) -> ViewPlan:
         fill=o["fill"],
         elevation_deg=o["elevation"],
         camera_file=o["camera_file"],
+        rig=o["rig"],
+        rig_views=o["views"] if o["rig"] else None,
         pairs=o["pairs"],
     )
 
 
 def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
     """Model files, one primitive name (when no such file exists), or the factory scene."""
+    ids = {"semantic": o["semantic"]}
+    if o["semantic_map"] is not None:
+        ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
     if len(models) == 1 and str(models[0]) in PRIMITIVES and not models[0].exists():
         return SceneSpec(
-            primitive=str(models[0]), normalize=False, light=o["light"], material=o["material"]
+            primitive=str(models[0]),
+            normalize=False,
+            material=o["material"],
+            **_lighting(o),
+            **ids,
         )
     for path in models:
         check_model_file(path)
     if not models:
-        return SceneSpec.parse("default")
+        return SceneSpec(light="factory", normalize=False, **ids)
     return SceneSpec(
-        models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
+        models=models,
+        normalize=o["normalize"],
+        material=o["material"],
+        **_lighting(o),
+        **ids,
     )
+
+
+def _scene_from_file(models: tuple[Path, ...], scene_file: Path, o: dict) -> SceneSpec:
+    from blendtruth.multiscene import scene_spec
+    from blendtruth.placement import read_scene_file
+
+    if models:
+        raise BlendtruthError("give MODELS or --scene-file, not both")
+    saved = read_scene_file(scene_file)
+    for placement in saved.placements:
+        check_model_file(placement.model)
+    template = SceneSpec(primitive="cube", material=o["material"], **_lighting(o))
+    return scene_spec(saved, template)
 
 
 def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
@@ -221,14 +333,24 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
     show_default=True,
     help="Source of the tutorial's nmap in d.npz.",
 )
-def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
+@click.option(
+    "--scene-file",
+    type=_PATH,
+    default=None,
+    help="Render a scene.json written by `blendtruth scene` (no MODELS).",
+)
+def render(models: tuple[Path, ...], normals_source: str, scene_file: Path | None, **o) -> None:
     """Render MODELS (any number of files, one scene; or one built-in primitive: cube,
     uv_sphere, monkey, plane) or, without MODELS, the tutorial's scene (Blender's factory
     cube) into --out."""
+    spec = _scene(models, o) if scene_file is None else _scene_from_file(models, scene_file, o)
+    ctx = click.get_current_context()
+    if spec.ground is not None and ctx.get_parameter_source("sampler").name == "DEFAULT":
+        o["sampler"] = "hemisphere"  # as `blendtruth scene` chose: cameras above the ground
     settings = _settings(o)
-    spec = _scene(models, o)
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
+    exports = _export_formats(o, tutorial)
     from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
 
     out = o["out"]
@@ -236,10 +358,10 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     start = time.perf_counter()
     try:
         if plan is None:
-            from blendtruth.api import render_view
+            from blendtruth.api import backend_for, render_view
 
-            view = render_view(settings=settings)
-            written = write_single_view(out, view, normals_source)
+            view = render_view(settings=settings, scene=spec)
+            written = write_single_view(out, view, normals_source, backend_for(spec).info.table)
             summary = (
                 f"rendered 1 view with Blender {view.meta['blender_version']} on "
                 f"{view.meta['device']}; {int(view.mask.sum())} pixels hit a surface"
@@ -256,6 +378,8 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
     for path in written:
         click.echo(f"wrote {path}")
+    if exports:
+        _run_exports(exports, out)
 
 
 @cli.command()
@@ -327,11 +451,12 @@ def dataset(
         o["threads"] = max(1, (os.cpu_count() or 1) // workers)
     settings = _settings(o)
     plan = _plan(o)
+    exports = _export_formats(o)
     # A template: each job puts its own model in.
     spec = SceneSpec(
         normalize=o["normalize"],
-        light=o["light"],
         material=o["material"],
+        **_lighting(o),
     )
     options = DatasetOptions(
         workers=workers,
@@ -351,8 +476,118 @@ def dataset(
     )
     for failure in summary["failures"]:
         click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
+    if exports and summary["models_done"] + summary["skipped_already_done"]:
+        _run_exports(exports, o["out"])
     if summary["models_failed"]:
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("pool", nargs=-1, required=True)
+@view_options
+@click.option("--objects", type=int, default=5, show_default=True, help="Models per scene.")
+@click.option(
+    "--ground/--no-ground",
+    default=True,
+    show_default=True,
+    help="Drop onto a ground plane and settle (Blender rigid body), or float in a volume.",
+)
+@click.option(
+    "--ground-size", type=float, default=None, help="Side of the ground plane (default: auto)."
+)
+@click.option(
+    "--ground-in-truth/--no-ground-in-truth",
+    default=True,
+    show_default=True,
+    help="Whether the ground plane is part of depth/normals/masks (RGB always shows it).",
+)
+@click.option(
+    "--scale",
+    "scale_text",
+    default="0.5,1.0",
+    show_default=True,
+    help="'MIN,MAX' bounding radius of each model, scene units.",
+)
+@click.option("--upright", is_flag=True, help="Random turns about +Z only (Y-up files stood up).")
+@click.option(
+    "--collision",
+    type=click.Choice(["convex", "mesh"]),
+    default="convex",
+    show_default=True,
+    help="Rigid-body collision shape of each model.",
+)
+@click.option("--scenes", type=int, default=None, help="Make K scenes into --out/scenes/NNNN/.")
+def scene(
+    pool: tuple[str, ...],
+    objects: int,
+    ground: bool,
+    ground_size: float | None,
+    ground_in_truth: bool,
+    scale_text: str,
+    upright: bool,
+    collision: str,
+    scenes: int | None,
+    **o,
+) -> None:
+    """Place --objects models drawn from POOL (files, folders, .txt lists) with random
+    seeded poses and scales, settle them on a ground plane with Blender's rigid-body
+    simulation, write scene.json and render its views into --out."""
+    from blendtruth.dataset.sources import expand_sources
+    from blendtruth.multiscene import render_scene, render_scenes
+    from blendtruth.placement import LayoutOptions
+
+    try:
+        lo, hi = (float(x) for x in scale_text.split(","))
+    except ValueError:
+        raise BlendtruthError(f"--scale must be 'MIN,MAX', got {scale_text!r}") from None
+    if scenes is not None and scenes < 1:
+        raise BlendtruthError(f"--scenes must be a whole number >= 1, got {scenes}")
+    ctx = click.get_current_context()
+    if ground and ctx.get_parameter_source("sampler").name == "DEFAULT":
+        o["sampler"] = "hemisphere"  # cameras above the ground plane
+    options = LayoutOptions(
+        objects=objects,
+        seed=o["seed"],
+        scale_range=(lo, hi),
+        upright=upright,
+        ground=ground,
+        ground_size=ground_size,
+        ground_in_truth=ground_in_truth,
+        collision=collision,
+    )
+    settings, plan = _settings(o), _plan(o)
+    template = SceneSpec(primitive="cube", material=o["material"], **_lighting(o))
+    models = expand_sources(list(pool))
+    start = time.perf_counter()
+    if scenes is None:
+        written = render_scene(models, options, template, plan, settings, o["out"])
+        click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
+        for path in written:
+            click.echo(f"wrote {path}")
+        return
+    done = render_scenes(models, scenes, options, template, plan, settings, o["out"])
+    click.echo(f"{len(done)} scenes in {o['out'] / 'scenes'} ({time.perf_counter() - start:.1f} s)")
+
+
+def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
+    from blendtruth.exports import parse_formats
+
+    formats = parse_formats(o["export_formats"])
+    if formats and tutorial:
+        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    return formats
+
+
+def _run_exports(formats: list[str], out: Path) -> None:
+    from blendtruth.cli_tools import run_exports
+
+    written = run_exports(formats, out)
+    click.echo(f"exported {', '.join(formats)}: {len(written)} files")
+
+
+from blendtruth.cli_tools import register as _register_tools  # noqa: E402
+
+_register_tools(cli)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

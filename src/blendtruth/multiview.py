@@ -6,8 +6,10 @@ Layout of ``out``:
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
     mask/NNNN.png           255 where a surface is hit at the pixel centre
     preview/NNNN_depth.png, preview/NNNN_normal.png
+    instances.json          the scene's instance/material/semantic id table (NOCS mappings)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
+    nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
     flow/NNNN_MMMM.npz      with ``ViewPlan.pairs``: flow and covisible from view NNNN to MMMM
     pairs.json              the pairs written (see blendtruth.correspondence)
@@ -33,9 +35,10 @@ from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
-from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
+from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.tables import write_instances_json
 
 # The fused point cloud's voxel edge, as a fraction of the scene's bounding radius.
 _VOXEL_FRACTION = 1.0 / 256
@@ -53,18 +56,33 @@ class ViewPlan:
     fill: float = 0.8
     elevation_deg: float = 30.0
     camera_file: Path | None = None
+    # A dataset's camera set (blendtruth.rigs.RIGS); replaces the sampler. rig_views
+    # overrides the view count of the random rigs.
+    rig: str | None = None
+    rig_views: int | None = None
     # View pairs to write flow/covisible for after rendering: "none", "consecutive", "all"
     # or explicit (i, j) pairs (see blendtruth.correspondence.pair_list).
     pairs: str | tuple[tuple[int, int], ...] = "none"
 
     def __post_init__(self) -> None:
+        if self.rig is not None:
+            from blendtruth.rigs import make_rig
+
+            rig = make_rig(self.rig, 0, self.rig_views)
+            if self.camera_file is not None:
+                raise BlendtruthError("--rig and --cameras exclude each other")
+            if rig.projection != "perspective":
+                raise BlendtruthError(
+                    f"--rig {self.rig} is orthographic; orthographic rendering is not "
+                    "available yet (its camera placement is: blendtruth.rigs.make_rig)"
+                )
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
         if self.pairs != "none":
             from blendtruth.correspondence import check_pairs
 
-            # A camera file brings its own view count; pairs are checked again on writing.
-            views = None if self.sampler == "file" else self.views
+            # A camera file or rig brings its own view count: checked again when known.
+            views = None if self.sampler == "file" or self.rig is not None else self.views
             object.__setattr__(self, "pairs", check_pairs(self.pairs, views))
         if not 0 < self.fov_deg < 180:
             raise BlendtruthError(f"--fov must be in (0, 180) degrees, got {self.fov_deg}")
@@ -74,6 +92,9 @@ def plan_cameras(
     plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
 ) -> list[Camera]:
     """Cameras looking at the scene's centre, with world ``info.up`` as up."""
+    if plan.rig is not None:
+        cameras = _rig_cameras(plan, info, settings, seed)
+        return [_with_up(cam, info.center, info.up) for cam in cameras]
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
     else:
@@ -95,6 +116,16 @@ def plan_cameras(
     return [_with_up(cam, info.center, info.up) for cam in cameras]
 
 
+def _rig_cameras(
+    plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
+) -> list[Camera]:
+    from blendtruth.rigs import make_rig, place_rig, rig_intrinsics, rig_scale
+
+    rig = make_rig(plan.rig, seed, plan.rig_views)
+    intr = rig_intrinsics(rig, settings.width, settings.height)
+    return place_rig(rig, intr, info.center, rig_scale(rig, info.radius, info.extent))
+
+
 def render_model(
     scene: SceneSpec,
     plan: ViewPlan,
@@ -106,7 +137,7 @@ def render_model(
     backend = backend_for(scene)
     info = backend.info
     cameras = plan_cameras(plan, info, settings, settings.seed)
-    if plan.pairs != "none":  # a camera file's view count is known only now
+    if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.correspondence import check_pairs
 
         check_pairs(plan.pairs, len(cameras))
@@ -116,25 +147,29 @@ def render_model(
     names = [f"{i:04d}" for i in range(len(cameras))]
     written: list[Path] = []
     clouds = []
+    pixels: dict[str, dict[int, int]] = {}
+    amodal: dict[str, dict] = {}
     for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
         # Cameras read from a file bring their own resolution.
         view = backend.render(
             camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
         )
         written += write_view_files(out, name, view)
+        if "instance" in view.extra:
+            ids, counts = np.unique(view.extra["instance"], return_counts=True)
+            pixels[name] = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        if view.meta.get("amodal"):
+            amodal[name] = view.meta["amodal"]
         clouds.append(_view_points(view))
         if on_view:
             on_view(i + 1, len(cameras))
+    write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
-    write_transforms_json(
-        out / "transforms.json",
-        cameras,
-        rgb_paths=[f"rgb/{n}.png" for n in names]
-        if settings.rgb
-        else [f"mask/{n}.png" for n in names],
-        depth_paths=[f"depth/{n}.npy" for n in names],
-        mask_paths=[f"mask/{n}.png" for n in names],
-    )
+    # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
+    from blendtruth.exports.nerfstudio import export_nerfstudio
+    from blendtruth.exports.source import render_folder
+
+    written += export_nerfstudio(render_folder(out), out, require_rgb=False)
     pts, nrm, col = fuse_points(clouds, voxel=info.radius * _VOXEL_FRACTION)
     write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
@@ -147,7 +182,7 @@ def render_model(
         written += write_pairs(
             out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
         )
-    return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
+    return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 
 def write_view_files(out: Path, name: str, view: View) -> list[Path]:
@@ -166,8 +201,16 @@ def write_view_files(out: Path, name: str, view: View) -> list[Path]:
     write_png(paths[4], normal_preview(view.normal, view.mask))
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], view.rgb)
+        write_png(paths[-1], _rgb_image(view))
     return paths
+
+
+def _rgb_image(view: View) -> np.ndarray:
+    """RGB, or RGBA (straight alpha) when the background is transparent."""
+    if view.meta.get("lighting", {}).get("background") != "transparent" or view.alpha is None:
+        return view.rgb
+    alpha8 = np.round(np.clip(view.alpha, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([view.rgb, alpha8])
 
 
 def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

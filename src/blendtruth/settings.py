@@ -21,7 +21,9 @@ class RenderSettings:
     always uses one pixel-centre sample); ``engine`` renders RGB only, ground truth always
     comes from Cycles; ``threads`` = 0 lets Blender use every core; ``passes``: the
     ground-truth passes to make (names from :mod:`blendtruth.passes`; depth, distance,
-    normal and mask are always made).
+    normal and mask are always made); ``alpha_threshold``: the transparency policy, surfaces
+    with material alpha below it are skipped by ground truth (0: every surface counts);
+    ``amodal``: also make every instance's full silhouette (see :mod:`blendtruth.amodal`).
     """
 
     width: int = 640
@@ -34,6 +36,8 @@ class RenderSettings:
     rgb: bool = True
     threads: int = 0
     passes: tuple[str, ...] = DEFAULT_PASSES
+    alpha_threshold: float = 0.5
+    amodal: bool = False
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "samples"):
@@ -49,6 +53,10 @@ class RenderSettings:
         if not isinstance(self.threads, int) or self.threads < 0:
             raise BlendtruthError(f"--threads must be a whole number >= 0, got {self.threads!r}")
         object.__setattr__(self, "passes", parse_passes(self.passes))
+        if not (isinstance(self.alpha_threshold, int | float) and 0 <= self.alpha_threshold <= 1):
+            raise BlendtruthError(
+                f"--alpha-threshold must be a number in [0, 1], got {self.alpha_threshold!r}"
+            )
         _choice("engine", self.engine, ENGINES)
         _choice("device", self.device, DEVICES)
 

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.blender import compat, device, exr, lighting, scene
+from blendtruth import amodal
+from blendtruth.blender import compat, device, exr, ids, lighting, placement, scene, truth_passes
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
+from blendtruth.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -47,6 +49,8 @@ class BlenderBackend:
         self._device: tuple[str, str] | None = None
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
+        self._perturbed: list[str] | None = None
+        self._see_through: list[str] | None = None
 
     @property
     def info(self) -> SceneInfo:
@@ -61,7 +65,11 @@ class BlenderBackend:
     def load_scene(self, spec: SceneSpec) -> SceneInfo:
         """Replace whatever is loaded with ``spec``; return its bounds and transform."""
         self._info = scene.build_scene(spec)
+        truth_passes.inject_aovs(ids.renderable_meshes())
+        truth_passes.register_aovs(bpy.context.view_layer)
         self._spec = spec
+        self._perturbed: list[str] | None = None
+        self._see_through: list[str] | None = None
         self._device = None
         return self._info
 
@@ -77,10 +85,14 @@ class BlenderBackend:
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
+        far = info.scene_radius or info.radius
+        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
         lighting.follow_camera(camera.cam_to_world)
+        light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
+        truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
+        bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
         channels = self._render_passes(_ground_truth_setup)
         depth = channels["Depth.Z"]
@@ -90,6 +102,27 @@ class BlenderBackend:
         normal = normals_to_camera(normal_world, camera.cam_to_world)
         normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
         distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        extra = truth_passes.extract(channels, settings.passes, mask, info.table)
+        if self._perturbed is None:
+            self._perturbed = truth_passes.perturbed_normals()
+            self._see_through = truth_passes.non_opaque_materials()
+        normal_bump = normal
+        normal = truth_passes.camera_normals(
+            exr.stack(channels, truth_passes.AOV_SHADING, "RGB"), camera, mask
+        )
+        if "normal_geometric" in settings.passes:
+            extra["normal_geometric"] = truth_passes.camera_normals(
+                exr.stack(channels, truth_passes.AOV_GEOMETRIC, "RGB"), camera, mask, True
+            )
+        if "normal_bump" in settings.passes:
+            extra["normal_bump"] = normal_bump.copy()
+        if "transparent" in settings.passes:
+            extra["transparent"] = self._transparent(mask, settings)
+        amodal_meta = None
+        if settings.amodal:
+            ids_, masks = self._amodal_masks()
+            extra["amodal_ids"], extra["amodal"] = ids_, amodal.pack(masks)
+            amodal_meta = amodal.summary(ids_, masks, extra.get("instance"))
 
         rgb = alpha = None
         if settings.rgb:
@@ -102,6 +135,21 @@ class BlenderBackend:
                 "samples": 1,
                 "filter_width_px": GROUND_TRUTH_FILTER_PX,
                 "note": "one ray through each pixel centre; depth and normal are not blended",
+                "passes": list(settings.passes),
+                "normal": (
+                    "shading normal without bump/normal maps (materials perturbing it: "
+                    f"{', '.join(self._perturbed) or 'none'}; with them: normal_bump)"
+                ),
+                "transparency": {
+                    "alpha_threshold": settings.alpha_threshold,
+                    "policy": (
+                        "a surface whose material alpha at the hit is below alpha_threshold "
+                        "is skipped by every ground-truth pass (the ray goes on); other "
+                        "surfaces, glass and transmissive ones included, count as hits. "
+                        "'transparent' flags pixels whose first surface is see-through"
+                    ),
+                    "see_through_materials": self._see_through,
+                },
             },
             "rgb": None
             if rgb is None
@@ -112,12 +160,74 @@ class BlenderBackend:
                 "seed": settings.seed,
                 "view_transform": "Standard",
             },
+            "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
+            "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
         }
-        return View(camera, depth, distance, normal, mask, rgb, alpha, meta)
+        return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
+
+    def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each instance's full silhouette: one 1-sample render per instance with every
+        other object hidden from camera rays. Returns (ids int32 N, masks bool N×H×W)."""
+        objects = {o.pass_index: o for o in ids.renderable_meshes()}
+        view_layer = bpy.context.view_layer
+        kept = (
+            view_layer.use_pass_object_index,
+            view_layer.use_pass_material_index,
+            view_layer.use_pass_position,
+            view_layer.use_pass_uv,
+            view_layer.use_pass_diffuse_color,
+        )
+        truth_passes.enable_passes(view_layer, ("instance",))
+        order = sorted(objects)
+        masks = []
+        try:
+            for inst in order:
+
+                def alone(bscene, inst=inst):
+                    _ground_truth_setup(bscene)  # after it: it sets the ground's visibility
+                    for other, obj in objects.items():
+                        obj.visible_camera = other == inst
+
+                channels = self._render_passes(alone)
+                hit = channels["Depth.Z"] < _BACKGROUND_DEPTH
+                # By id: a ground plane kept in the ground truth is not hidden here.
+                masks.append(hit & (np.rint(channels[f"{compat.OBJECT_INDEX_PASS}.X"]) == inst))
+        finally:
+            for obj in objects.values():
+                obj.visible_camera = True
+            placement.set_ground_visibility(truth_pass=False)
+            (
+                view_layer.use_pass_object_index,
+                view_layer.use_pass_material_index,
+                view_layer.use_pass_position,
+                view_layer.use_pass_uv,
+                view_layer.use_pass_diffuse_color,
+            ) = kept
+        return np.array(order, dtype=np.int32), np.array(masks, dtype=bool)
+
+    def _transparent(self, mask: np.ndarray, settings: RenderSettings) -> np.ndarray:
+        """Where the first surface along the ray is not opaque: one more 1-sample render
+        that counts every surface (alpha threshold 0), only if any material is see-through."""
+        if self._see_through is None:
+            self._see_through = truth_passes.non_opaque_materials()
+        if not self._see_through:
+            return np.zeros_like(mask)
+        view_layer = bpy.context.view_layer
+        kept = view_layer.pass_alpha_threshold
+        view_layer.pass_alpha_threshold = 0.0
+        try:
+            first = self._render_passes(_ground_truth_setup)
+        finally:
+            view_layer.pass_alpha_threshold = kept
+        hit = first["Depth.Z"] < _BACKGROUND_DEPTH
+        material = np.where(hit, np.rint(first[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
+        return truth_passes.transparent_flag(material, self.info.table, self._see_through)
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
@@ -139,7 +249,30 @@ class BlenderBackend:
         finally:
             path.unlink(missing_ok=True)
 
+    def _lighting_for_view(self, camera: Camera, settings: RenderSettings) -> dict:
+        spec = self._spec or SceneSpec()
+        meta = {"light": spec.light, "background": spec.background}
+        if spec.light.startswith("hdri"):
+            key = ",".join([p.name for p in spec.models] + [spec.primitive or ""])
+            angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
+            lighting.set_hdri_rotation(angle)
+            meta.update(
+                hdri=lighting.hdri_label(spec.light, spec.hdri),
+                hdri_strength=spec.hdri_strength,
+                hdri_rotation_mode=spec.hdri_rotation
+                if isinstance(spec.hdri_rotation, str)
+                else "fixed",
+                hdri_rotation_deg=angle,
+            )
+        return meta
+
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        background = parse_background((self._spec or SceneSpec()).background)
+        if background not in ("world", "hdri"):
+            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            rgba = exr.stack(channels, "Combined", "RGBA")
+            linear, alpha = composite_background(rgba, None, background)
+            return linear_to_srgb8(linear), alpha
         channels = self._render_passes(lambda s: _rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
@@ -192,6 +325,7 @@ def _common_setup(bscene, settings: RenderSettings) -> None:
 
 
 def _ground_truth_setup(bscene) -> None:
+    placement.set_ground_visibility(truth_pass=True)
     bscene.render.engine = "CYCLES"
     bscene.render.film_transparent = True
     cycles = bscene.cycles
@@ -204,7 +338,8 @@ def _ground_truth_setup(bscene) -> None:
     cycles.use_animated_seed = False
 
 
-def _rgb_setup(bscene, settings: RenderSettings) -> None:
+def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
+    placement.set_ground_visibility(truth_pass=False)
     bscene.render.engine = compat.ENGINES[settings.engine]
     cycles = bscene.cycles
     cycles.filter_width = 1.5
@@ -218,7 +353,7 @@ def _rgb_setup(bscene, settings: RenderSettings) -> None:
         cycles.max_bounces = 12
         cycles.seed = settings.seed
     else:
-        bscene.render.film_transparent = False
+        bscene.render.film_transparent = transparent
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
 
@@ -230,6 +365,8 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "normalize": spec.normalize if spec else False,
         "light": spec.light if spec else None,
         "material": spec.material if spec else None,
+        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
+        "ground": None if not spec or spec.ground is None else vars(spec.ground),
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
     }

@@ -12,8 +12,12 @@ import numpy as np
 from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
+from blendtruth.passes import PASSES, REQUIRED
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
+
+# Not per-pixel passes: the bit-packed amodal masks and their instance ids (amodal.py).
+AMODAL_KEYS = ("amodal", "amodal_ids")
 
 
 def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -22,6 +26,7 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
     return {
         "conventions": conventions(),
         "intrinsics": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy},
+        "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
         **view.meta,
@@ -32,17 +37,23 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
 def write_view_npz(
     path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None
 ) -> None:
-    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: depth, distance,
-    normal, mask, K, cam_to_world, meta (a JSON string) and, when rendered, rgb, alpha."""
-    arrays: dict[str, np.ndarray] = {
-        "depth": view.depth.astype(np.float32),
-        "distance": view.distance.astype(np.float32),
-        "normal": view.normal.astype(np.float32),
-        "mask": view.mask.astype(bool),
+    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: every pass the view
+    holds (depth, distance, normal, mask and the requested ones of :mod:`blendtruth.passes`,
+    each with the table's dtype), K, cam_to_world, meta (a JSON string) and, when rendered,
+    rgb, alpha."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, array in view.passes().items():
+        spec = PASSES[name]
+        spec.check(array, view.camera.height, view.camera.width)
+        arrays[name] = array
+    arrays |= {
         "K": view.K.astype(np.float64),
         "cam_to_world": view.cam_to_world.astype(np.float64),
         "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
     }
+    for key in AMODAL_KEYS:
+        if key in view.extra:
+            arrays[key] = view.extra[key]
     if view.rgb is not None:
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
@@ -71,4 +82,9 @@ def read_view_npz(path: str | os.PathLike) -> View:
         rgb=arrays.get("rgb"),
         alpha=arrays.get("alpha"),
         meta=meta,
+        extra={
+            k: v
+            for k, v in arrays.items()
+            if (k in PASSES and k not in REQUIRED) or k in AMODAL_KEYS
+        },
     )

@@ -12,9 +12,10 @@ from blendtruth.writers.atomic import write_bytes
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an H×W×3 uint8 RGB (or H×W gray) image as PNG, atomically."""
+    """Write an H×W×3 uint8 RGB, H×W×4 RGBA (straight alpha) or H×W gray image as PNG,
+    atomically."""
     if image.ndim == 3:
-        image = image[..., ::-1]  # OpenCV wants BGR
+        image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # OpenCV wants BGR(A)
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image))
     if not ok:
         raise BlendtruthError(f"{path}: could not encode PNG")
