@@ -575,6 +575,8 @@ def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
     formats = parse_formats(o["export_formats"])
     if formats and tutorial:
         raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    if "nerfstudio" in formats and o["no_rgb"]:
+        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
     return formats
 
 

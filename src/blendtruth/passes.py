@@ -97,8 +97,9 @@ _TABLE = (
          "(OpenGL/glTF-flipped files are already flipped back by their importers)"),
     Pass("albedo", "float32", 3, 0.0, "linear RGB, 0..1",
          "base colour of the material at the hit, unlit: the Principled BSDF's Base Color "
-         "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic), "
-         "as Cycles' Diffuse Color pass"),
+         "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic) "
+         "and (1 - transmission): Cycles' Diffuse Color pass with the specular, coat and sheen "
+         "layers off, so it does not depend on the view"),
     Pass("transparent", "bool", 0, False, "flag",
          "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
          "material); see the transparency policy in meta"),

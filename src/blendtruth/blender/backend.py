@@ -23,7 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth import amodal
-from blendtruth.blender import compat, device, exr, ids, lighting, placement, scene, truth_passes
+from blendtruth.blender import (
+    compat,
+    device,
+    exr,
+    ids,
+    lighting,
+    placement,
+    scene,
+    truth_materials,
+    truth_passes,
+)
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
@@ -67,6 +77,7 @@ class BlenderBackend:
         self._info = scene.build_scene(spec)
         truth_passes.inject_aovs(ids.renderable_meshes())
         truth_passes.register_aovs(bpy.context.view_layer)
+        truth_materials.install()
         self._spec = spec
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
@@ -94,6 +105,7 @@ class BlenderBackend:
         truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
         bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
+        truth_materials.for_ground_truth(settings.alpha_threshold)
         channels = self._render_passes(_ground_truth_setup)
         depth = channels["Depth.Z"]
         mask = depth < _BACKGROUND_DEPTH
@@ -125,6 +137,7 @@ class BlenderBackend:
             amodal_meta = amodal.summary(ids_, masks, extra.get("instance"))
 
         rgb = alpha = None
+        truth_materials.for_rgb()
         if settings.rgb:
             rgb, alpha = self._render_rgb(settings)
 
@@ -147,6 +160,11 @@ class BlenderBackend:
                         "is skipped by every ground-truth pass (the ray goes on); other "
                         "surfaces, glass and transmissive ones included, count as hits. "
                         "'transparent' flags pixels whose first surface is see-through"
+                    ),
+                    "alpha": (
+                        "stepped at alpha_threshold (1 at or above, else 0) in the "
+                        "ground-truth renders, so every pixel's hit is deterministic; the RGB "
+                        "render keeps the materials' own alpha"
                     ),
                     "see_through_materials": self._see_through,
                 },
@@ -219,15 +237,18 @@ class BlenderBackend:
         view_layer = bpy.context.view_layer
         kept = view_layer.pass_alpha_threshold
         view_layer.pass_alpha_threshold = 0.0
+        truth_materials.for_ground_truth(0.0)
         try:
             first = self._render_passes(_ground_truth_setup)
         finally:
             view_layer.pass_alpha_threshold = kept
+            truth_materials.for_ground_truth(settings.alpha_threshold)
         hit = first["Depth.Z"] < _BACKGROUND_DEPTH
         material = np.where(hit, np.rint(first[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
             np.int32
         )
-        return truth_passes.transparent_flag(material, self.info.table, self._see_through)
+        flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
+        return flag & mask  # like every pass, background (False) where nothing is hit
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
