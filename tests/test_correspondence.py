@@ -191,6 +191,8 @@ def test_views_and_bad_inputs():
         flow_from_arrays(depth[0], intr.K, pose, depth, intr.K, pose)
     with pytest.raises(BlendtruthError, match="cam_to_world"):
         flow_from_arrays(depth, intr.K, pose * 2, depth, intr.K, pose)
+    with pytest.raises(BlendtruthError, match="a view must be"):
+        flow_between(view, depth)
 
 
 # ---- occlusion boundary -----------------------------------------------------------------

@@ -4,10 +4,9 @@ Pure numpy. Conventions as everywhere (docs/conventions.md): OpenCV camera axes,
 ``cam_to_world``, planar ``depth`` (0 = no surface), pixel (u, v) = (column, row) with its
 centre at (u + 0.5, v + 0.5).
 
-- :func:`flow_between` (or :func:`flow_from_arrays`): for views i and j, ``flow`` (H_i×W_i×2
-  float32, pixels) takes each pixel centre of i to the projection of i's surface point into
-  j, and ``covisible`` (H_i×W_i bool) says that j sees that same point (in front of j,
-  inside j's image, not occluded in j within a stated tolerance).
+- :func:`flow_between` (or :func:`flow_from_arrays`): ``flow`` (H_i×W_i×2 float32 px) takes
+  each pixel centre of view i to the projection of its surface point into view j, and
+  ``covisible`` (H_i×W_i bool) says that j sees that same point.
 - :func:`occlusion_boundary`: the ``boundary`` pass of :mod:`blendtruth.passes`.
 - :func:`write_pairs`: ``flow/NAME_i_NAME_j.npz`` for the chosen view pairs of a multi-view
   folder, and ``pairs.json`` listing them.
@@ -69,6 +68,8 @@ def _geometry(view: View | tuple) -> tuple[np.ndarray, Intrinsics, np.ndarray]:
     Intrinsics, cam_to_world) tuple; with K, the image size comes from depth's shape."""
     if isinstance(view, View):
         return np.asarray(view.depth, np.float64), view.camera.intrinsics, view.cam_to_world
+    if not (isinstance(view, tuple | list) and len(view) == 3):
+        raise BlendtruthError("a view must be a View or a (depth, K, cam_to_world) tuple")
     depth, K, pose = view  # noqa: N806
     depth = np.asarray(depth)
     if depth.ndim != 2:
@@ -386,13 +387,9 @@ def write_pairs(
             "surface_pixels": int((geometry(i)[0] > 0).sum()),
             "covisible_pixels": int(covisible.sum()),
         })  # fmt: skip
-    index = {
-        "conventions_version": CONVENTIONS_VERSION,
-        "conventions": CONVENTION,
-        "mode": mode if isinstance(mode, str) else "list",
-        "tolerance": rel_tol,
-        "pairs": entries,
-    }
+    index = {"conventions_version": CONVENTIONS_VERSION, "conventions": CONVENTION,
+             "mode": mode if isinstance(mode, str) else "list", "tolerance": rel_tol,
+             "pairs": entries}  # fmt: skip
     with atomic_open(out_dir / "pairs.json") as f:
         f.write(json.dumps(index, indent=1).encode())
     return written + [out_dir / "pairs.json"]
