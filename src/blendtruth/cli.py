@@ -183,6 +183,14 @@ _VIEW_OPTIONS = [
         help="Also export the result: colmap, nerfstudio, exr, png16, webdataset "
         "(comma-separated; see `blendtruth export`).",
     ),
+    click.option(
+        "--pairs",
+        type=click.Choice(["none", "consecutive", "all"]),
+        default="none",
+        show_default=True,
+        help="Write flow/NNNN_MMMM.npz (flow, covisible) and pairs.json for view pairs: "
+        "consecutive (k -> k+1 and back) or all ordered pairs (at most 64 views).",
+    ),
 ]
 _VIEW_OPTIONS += EXTRA_VIEW_OPTIONS  # light, rig and camera-model options (py)
 
@@ -234,6 +242,7 @@ def _plan(o: dict) -> ViewPlan:
         elevation_deg=o["elevation"],
         camera_file=o["camera_file"],
         **plan_fields(o),
+        pairs=o["pairs"],
     )
 
 

@@ -11,6 +11,8 @@ Layout of ``out``:
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
     nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
+    flow/NNNN_MMMM.npz      with ``ViewPlan.pairs``: flow and covisible from view NNNN to MMMM
+    pairs.json              the pairs written (see blendtruth.correspondence)
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class ViewPlan:
     camera_model: str = "pinhole"
     ortho_scale: float | None = None
     fisheye_fov: float = 180.0
+    # View pairs to write flow/covisible for after rendering: "none", "consecutive", "all"
+    # or explicit (i, j) pairs (see blendtruth.correspondence.pair_list).
+    pairs: str | tuple[tuple[int, int], ...] = "none"
 
     def __post_init__(self) -> None:
         check_model_options(self)
@@ -76,6 +81,12 @@ class ViewPlan:
                 raise BlendtruthError("--rig and --cameras exclude each other")
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
+        if self.pairs != "none":
+            from blendtruth.correspondence import check_pairs
+
+            # A camera file or rig brings its own view count: checked again when known.
+            views = None if self.sampler == "file" or self.rig is not None else self.views
+            object.__setattr__(self, "pairs", check_pairs(self.pairs, views))
         if not 0 < self.fov_deg < 180:
             raise BlendtruthError(f"--fov must be in (0, 180) degrees, got {self.fov_deg}")
 
@@ -122,6 +133,10 @@ def render_model(
     backend = backend_for(scene)
     info = backend.info
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    if plan.pairs != "none":  # a camera file's or rig's view count is known only now
+        from blendtruth.correspondence import check_pairs
+
+        check_pairs(plan.pairs, len(cameras))
     out = Path(out)
     for sub in ("views", "depth", "mask", "preview") + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -156,6 +171,13 @@ def render_model(
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
+    if plan.pairs != "none":
+        from blendtruth.correspondence import write_pairs
+        from blendtruth.writers.npz import read_view_npz
+
+        written += write_pairs(
+            out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
+        )
     return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 

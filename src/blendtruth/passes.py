@@ -105,7 +105,9 @@ _TABLE = (
          "material); see the transparency policy in meta"),
     Pass("boundary", "bool", 0, False, "flag",
          "occlusion boundary: a 4-neighbour hits another instance, the background, or a "
-         "surface whose depth differs by more than 2% (depth discontinuity)"),
+         "surface whose depth differs by more than 2% (depth discontinuity) where neither "
+         "side's plane continued by one pixel reaches the other, so slopes are not flagged "
+         "(correspondence.occlusion_boundary)"),
 )  # fmt: skip
 
 PASSES: dict[str, Pass] = {p.name: p for p in _TABLE}

@@ -36,6 +36,7 @@ from blendtruth.blender import (
 )
 from blendtruth.blender._bpy import bpy
 from blendtruth.color import linear_to_srgb8
+from blendtruth.correspondence import occlusion_boundary
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.lights import composite_background, parse_background, rotation_for_view
@@ -132,6 +133,8 @@ class BlenderBackend:
             )
         if "normal_bump" in settings.passes:
             extra["normal_bump"] = normal_bump.copy()
+        if "boundary" in settings.passes:
+            extra["boundary"] = occlusion_boundary(depth, mask, extra.get("instance"))
         if "transparent" in settings.passes:
             extra["transparent"] = self._transparent(mask, settings)
         amodal_meta = None
