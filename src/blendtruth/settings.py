@@ -10,6 +10,7 @@ from blendtruth.errors import BlendtruthError
 ENGINES = ("cycles", "eevee", "workbench")
 DEVICES = ("auto", "cpu", "gpu")
 NORMAL_SOURCES = ("pass", "pinhole", "sobel")
+MIN_SIZE = 4  # Blender renders at least 4 px in each direction
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class RenderSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BlendtruthError(f"--{name} must be a whole number >= 1, got {value!r}")
+        if min(self.width, self.height) < MIN_SIZE:
+            raise BlendtruthError(
+                f"--width/--height must be at least {MIN_SIZE} px (Blender's smallest image), "
+                f"got {self.width}x{self.height}"
+            )
         if max(self.width, self.height) > 16384:
             raise BlendtruthError(
                 f"--width/--height must be at most 16384, got {self.width}x{self.height}"
