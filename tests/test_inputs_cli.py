@@ -188,3 +188,40 @@ def test_views_that_see_nothing(tmp_path, capsys, meshes):
     )
     assert np.load(out / "views" / "0000.npz")["mask"].sum() > 10
     assert not np.load(out / "views" / "0001.npz")["mask"].any()
+
+
+_MAKE_TEXTURED_BLEND = """
+import sys
+from pathlib import Path
+from blendtruth.blender._bpy import bpy
+out = Path(sys.argv[1])
+bpy.ops.wm.read_factory_settings(use_empty=False)
+image = bpy.data.images.new("t", 4, 4)
+image.filepath_raw = str(out.parent / "tex.png")
+image.file_format = "PNG"
+image.save()
+material = bpy.data.materials.new("m")
+material.use_nodes = True
+material.node_tree.nodes.new("ShaderNodeTexImage").image = image
+bpy.data.objects["Cube"].data.materials.append(material)
+bpy.ops.wm.save_as_mainfile(filepath=str(out))
+"""
+
+
+def test_blend_whose_texture_became_a_fifo_is_refused_not_hung(tmp_path):
+    blend = tmp_path / "tex.blend"
+    subprocess.run([sys.executable, "-c", _MAKE_TEXTURED_BLEND, str(blend)], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    (tmp_path / "tex.png").unlink()
+    os.mkfifo(tmp_path / "tex.png")
+    proc, seconds = _cli(blend, *TINY, "--out", tmp_path / "out", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert _error_lines(proc) == [proc.stderr.strip()]
+    assert "tex.png" in proc.stderr and "FIFO" in proc.stderr
+    assert seconds < 60 and not (tmp_path / "out").exists()
+
+
+def test_unreadable_blend_is_exit_2(tmp_path, capsys):
+    path = tmp_path / "junk.blend"
+    path.write_bytes(b"BLENDER-v300" + bytes(range(256)) * 4)
+    assert_refused(capsys, tmp_path, "not a .blend file Blender can read", path, *TINY, name=path)

@@ -20,6 +20,7 @@ import numpy as np
 from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.inputs.refs import check_regular
 from blendtruth.models import check_model_file
 
 # A face whose area is below this fraction of the squared model size is degenerate.
@@ -53,6 +54,7 @@ def import_model(path: Path) -> list:
                 obj.matrix_world = (_BLENDER_TO_YUP @ np.array(obj.matrix_world)).T.tolist()
     bpy.context.view_layer.update()
     _check_geometry(path, new)
+    _refuse_special_images(path, before_images)
     for texture in _unreadable_textures(before_images):
         warnings.warn(
             f"{path}: texture {texture} cannot be read; the RGB image shows Blender's "
@@ -61,6 +63,15 @@ def import_model(path: Path) -> list:
             stacklevel=2,
         )
     return new
+
+
+def _refuse_special_images(path: Path, before: set) -> None:
+    """Refuse images that name a FIFO, device or folder before anything reads their pixels
+    (formats whose references :mod:`blendtruth.inputs` does not parse: .blend, FBX, USD)."""
+    for image in bpy.data.images:
+        if image in before or image.source != "FILE" or image.packed_file is not None:
+            continue
+        check_regular(path, "texture", Path(bpy.path.abspath(image.filepath)))
 
 
 def _unreadable_textures(before: set) -> list[str]:
@@ -160,8 +171,15 @@ def _import_dae(path: Path) -> None:
 
 
 def _import_blend(path: Path) -> None:
-    with bpy.data.libraries.load(str(path), link=False) as (src, dst):
-        dst.objects = list(src.objects)
+    try:
+        with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+            dst.objects = list(src.objects)
+    except OSError as exc:
+        # Blender's text repeats the path: "load: PATH failed to open blend file" or
+        # "Error: Failed to read blend file 'PATH': Missing DNA block".
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = text.rsplit("': ", 1)[-1] if "': " in text else "failed to open blend file"
+        raise BlendtruthError(f"{path}: not a .blend file Blender can read ({reason})") from None
     for obj in dst.objects:
         if obj is not None and obj.type not in ("CAMERA", "LIGHT"):
             bpy.context.scene.collection.objects.link(obj)
