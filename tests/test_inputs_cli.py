@@ -66,6 +66,13 @@ def test_hostile_model_is_one_line_exit_2(tmp_path, capsys, make, needle):
     assert_refused(capsys, tmp_path, needle, path, *TINY, name=path)
 
 
+def test_gltf_node_transform_beyond_float32_is_refused(tmp_path, capsys):
+    doc, data = hostile.gltf_doc()
+    doc["nodes"][0]["translation"] = [1e39, 0, 0]  # valid JSON; infinite in Blender's float32
+    path = hostile.gltf(tmp_path / "m.gltf", doc, data)
+    assert_refused(capsys, tmp_path, "NaN or infinite transform", path, *TINY, name=path)
+
+
 def test_gltf_import_failure_names_the_python_exception(tmp_path, capsys):
     doc, data = hostile.gltf_doc()
     doc["scenes"][0]["nodes"] = [5]  # passes our checks; Blender's importer raises KeyError

@@ -53,6 +53,7 @@ def import_model(path: Path) -> list:
             if obj.parent is None:
                 obj.matrix_world = (_BLENDER_TO_YUP @ np.array(obj.matrix_world)).T.tolist()
     bpy.context.view_layer.update()
+    _check_transforms(path, new)
     _check_geometry(path, new)
     _refuse_special_images(path, before_images)
     for texture in _unreadable_textures(before_images):
@@ -111,10 +112,36 @@ def _check_geometry(path: Path, objects: list) -> None:
             largest_area = max(largest_area, float(area.max()))
     # Faces of zero area are invisible to every ray: such a model renders as nothing.
     size = float(np.linalg.norm(hi - lo)) if np.isfinite(lo).all() else 0.0
-    if not largest_area > _DEGENERATE_AREA * size * size:
+    if not largest_area > _DEGENERATE_AREA * size * size and not _any_face_in_float64(
+        meshes, _DEGENERATE_AREA * size * size
+    ):
         raise BlendtruthError(
             f"{path}: nothing to render: all {n_faces} faces are degenerate (zero area)"
         )
+
+
+def _check_transforms(path: Path, objects: list) -> None:
+    for obj in objects:
+        if not np.isfinite(np.array(obj.matrix_world, dtype=np.float64)).all():
+            raise BlendtruthError(f"{path}: object {obj.name!r} has a NaN or infinite transform")
+
+
+def _any_face_in_float64(meshes: list, threshold: float) -> bool:
+    """Whether a triangle's area, computed in float64, exceeds ``threshold``: Blender's
+    float32 face areas underflow for models of 1e-20 units and overflow near 1e19."""
+    for obj in meshes:
+        mesh = obj.data
+        mesh.calc_loop_triangles()
+        tris = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int64)
+        mesh.loop_triangles.foreach_get("vertices", tris)
+        co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+        mesh.vertices.foreach_get("co", co)
+        p = co.reshape(-1, 3).astype(np.float64)[tris.reshape(-1, 3)]
+        with np.errstate(all="ignore"):
+            area = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+        if len(area) and np.nanmax(area, initial=0.0) > threshold:
+            return True
+    return False
 
 
 def import_error_reason(text: str) -> str:
