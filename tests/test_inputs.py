@@ -53,7 +53,13 @@ def test_obj_bad_coordinates(tmp_path, value):
 @pytest.mark.parametrize(
     ("faces", "needle"),
     [
-        ("f 1 2 4", "line 4: face index 4 is past the file's 3 vertices"),
+        ("f 1 2 4", "line 4: face vertex index 4 is outside the file's 3 vertices"),
+        (
+            "vt 0 0\nf 1/1 2/2 3/1",
+            "line 5: face texture coordinate index 2 is outside the file's 1",
+        ),
+        ("vn 0 0 1\nf 1//1 2//1 3//-2", "line 5: face normal index -2 is outside the file's 1"),
+        ("vt 0 0\nf 1/0 2/1 3/1", "line 5: face texture coordinate index 0"),
         ("f 1 2 0", "line 4: face index 0"),
         ("f -1 -2 -4", "line 4: face index -4, before the first vertex"),
         ("f 1 2", "line 4: a face with 2"),
@@ -262,3 +268,32 @@ def test_usda_layer_that_is_a_device(tmp_path):
     path = tmp_path / "m.usda"
     path.write_text("#usda 1.0\n(\n    subLayers = [@/dev/zero@]\n)\n")
     refused(path, "USD layer", "character device")
+
+
+def test_line_numbers_are_right_across_read_chunks(tmp_path, monkeypatch):
+    from blendtruth.inputs import obj
+
+    monkeypatch.setattr(obj, "CHUNK_BYTES", 64)  # many chunks for a small file
+    lines = ["v 0 0 0", "v 1 0 0", "v 0 1 0"] + ["f 1 2 3"] * 40 + ["f 1 2 7"] + ["f 1 2 3"] * 5
+    (tmp_path / "m.obj").write_text("\n".join(lines) + "\n")
+    refused(tmp_path / "m.obj", "line 44: face vertex index 7")
+    lines = ["v 0 0 0", "v 1 0 0", "v 0 1 0"] * 20 + ["f -1 -2 -3"] * 20 + ["v nan 0 0"]
+    (tmp_path / "n.obj").write_text("\n".join(lines) + "\n")
+    refused(tmp_path / "n.obj", "line 81: coordinate nan")
+    facet = "facet normal 0 0 1\nouter loop\nvertex 0 0 0\nvertex 1 0 0\nvertex 0 1 0\nendloop\n"
+    text = "solid t\n" + (facet + "endfacet\n") * 10 + facet  # the 11th facet is cut
+    (tmp_path / "c.stl").write_text(text)
+    refused(tmp_path / "c.stl", "the facet at line 72 has no 'endfacet'")
+    facets = [facet + "endfacet\n"] * 10
+    facets[6] = facets[6].replace("vertex 1 0 0", "vertex 1 inf 0")  # lines 44..50
+    (tmp_path / "v.stl").write_text("solid t\n" + "".join(facets) + "endsolid t\n")
+    refused(tmp_path / "v.stl", "line 47: coordinate inf")
+
+
+def test_gltf_image_that_is_a_fifo(tmp_path):
+    os.mkfifo(tmp_path / "tex.png")
+    doc, data = hostile.gltf_doc()
+    doc["images"] = [{"uri": "tex.png"}]
+    refused(hostile.gltf(tmp_path / "m.gltf", doc, data), "image 0", "FIFO")
+    doc["images"] = [{"uri": "missing.png"}]  # missing images are left to the texture warning
+    check_model_file(hostile.gltf(tmp_path / "m.gltf", doc, data))

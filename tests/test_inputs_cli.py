@@ -57,7 +57,7 @@ def _two_point_obj(path):
         (lambda p: hostile.gltf(p.with_suffix(".gltf"), hostile.gltf_doc(uri="/dev/zero")[0]),
          "absolute path"),
         (lambda p: hostile.obj(p, ["0 0 0", "1 0 0", "2 0 0"]), "degenerate (zero area)"),
-        (lambda p: hostile.obj(p, faces="f 1 2 9"), "face index 9 is past"),
+        (lambda p: hostile.obj(p, faces="f 1 2 9"), "face vertex index 9 is outside"),
     ],
     ids=["obj-nan", "stl-cut", "ply-2^31", "glb-bomb", "gltf-dev-zero", "degenerate", "obj-index"],
 )  # fmt: skip

@@ -21,6 +21,8 @@ CHUNK_BYTES = 1 << 22
 _INDEX = re.compile(rb"[ \t](-?\d+)")
 _VERTEX = re.compile(rb"(?m)^v[ \t]+(\S+[ \t]+\S+[ \t]+\S+)")
 _FACE = re.compile(rb"(?m)^f[ \t]+([^\n]*)")
+_SLASHES = re.compile(rb"/(-?\d*)(?:/(-?\d+))?")
+_FACE_LINE = re.compile(rb"(?m)^f[ \t][^\n]*")
 _AFTER_SLASH = re.compile(rb"/\S*")
 _MTLLIB = re.compile(rb"(?m)^mtllib[ \t]+([^\n]*)")
 
@@ -30,6 +32,9 @@ def check(path: Path) -> list[str]:
     bounds = Bounds()
     n_vertices = 0
     max_index = 0
+    # Texture-coordinate and normal indices ("f v/vt/vn"): element counts, largest index.
+    n_ref = {b"vt": 0, b"vn": 0}
+    max_ref = {b"vt": 0, b"vn": 0}
     first_line = 1
     mtllibs: list[str] = []
     for chunk in _chunks(path):
@@ -65,12 +70,32 @@ def check(path: Path) -> list[str]:
                 # Zero is never valid; negative indices depend on the line, so check exactly.
                 _check_relative(path, split(), first_line, n_vertices)
             max_index = max(max_index, int(idx.max()))
+        for kind in n_ref:
+            n_ref[kind] += chunk.count(b"\n" + kind + b" ") + chunk.startswith(kind + b" ")
+        joined = b" ".join(bodies)
+        if b"/" in joined:
+            pairs = _SLASHES.findall(joined)
+            for kind, col in ((b"vt", 0), (b"vn", 1)):
+                values = [p[col] for p in pairs if p[col]]
+                refs = fromstring(b" ".join(values), np.int64, len(values))
+                if refs is None or not len(refs):
+                    continue
+                if refs.min() == 0 or -refs.min() > n_ref[kind]:
+                    totals = n_ref | {b"v": n_vertices + n_v}
+                    _fail_line(path, split(), first_line, lambda line, t=totals: _bad_reference(
+                        line, t))  # fmt: skip
+                max_ref[kind] = max(max_ref[kind], int(refs.max()))
         n_vertices += n_v
         mtllibs += [m.strip().decode("utf-8", "replace") for m in _MTLLIB.findall(chunk)]
         first_line += chunk.count(b"\n")
-    if max_index > n_vertices:
-        _fail_line(path, path.read_bytes().split(b"\n"), 1, lambda line: _too_large(
-            line, n_vertices))  # fmt: skip
+    totals = n_ref | {b"v": n_vertices}
+    if max_index > n_vertices or any(max_ref[k] > n_ref[k] for k in n_ref):
+        first_line = 1
+        for chunk in _chunks(path):
+            if any(_bad_reference(line, totals) for line in _FACE_LINE.findall(chunk)):
+                _fail_line(path, chunk.split(b"\n"), first_line, lambda line: _bad_reference(
+                    line, totals))  # fmt: skip
+            first_line += chunk.count(b"\n")
     if not bounds.empty:
         check_precision(path, bounds.lo, bounds.hi, "when Blender stores it in float32")
     return mtllibs
@@ -117,11 +142,21 @@ def _short_face(line: bytes) -> str | None:
     return None
 
 
-def _too_large(line: bytes, n_vertices: int) -> str | None:
-    if line[:2] in (b"f ", b"f\t"):
-        for token in _INDEX.findall(line):
-            if int(token) > n_vertices:
-                return f"face index {int(token)} is past the file's {n_vertices} vertices"
+_NAMES = {b"v": "vertices", b"vt": "texture coordinates", b"vn": "normals"}
+
+
+def _bad_reference(line: bytes, totals: dict[bytes, int]) -> str | None:
+    """Why a face line names an element past (or, negative, before) the file's ``totals``
+    of v, vt and vn, or None."""
+    if line[:2] not in (b"f ", b"f\t"):
+        return None
+    for token in line.split()[1:]:
+        for kind, text in zip((b"v", b"vt", b"vn"), token.split(b"/"), strict=False):
+            if text.lstrip(b"-").isdigit():
+                i, n = int(text), totals[kind]
+                if i == 0 or i > n or -i > n:
+                    what = "vertex" if kind == b"v" else _NAMES[kind][:-1]
+                    return f"face {what} index {i} is outside the file's {n} {_NAMES[kind]}"
     return None
 
 
