@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -50,16 +51,12 @@ def _two_point_obj(path):
     [
         (_two_point_obj, "line 2: coordinate nan"),
         (lambda p: hostile.stl_ascii(p.with_suffix(".stl"), cut=True), "the file is cut"),
-        (lambda p: hostile.ply(p.with_suffix(".ply"), hostile.TRIANGLE, True, count=2**31),
-         "2147483648 'vertex' elements"),
-        (lambda p: hostile.glb(p.with_suffix(".glb"), *hostile.gltf_doc(count=2**31)),
-         "2147483648 elements"),
         (lambda p: hostile.gltf(p.with_suffix(".gltf"), hostile.gltf_doc(uri="/dev/zero")[0]),
          "absolute path"),
         (lambda p: hostile.obj(p, ["0 0 0", "1 0 0", "2 0 0"]), "degenerate (zero area)"),
         (lambda p: hostile.obj(p, faces="f 1 2 9"), "face vertex index 9 is outside"),
     ],
-    ids=["obj-nan", "stl-cut", "ply-2^31", "glb-bomb", "gltf-dev-zero", "degenerate", "obj-index"],
+    ids=["obj-nan", "stl-cut", "gltf-dev-zero", "degenerate", "obj-index"],
 )  # fmt: skip
 def test_hostile_model_is_one_line_exit_2(tmp_path, capsys, make, needle):
     path = make(tmp_path / "m.obj")
@@ -80,15 +77,47 @@ def test_gltf_import_failure_names_the_python_exception(tmp_path, capsys):
     assert_refused(capsys, tmp_path, "Blender could not import it (KeyError: 5)", path, *TINY)
 
 
-def _cli(*args, timeout):
+def _cli(*args, timeout, memory_limit=None):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "blendtruth.cli", "render", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=limit if memory_limit else None,
     )
     return proc, time.perf_counter() - start
+
+
+def _urandom_buffer(path):
+    (path.parent / "b.bin").symlink_to("/dev/urandom")
+    doc, _ = hostile.gltf_doc(uri="b.bin", byte_length=2**40)
+    return hostile.gltf(path.with_suffix(".gltf"), doc)
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda p: hostile.ply(p.with_suffix(".ply"), hostile.TRIANGLE, True, count=2**31),
+         "2147483648 'vertex' elements"),
+        (lambda p: hostile.glb(p.with_suffix(".glb"), *hostile.gltf_doc(count=2**31)),
+         "2147483648 elements"),
+        (_urandom_buffer, "a character device"),
+    ],
+    ids=["ply-2^31", "glb-2^31", "gltf-urandom"],
+)  # fmt: skip
+def test_memory_bombs_fail_fast_under_a_memory_limit(tmp_path, make, needle):
+    # Run under a 4 GiB address-space limit (bpy itself needs ~1.7 GiB): if a check ever
+    # lets one through, the child fails instead of taking the machine's memory.
+    path = make(tmp_path / "m")
+    proc, seconds = _cli(path, *TINY, "--out", tmp_path / "out", timeout=120,
+                         memory_limit=4 << 30)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert _error_lines(proc) == [proc.stderr.strip()] and needle in proc.stderr
+    assert str(path) in proc.stderr and seconds < 60 and not (tmp_path / "out").exists()
 
 
 def _error_lines(proc):
@@ -232,3 +261,30 @@ def test_unreadable_blend_is_exit_2(tmp_path, capsys):
     path = tmp_path / "junk.blend"
     path.write_bytes(b"BLENDER-v300" + bytes(range(256)) * 4)
     assert_refused(capsys, tmp_path, "not a .blend file Blender can read", path, *TINY, name=path)
+
+
+def test_dataset_fails_a_hostile_model_once_and_renders_the_rest(tmp_path, meshes):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cow.obj").write_bytes((meshes / "cow.obj").read_bytes())
+    hostile.glb(src / "bomb.glb", *hostile.gltf_doc(count=2**31))
+    subprocess.run([sys.executable, "-c", _MAKE_DRIVER_BLEND, str(src / "driver.blend")],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    out = tmp_path / "out"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "blendtruth.cli", "dataset", str(src), "--out", str(out),
+         "--workers", "1", "--retries", "2", *TINY, "--no-progress"],
+        capture_output=True, text=True, timeout=300, preexec_fn=limit,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["models_done"] == 2 and summary["models_failed"] == 1, summary
+    [failure] = summary["failures"]
+    assert "bomb.glb" in failure["reason"] and "2147483648 elements" in failure["reason"]
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    bomb = [r for r in records if "bomb" in r["id"]]
+    assert len(bomb) == 1, "a refused file is not retried"
