@@ -297,3 +297,20 @@ def test_gltf_image_that_is_a_fifo(tmp_path):
     refused(hostile.gltf(tmp_path / "m.gltf", doc, data), "image 0", "FIFO")
     doc["images"] = [{"uri": "missing.png"}]  # missing images are left to the texture warning
     check_model_file(hostile.gltf(tmp_path / "m.gltf", doc, data))
+
+
+@pytest.mark.parametrize("kind", ["fbx-binary", "fbx-ascii", "dae"])
+def test_fbx_and_collada_textures_that_are_fifos(tmp_path, kind):
+    os.mkfifo(tmp_path / "tex.png")
+    if kind == "fbx-binary":
+        body = b"Kaydara FBX Binary  \x00\x1a\x00" + b"\x10RelativeFilenameS\x07\x00\x00\x00tex.png"
+    elif kind == "fbx-ascii":
+        body = b'; FBX 7.4.0 project file\nTexture: {\n  RelativeFilename: "tex.png"\n}\n'
+    else:
+        body = b"<COLLADA><library_images><image><init_from>tex.png</init_from></image>"
+    path = tmp_path / ("m.dae" if kind == "dae" else "m.fbx")
+    path.write_bytes(body + b"\n" * 10)
+    refused(path, "texture", "tex.png", "FIFO")
+    os.unlink(tmp_path / "tex.png")
+    (tmp_path / "tex.png").write_bytes(b"x")
+    check_model_file(path)  # a regular texture is fine (the rest is Blender's business)

@@ -288,3 +288,32 @@ def test_dataset_fails_a_hostile_model_once_and_renders_the_rest(tmp_path, meshe
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     bomb = [r for r in records if "bomb" in r["id"]]
     assert len(bomb) == 1, "a refused file is not retried"
+
+
+# The FBX exporter writes a texture only when it feeds the material's Base Color.
+_MAKE_TEXTURED_FBX = _MAKE_TEXTURED_BLEND.replace(
+    'material.node_tree.nodes.new("ShaderNodeTexImage").image = image',
+    'node = material.node_tree.nodes.new("ShaderNodeTexImage")\n'
+    "node.image = image\n"
+    "material.node_tree.links.new(node.outputs['Color'], "
+    "material.node_tree.nodes['Principled BSDF'].inputs['Base Color'])",
+).replace(
+    "bpy.ops.wm.save_as_mainfile(filepath=str(out))",
+    "bpy.ops.export_scene.fbx(filepath=str(out), path_mode='RELATIVE')",
+)
+
+
+def test_fbx_whose_texture_became_a_fifo_is_refused_not_hung(tmp_path):
+    fbx = tmp_path / "m.fbx"
+    subprocess.run([sys.executable, "-c", _MAKE_TEXTURED_FBX, str(fbx)], check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    out = tmp_path / "out"
+    proc, _ = _cli(fbx, *TINY, "--out", out, timeout=120)
+    assert proc.returncode == 0, proc.stderr  # the exported file renders as it is
+    (tmp_path / "tex.png").unlink()
+    os.mkfifo(tmp_path / "tex.png")
+    # Before the check, Blender's FBX importer blocked forever opening the FIFO.
+    proc, seconds = _cli(fbx, *TINY, "--out", tmp_path / "out2", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert _error_lines(proc) == [proc.stderr.strip()] and "FIFO" in proc.stderr
+    assert seconds < 60 and not (tmp_path / "out2").exists()

@@ -39,3 +39,7 @@ def check_contents(path: Path) -> None:
             from blendtruth.inputs import refs
 
             refs.check_usda_layers(path)
+        elif ext in (".fbx", ".dae"):
+            from blendtruth.inputs import refs
+
+            refs.check_embedded_names(path)

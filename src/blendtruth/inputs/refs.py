@@ -40,6 +40,12 @@ _OPTION_ARGS = {
     "-t": 3,
 }
 _USD_ASSET = re.compile(rb"@([^@\n]+)@")
+# Texture file names: binary FBX stores them as a string property ('S', uint32 length,
+# bytes) right after the property name; ASCII FBX as `Name: "path"`; COLLADA in init_from.
+_FBX_BINARY = re.compile(rb"(?:RelativeFilename|FileName)S(.{4})", re.DOTALL)
+_FBX_ASCII = re.compile(rb'(?:RelativeFilename|FileName): *"([^"\n]*)"')
+_DAE_IMAGE = re.compile(rb"<init_from>\s*([^<]+?)\s*</init_from>")
+SCAN_BYTES = 1 << 22
 _SYSTEM_TREES = ("/proc", "/sys")
 
 
@@ -92,6 +98,38 @@ def check_usda_layers(model: Path) -> None:
         if "://" in name or not name:
             continue
         check_regular(model, "USD layer or asset", model.parent / name)
+
+
+def check_embedded_names(model: Path) -> None:
+    """Check the texture files an FBX or COLLADA file names, found by a streaming scan
+    (bounded memory) of the file for the places those formats store file names."""
+    names: set[str] = set()
+    fbx = model.suffix.lower() == ".fbx"
+    with open(model, "rb") as f:
+        tail = b""
+        while True:
+            block = f.read(SCAN_BYTES)
+            data = tail + block
+            if fbx:
+                for m in _FBX_BINARY.finditer(data):
+                    n = int.from_bytes(m.group(1), "little")
+                    if n < 4096 and m.end() + n <= len(data):
+                        names.add(data[m.end() : m.end() + n].decode("utf-8", "replace"))
+                names.update(m.decode("utf-8", "replace") for m in _FBX_ASCII.findall(data))
+            else:
+                names.update(m.decode("utf-8", "replace") for m in _DAE_IMAGE.findall(data))
+            if not block:
+                break
+            tail = data[-8192:]
+    for name in sorted(n.replace("\\", "/").removeprefix("file://") for n in names):
+        if not Path(name).name:
+            continue
+        # Where Blender's importers look: the path as stored, beside the model, by name.
+        candidates = {model.parent / name, model.parent / Path(name).name}
+        if Path(name).is_absolute():
+            candidates.add(Path(name))
+        for candidate in sorted(candidates):
+            check_regular(model, "texture", candidate)
 
 
 def _mtl_textures(mtl: Path) -> list[str]:
