@@ -314,3 +314,43 @@ def test_fbx_and_collada_textures_that_are_fifos(tmp_path, kind):
     os.unlink(tmp_path / "tex.png")
     (tmp_path / "tex.png").write_bytes(b"x")
     check_model_file(path)  # a regular texture is fine (the rest is Blender's business)
+
+
+def test_gltf_values_of_any_type_give_one_line_errors(tmp_path):
+    # Seeded mutations of a valid document: each check ends in a pass or a BlendtruthError.
+    import copy
+    import json
+    import random
+
+    rng = random.Random(0)
+    doc0, data = hostile.gltf_doc()
+    hostile.gltf(tmp_path / "base.gltf", doc0, data)
+    doc0["bufferViews"][0]["byteStride"] = 12
+    doc0["meshes"][0]["primitives"][0]["targets"] = [{"POSITION": 0}]
+    doc0["images"] = [{"uri": "x.png"}]
+
+    def paths(o, pre=()):
+        items = o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else ()
+        for k, v in items:
+            yield pre + (k,)
+            yield from paths(v, pre + (k,))
+
+    where = list(paths(doc0))
+    weird = [None, "x", -1, 2**70, 1.5, [], {}, [1], {"a": 1}, True, "/dev/zero", "data:,"]
+    outcomes = set()
+    for _ in range(300):
+        doc = copy.deepcopy(doc0)
+        *parents, key = rng.choice(where)
+        node = doc
+        for k in parents:
+            node = node[k]
+        node[key] = rng.choice(weird)
+        path = tmp_path / "m.gltf"
+        path.write_text(json.dumps(doc))
+        try:
+            check_model_file(path)
+            outcomes.add("pass")
+        except BlendtruthError as exc:
+            assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+            outcomes.add("error")
+    assert outcomes == {"pass", "error"}

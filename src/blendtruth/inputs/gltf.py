@@ -50,22 +50,34 @@ class _Source:
 
 def check(path: Path) -> None:
     """Raise BlendtruthError naming ``path`` and the offending part of the glTF."""
+    try:
+        _check(path)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError) as exc:
+        # JSON can put any type anywhere; a value of the wrong type is a malformed file.
+        raise BlendtruthError(
+            f"{path}: malformed glTF (a value of the wrong type: {type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _check(path: Path) -> None:
     doc, bin_chunk = _load(path)
-    compressed = any(e in _COMPRESSION for e in _list(doc, "extensionsUsed"))
-    sources = [_buffer(path, doc, i, b, bin_chunk) for i, b in enumerate(_list(doc, "buffers"))]
-    views = _list(doc, "bufferViews")
+    compressed = any(e in _COMPRESSION for e in _list(path, doc, "extensionsUsed"))
+    sources = [
+        _buffer(path, doc, i, b, bin_chunk) for i, b in enumerate(_list(path, doc, "buffers"))
+    ]
+    views = _list(path, doc, "bufferViews")
     for i, view in enumerate(views):
         _check_view(path, i, view, sources)
     backed = 0
-    for i, acc in enumerate(_list(doc, "accessors")):
+    for i, acc in enumerate(_list(path, doc, "accessors")):
         backed = max(backed, _check_accessor(path, i, acc, views))
-    for i, acc in enumerate(_list(doc, "accessors")):
+    for i, acc in enumerate(_list(path, doc, "accessors")):
         if acc.get("bufferView") is None and acc.get("count", 0) > max(backed, 1):
             raise BlendtruthError(
                 f"{path}: accessor {i} declares {acc['count']} elements without data, more "
                 f"than the largest accessor backed by data ({backed})"
             )
-    for i, image in enumerate(_list(doc, "images")):
+    for i, image in enumerate(_list(path, doc, "images")):
         if isinstance(image.get("uri"), str) and not image["uri"].startswith("data:"):
             _local_file(path, f"image {i}", image["uri"], must_exist=False)
     _check_mesh_references(path, doc)
@@ -76,8 +88,8 @@ def check(path: Path) -> None:
 def _check_mesh_references(path: Path, doc: dict) -> None:
     """Every accessor a mesh primitive names exists (Blender's importer fails with an
     IndexError traceback otherwise)."""
-    n = len(_list(doc, "accessors"))
-    for m, mesh in enumerate(_list(doc, "meshes")):
+    n = len(_list(path, doc, "accessors"))
+    for m, mesh in enumerate(_list(path, doc, "meshes")):
         prims = mesh.get("primitives", [])
         for p, prim in enumerate(prims if isinstance(prims, list) else []):
             if not isinstance(prim, dict):
@@ -140,11 +152,11 @@ def _parse_json(path: Path, raw: bytes) -> dict:
     return doc
 
 
-def _list(doc: dict, key: str) -> list:
+def _list(path: Path, doc: dict, key: str) -> list:
     value = doc.get(key, [])
     if not isinstance(value, list) or (key != "extensionsUsed" and not all(
             isinstance(v, dict) for v in value)):  # fmt: skip
-        raise BlendtruthError(f"glTF '{key}' must be a list of objects")
+        raise BlendtruthError(f"{path}: glTF '{key}' must be a list of objects")
     return value
 
 
@@ -271,7 +283,7 @@ def _check_accessor(path: Path, i: int, acc: dict, views: list) -> int:
 def _check_positions(path: Path, doc: dict, views: list, sources: list[_Source]) -> None:
     accessors = doc.get("accessors", [])
     seen = set()
-    for m, mesh in enumerate(_list(doc, "meshes")):
+    for m, mesh in enumerate(_list(path, doc, "meshes")):
         for p, prim in enumerate(mesh.get("primitives", [])):
             sets = [prim.get("attributes", {})] + list(prim.get("targets", []))
             for attrs in sets:
