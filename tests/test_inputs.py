@@ -354,3 +354,32 @@ def test_gltf_values_of_any_type_give_one_line_errors(tmp_path):
             assert str(exc).startswith(str(path)) and "\n" not in str(exc)
             outcomes.add("error")
     assert outcomes == {"pass", "error"}
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("bad", [3, -1, 2**30])
+def test_ply_face_index_out_of_range(tmp_path, binary, bad):
+    import struct
+
+    path = hostile.ply(tmp_path / "m.ply", hostile.TRIANGLE, binary)
+    if binary:
+        path.write_bytes(path.read_bytes()[:-12] + struct.pack("<3i", 0, bad, 2))
+    else:
+        path.write_text(path.read_text().replace("3 0 1 2", f"3 0 {bad} 2"))
+    where = "face 0" if binary else "line 13: face 0"
+    refused(path, f"{where} names vertex {bad}, but the file has 3 vertices")
+
+
+def test_ply_tristrip_restarts_and_mixed_faces_pass(tmp_path):
+    import struct
+
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], dtype="<f4")
+    head = ("ply\nformat binary_little_endian 1.0\nelement vertex 4\nproperty float x\n"
+            "property float y\nproperty float z\nelement {e} {n}\n"
+            "property list uchar int vertex_indices\nend_header\n")  # fmt: skip
+    strip = struct.pack("<B7i", 7, 0, 1, 2, -1, 1, 2, 3)
+    (tmp_path / "s.ply").write_bytes(head.format(e="tristrips", n=1).encode() + v.tobytes() + strip)
+    check_model_file(tmp_path / "s.ply")
+    mixed = struct.pack("<B3i", 3, 0, 1, 2) + struct.pack("<B4i", 4, 0, 1, 3, 2)
+    (tmp_path / "q.ply").write_bytes(head.format(e="face", n=2).encode() + v.tobytes() + mixed)
+    check_model_file(tmp_path / "q.ply")

@@ -63,6 +63,9 @@ def check(path: Path) -> None:
                 f"need at least {need} bytes, but only {data_bytes} bytes follow the header "
                 "(a cut file or a wrong header)"
             )
+    from blendtruth.inputs.ply_faces import check_faces
+
+    check_faces(path, fmt, elements, header_len)
     names = [e.name for e in elements]
     if "vertex" not in names:
         return
@@ -150,9 +153,8 @@ def _check_ascii(path: Path, vertex: Element, header_len: int, skip: int) -> Non
     columns = [next(i for i, p in enumerate(vertex.properties) if p[0] == a) for a in "xyz"]
     width = len(vertex.properties)
     bounds = Bounds()
-    first_line = path.read_bytes()[:header_len].count(b"\n") + 1 + skip
     with open(path, "rb") as f:
-        f.seek(header_len)
+        first_line = f.read(header_len).count(b"\n") + 1 + skip
         for _ in range(skip):
             f.readline()
         done = 0
