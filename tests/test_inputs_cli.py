@@ -41,15 +41,14 @@ def assert_refused(capsys, tmp_path, needle, *args, name=None):
     assert not out.exists(), "a refused input must leave no output folder"
 
 
-def _two_point_obj(path):
-    # Three points far apart in x, the rest of the geometry normal: the NaN case.
+def _nan_obj(path):
     return hostile.obj(path, ["0 0 0", "1 nan 0", "0 1 0"])
 
 
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
-        (_two_point_obj, "line 2: coordinate nan"),
+        (_nan_obj, "line 2: coordinate nan"),
         (lambda p: hostile.stl_ascii(p.with_suffix(".stl"), cut=True), "the file is cut"),
         (lambda p: hostile.gltf(p.with_suffix(".gltf"), hostile.gltf_doc(uri="/dev/zero")[0]),
          "absolute path"),
