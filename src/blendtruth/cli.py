@@ -473,6 +473,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected error into one line and exit 2."""
     warnings.showwarning = _one_line_warning
+    # Bad data is reported by our own checks in one line; numpy's floating-point
+    # RuntimeWarnings on it would only add noise to stderr.
+    np.seterr(all="ignore")
     try:
         code = cli.main(args=argv, prog_name="blendtruth", standalone_mode=False)
         if isinstance(code, int):

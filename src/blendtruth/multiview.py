@@ -30,6 +30,7 @@ from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject
 from blendtruth.pointcloud import voxel_downsample, write_ply
+from blendtruth.renderable import Coverage, check_cameras, check_scene
 from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
@@ -132,11 +133,14 @@ def render_model(
     """Render every planned view of ``scene`` into ``out`` (see the module docstring)."""
     backend = backend_for(scene)
     info = backend.info
+    check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.correspondence import check_pairs
 
         check_pairs(plan.pairs, len(cameras))
+    check_cameras(cameras, info)
+    coverage = Coverage(len(cameras))
     out = Path(out)
     for sub in ("views", "depth", "mask", "preview") + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -150,6 +154,7 @@ def render_model(
         view = backend.render(
             camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
         )
+        coverage.add(name, view.mask)
         written += write_view_files(out, name, view)
         if "instance" in view.extra:
             ids, counts = np.unique(view.extra["instance"], return_counts=True)
@@ -159,6 +164,7 @@ def render_model(
         clouds.append(_view_points(view))
         if on_view:
             on_view(i + 1, len(cameras))
+    coverage.finish(written)
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).

@@ -210,7 +210,8 @@ def _mesh_points(with_ground: bool = False) -> np.ndarray:
         co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
         mesh.vertices.foreach_get("co", co)
         m = np.array(obj.matrix_world, dtype=np.float64)
-        pts.append(co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3])
+        with np.errstate(all="ignore"):
+            pts.append(co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3])
     if not pts:
         raise BlendtruthError("the scene has no mesh to render")
     return np.concatenate(pts)
@@ -220,6 +221,10 @@ def mesh_bounds() -> tuple[np.ndarray, float]:
     """Centre of the world-space bounding box of all mesh vertices, and the largest
     distance of a vertex from it."""
     allpts = _mesh_points()
+    if not np.isfinite(allpts).all():
+        raise BlendtruthError(
+            "the scene's world coordinates overflow (a transform or coordinate is too large)"
+        )
     center = (allpts.min(axis=0) + allpts.max(axis=0)) / 2
     radius = float(np.linalg.norm(allpts - center, axis=1).max())
     if not radius > 0:

@@ -198,12 +198,21 @@ def _intrinsics_fields(intr: Intrinsics) -> dict[str, Any]:
 
 
 def _load(path: PathLike) -> dict:
+    from blendtruth.inputs.refs import check_regular
+
+    check_regular(Path(path), "camera file", Path(path))
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise BlendtruthError(f"{path}: cannot read camera file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise BlendtruthError(f"{path}: not a cameras.json or transforms.json (not UTF-8 "
+                              f"text: {exc.reason} at byte {exc.start})") from None  # fmt: skip
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise BlendtruthError(f"{path}: not a cameras.json or transforms.json (JSON nested "
+                              "too deeply)") from None  # fmt: skip
     except ValueError as exc:
         raise BlendtruthError(
             f"{path}: not a cameras.json or transforms.json (invalid JSON: {exc})"
@@ -224,7 +233,7 @@ def _read_frames(path: PathLike, data: dict, make: Callable[[dict, dict], Camera
             cameras.append(make(data, frame))
         except KeyError as exc:
             raise BlendtruthError(f"{path}: frame {k}: missing key {exc}") from None
-        except (BlendtruthError, ValueError, TypeError, IndexError) as exc:
+        except (BlendtruthError, ValueError, TypeError, IndexError, ArithmeticError) as exc:
             raise BlendtruthError(f"{path}: frame {k}: {exc}") from None
     return cameras
 
@@ -288,7 +297,10 @@ def _focal(get: Callable[[str], Any], axis: str, size: float) -> float | None:
     if get(f"fl_{axis}") is not None:
         return float(get(f"fl_{axis}"))
     if get(f"camera_angle_{axis}") is not None:
-        return size / (2 * math.tan(float(get(f"camera_angle_{axis}")) / 2))
+        angle = float(get(f"camera_angle_{axis}"))
+        if not 0 < angle < math.pi:
+            raise BlendtruthError(f"camera_angle_{axis} must be in (0, pi) radians, got {angle}")
+        return size / (2 * math.tan(angle / 2))
     return None
 
 
@@ -297,6 +309,9 @@ def _png_size(image: Path) -> tuple[int, int]:
     instant-ngp and the NeRF synthetic scenes have it."""
     if not image.suffix:
         image = image.with_suffix(".png")
+    from blendtruth.inputs.refs import check_regular
+
+    check_regular(image, "image", image)
     try:
         with open(image, "rb") as f:
             head = f.read(24)
