@@ -37,7 +37,7 @@ def import_model(path: Path) -> list:
     with _captured_output() as log:
         try:
             _IMPORTERS[ext](path)
-        except RuntimeError as exc:
+        except (RuntimeError, OSError) as exc:  # a bad .blend raises OSError
             message = _first_error_line(str(exc)) or _first_error_line(log())
             raise BlendtruthError(f"{path}: Blender could not import it ({message})") from None
     new = [obj for obj in bpy.data.objects if obj not in before]

@@ -15,16 +15,28 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from blendtruth.child import kill_group
 from blendtruth.dataset.job import ModelJob
+from blendtruth.limits import memory_reason, resident_bytes
+
+# How often busy workers' memory is checked, and how long an idle worker gets to exit.
+_MEMORY_POLL_S = 0.25
+_STOP_GRACE_S = 3.0
 
 # (job, outcome): outcome is {"ok": True, **result} or {"ok": False, "reason": str,
 # "retryable": bool}.
 ResultCallback = Callable[[ModelJob, dict[str, Any]], None]
 
 
-def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -> None:
+def _worker_main(
+    conn: Connection, log_path: str | None, run: Callable | None, max_memory: int | None = None
+) -> None:
     """Worker loop: receive a job, send back its outcome; None means stop. ``run``
-    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose)."""
+    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose). The
+    worker has its own process group, dies with the parent and runs under ``max_memory``."""
+    from blendtruth.child import become_worker
+
+    become_worker(max_memory)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     if log_path:
         # Blender and its importers print to fd 1/2; keep that out of the progress bar.
@@ -33,7 +45,7 @@ def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -
         os.dup2(fd, 2)
         os.close(fd)
     from blendtruth.dataset.job import run_job
-    from blendtruth.errors import BlendtruthError
+    from blendtruth.dataset.outcome import run_for_outcome
 
     run = run or run_job
 
@@ -41,12 +53,7 @@ def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -
         job = conn.recv()
         if job is None:
             return
-        try:
-            conn.send({"ok": True, **run(job)})
-        except BlendtruthError as exc:
-            conn.send({"ok": False, "reason": str(exc), "retryable": False})
-        except Exception as exc:  # noqa: BLE001 - reported per model, the run goes on
-            conn.send({"ok": False, "reason": f"{type(exc).__name__}: {exc}", "retryable": True})
+        conn.send(run_for_outcome(run, job, max_memory))
 
 
 @dataclass
@@ -72,8 +79,10 @@ class LocalExecutor:
         log_dir: Path | None = None,
         run: Callable | None = None,
         gpus: list[str] | None = None,
+        max_memory: int | None = None,
     ) -> None:
         self.workers = workers
+        self.max_memory = max_memory
         self.timeout = timeout
         self.recycle_after = recycle_after
         self.log_dir = log_dir
@@ -87,7 +96,11 @@ class LocalExecutor:
         log = None
         if self.log_dir is not None:
             log = str(self.log_dir / f"worker-{self._count}.log")
-        proc = self._ctx.Process(target=_worker_main, args=(child, log, self.run_fn), daemon=True)
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(child, log, self.run_fn, self.max_memory),
+            daemon=True,
+        )
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
         saved_path = sys.path[:]
         if self.gpus:  # one GPU per worker: the spawned process inherits this environment
@@ -139,10 +152,18 @@ class LocalExecutor:
                             }
                             pool[i] = self._replace(w)
                     elif self.timeout and time.monotonic() - w.started > self.timeout:
+                        # Not retried: the same file hangs the same way again.
                         outcome = {
                             "ok": False,
-                            "retryable": True,
+                            "retryable": False,
                             "reason": f"timed out after {self.timeout:g} s",
+                        }
+                        pool[i] = self._replace(w)
+                    elif self._over_memory(w):
+                        outcome = {
+                            "ok": False,
+                            "retryable": False,
+                            "reason": memory_reason(self.max_memory),
                         }
                         pool[i] = self._replace(w)
                     else:
@@ -153,15 +174,29 @@ class LocalExecutor:
                     queue.extend(on_result(job, {**outcome, "attempt": attempt}) or [])
                     if pool[i] is w and w.done >= self.recycle_after:
                         pool[i] = self._replace(w)
-        finally:
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM, a full disk): stop every worker now, busy or not.
+            for w in pool:
+                kill_group(w.process)
+                w.conn.close()
+            raise
+        else:
             for w in pool:
                 self._stop(w)
 
+    def _over_memory(self, w: _Worker) -> bool:
+        return self.max_memory is not None and resident_bytes(w.process.pid) > self.max_memory
+
     def _wait_time(self, busy: list[_Worker]) -> float | None:
-        if not self.timeout or not busy:
-            return None if busy else 0
-        left = min(w.started + self.timeout - time.monotonic() for w in busy)
-        return max(0.0, left) + 0.05
+        if not busy:
+            return 0
+        waits = []
+        if self.timeout:
+            left = min(w.started + self.timeout - time.monotonic() for w in busy)
+            waits.append(max(0.0, left) + 0.05)
+        if self.max_memory is not None:  # wake up often enough to catch growth past it
+            waits.append(_MEMORY_POLL_S)
+        return min(waits) if waits else None
 
     def _replace(self, w: _Worker) -> _Worker:
         self._stop(w, kill=w.job is not None)
@@ -174,10 +209,8 @@ class LocalExecutor:
                 w.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-            w.process.join(10)
-        if w.process.is_alive():
-            w.process.kill()
-            w.process.join(10)
+            w.process.join(_STOP_GRACE_S)
+        kill_group(w.process)  # whatever it left running, or a worker stuck at exit
         w.conn.close()
 
 
