@@ -65,9 +65,9 @@ def hang_fake_job(job):
 
 def allocate_until_stopped(job):
     """A memory bomb: private allocations (counted by RLIMIT_DATA) until refused; gives up
-    at 8 GiB so that a broken limit fails the test instead of taking the machine."""
+    at 4 GiB so that a broken limit fails the test instead of taking the machine."""
     blocks = []
-    for _ in range(128):
+    for _ in range(64):
         blocks.append(bytearray(64 * 2**20))  # zero-filled: every page is touched
     return {"views": 0, "files": [], "seconds": 0.0, "warnings": [], "allocated": len(blocks)}
 
@@ -122,7 +122,7 @@ def sleep_forever(*args):
 
 
 def allocate_in_child(*args):
-    """A child-process target that allocates until refused (at most 8 GiB)."""
+    """A child-process target that allocates until refused (at most 4 GiB)."""
     return allocate_until_stopped(None)["allocated"]
 
 

@@ -59,8 +59,10 @@ def _job(tmp_path, name="m.obj"):
 
 
 def _marked_env(marker: str) -> dict:
-    return {**os.environ, "BLENDTRUTH_TEST_MARK": marker,
-            "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}  # fmt: skip
+    # Not this process's sys.path: once bpy is imported here it holds Blender's script
+    # folders, whose pure-Python "bpy" would shadow the real module in the children.
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "BLENDTRUTH_TEST_MARK": marker, "PYTHONPATH": path}
 
 
 def _processes_with(marker: str) -> list[int]:
