@@ -138,8 +138,8 @@ def _run_locked(
 
     try:
         with _Progress(len(todo), options.progress) as bar:
-            executor = _executor(options, settings, out / "logs")
             with stop_on_signals(f"stopping {_workers_text(options, len(todo))} now"):
+                executor = _executor(options, settings, out / "logs")
                 executor.run([(j, 0) for j in todo], on_result)
     except (DiskFull, KeyboardInterrupt) as exc:
         stop = exc
