@@ -435,14 +435,19 @@ def test_workers_die_with_a_kill_9ed_parent(tmp_path):
 
 
 def test_timeouts_and_crashes_name_the_model_and_timeouts_are_not_retried(tmp_path):
-    src = _models(tmp_path / "src", ["ok.obj", "hang.obj", "crash.obj"])
+    src = _models(tmp_path / "src", ["ok.obj", "hang.obj", "crash.obj", "abort.obj"])
     out = tmp_path / "out"
     args = ["--no-progress", "--workers", "2", "--timeout", "60", "--retries", "1"]
     run = _fake_cli("crash_always", str(src), "--out", str(out), *args)
     _, err = run.communicate(timeout=120)
     assert run.returncode == 1
-    crash = f"blendtruth: failed: {src / 'crash.obj'}: worker crashed (killed by SIGKILL)"
-    assert crash in err.splitlines(), err
+    crash = f"blendtruth: failed: {src / 'crash.obj'}: worker crashed (killed by SIGKILL); "
+    assert [line for line in err.splitlines() if line.startswith(crash)], err
+    assert f"its output is in {out / 'logs' / 'worker-'}" in err
+    # An abort in native code: the failure line says where Python was (faulthandler's stack).
+    abort = f"blendtruth: failed: {src / 'abort.obj'}: worker crashed (killed by SIGABRT) "
+    assert any(line.startswith(abort + "while in run_for_outcome (blendtruth/dataset/outcome.py:")
+               for line in err.splitlines()), err  # fmt: skip
     records = read_records(out)
     assert records[model_id(src / "crash.obj")]["attempts"] == 2  # a crash is retried
     run = _fake_cli("hang_fake_job", str(src), "--out", str(tmp_path / "o2"), "--no-progress",

@@ -3,8 +3,10 @@ model; a crash or a hang fails that model only (the worker is replaced)."""
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
+import re
 import signal
 import sys
 import time
@@ -18,6 +20,8 @@ from typing import Any
 from blendtruth.child import kill_group
 from blendtruth.dataset.job import ModelJob
 from blendtruth.limits import memory_reason, resident_bytes
+
+_crash_log = None  # the worker's faulthandler file, kept open
 
 # How often busy workers' memory is checked, and how long an idle worker gets to exit.
 _MEMORY_POLL_S = 0.25
@@ -44,6 +48,11 @@ def _worker_main(
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
+        # A crash in Blender's C code leaves the Python stack (which importer) in the log,
+        # through its own descriptor: importers capture fd 1/2 while they run.
+        global _crash_log
+        _crash_log = open(log_path, "a")  # noqa: SIM115 - open for the worker's lifetime
+        faulthandler.enable(file=_crash_log, all_threads=False)
     from blendtruth.dataset.job import run_job
     from blendtruth.dataset.outcome import run_for_outcome
 
@@ -64,6 +73,7 @@ class _Worker:
     started: float = 0.0
     attempt: int = 0
     done: int = 0
+    log: str | None = None
 
 
 class LocalExecutor:
@@ -119,7 +129,7 @@ class LocalExecutor:
                 os.environ["CUDA_VISIBLE_DEVICES"] = saved
         self._count += 1
         child.close()
-        return _Worker(proc, parent)
+        return _Worker(proc, parent, log=log)
 
     def run(self, jobs: Iterable[tuple[ModelJob, int]], on_result: ResultCallback) -> None:
         """Run (job, attempt) pairs; ``on_result`` is called in this process per outcome
@@ -145,10 +155,11 @@ class LocalExecutor:
                             outcome = w.conn.recv()
                         except (EOFError, OSError):
                             code = w.process.join(5) or w.process.exitcode
+                            log = f"{_crash_site(w.log)}; its output is in {w.log}" if w.log else ""
                             outcome = {
                                 "ok": False,
                                 "retryable": True,
-                                "reason": f"worker crashed ({_describe_exit(code)})",
+                                "reason": f"worker crashed ({_describe_exit(code)}){log}",
                             }
                             pool[i] = self._replace(w)
                     elif self.timeout and time.monotonic() - w.started > self.timeout:
@@ -228,3 +239,21 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def _crash_site(log: str) -> str:
+    """' while in <function> (blendtruth/<file>:<line>)': the innermost blendtruth frame of
+    the last Python stack faulthandler wrote to ``log`` (empty when there is none)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, os.path.getsize(log) - 16384))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    stack = tail.rpartition("Fatal Python error:")[2]
+    for line in stack.splitlines():
+        match = re.match(r'\s*File "(.*[/\\]blendtruth[/\\].*)", line (\d+) in (\S+)', line)
+        if match and not match[3].startswith("<"):  # a named function, not a lambda
+            where = match[1][match[1].rindex("blendtruth") :]
+            return f" while in {match[3]} ({where}:{match[2]})"
+    return ""
