@@ -146,6 +146,18 @@ def test_bad_timeout_one_line_exit_2(tmp_path, capsys, command, value):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("command", ["render", "dataset"])
+def test_bad_max_memory_one_line_exit_2(tmp_path, capsys, command):
+    from blendtruth.cli import main
+
+    src = _models(tmp_path / "src", ["a.obj"])
+    args = [command] + ([str(src)] if command == "dataset" else []) + ["--out", str(tmp_path / "o")]
+    code = main([*args, "--max-memory", "lots", "--no-rgb"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--max-memory must be a size" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
 def test_memory_bomb_in_a_worker_fails_under_the_limit_and_is_not_retried(tmp_path):
     (tmp_path / "models").mkdir()
     outcomes = []

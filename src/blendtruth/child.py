@@ -129,6 +129,8 @@ def run_in_child(
         kill_group(process)
         parent.close()
     if kind == "error":
+        if extra and not isinstance(value, BlendtruthError | OSError):
+            value.add_note(f"in the render process:\n{extra}")  # a bug: keep its stack
         raise value
     for module, qualname, message in extra:
         warnings.warn(message, _category(module, qualname), stacklevel=2)
