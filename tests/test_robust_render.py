@@ -146,7 +146,16 @@ def test_memory_bomb_and_bad_blend_fail_once_among_good_models(meshes, tmp_path)
         rec = read_records(out)[model_id(src / name)]
         assert rec["status"] == "failed" and rec["attempts"] == 1, rec  # not retried
         assert rec["reason"].startswith(f"{src / name}: "), rec
+    bomb = read_records(out)[model_id(src / "bomb.gltf")]["reason"]
+    assert bomb == f"{src / 'bomb.gltf'}: exceeded memory limit 2.0 GiB"
     assert read_records(out)[model_id(src / "cow.obj")]["status"] == "done"
+    one = _blendtruth("render", str(src / "bomb.gltf"), "--out", str(tmp_path / "b"),
+                      "--max-memory", "2G", *SMALL[:-1])  # fmt: skip
+    assert one.returncode == 2, one.stderr
+    assert (
+        one.stderr.strip()
+        == f"blendtruth: error: {src / 'bomb.gltf'}: exceeded memory limit 2.0 GiB"
+    )
     for name in ("bad.blend", "noise.blend"):
         one = _blendtruth("render", str(src / name), "--out", str(tmp_path / name), *SMALL[:-1])
         lines = one.stderr.strip().splitlines()

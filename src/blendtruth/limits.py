@@ -103,9 +103,16 @@ def resident_bytes(pid: int) -> int:
 
 
 def is_memory_failure(exc: BaseException) -> bool:
-    """True for an error that a refused allocation caused (directly or as an importer's
-    wrapped message)."""
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc)
-    return any(s in text for s in ("MemoryError", "bad_alloc", "Unable to allocate"))
+    """True for an error that a refused allocation caused: directly, or anywhere in its
+    chain (an importer's MemoryError reaches us as Blender's RuntimeError, which we turn
+    into a BlendtruthError naming the file)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError):
+            return True
+        text = str(exc)
+        if any(s in text for s in ("MemoryError", "bad_alloc", "Unable to allocate")):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
