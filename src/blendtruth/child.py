@@ -47,10 +47,12 @@ def kill_group(process: Any) -> None:
     """SIGKILL ``process`` (an mp.Process) and its process group, then reap it."""
     pid = process.pid
     if pid is not None:
+        # A live group keeps its id from being reused, so this cannot hit a stranger.
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+        if process.exitcode is None:  # not yet reaped: the pid is still ours
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     process.join(5)
 
 
