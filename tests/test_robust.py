@@ -286,6 +286,16 @@ def test_second_run_on_the_same_out_is_refused_and_a_dead_runs_lock_is_taken_ove
     assert sorted(_done_lines(out).values()) == [1, 1] and not in_progress.exists()
 
 
+def test_a_file_system_without_locks_is_a_warning(tmp_path, monkeypatch):
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr("fcntl.flock", no_locks)
+    with pytest.warns(BlendtruthWarning, match="does not support locks"), OutLock(tmp_path):
+        Manifest(tmp_path / "manifest.jsonl").append({"id": "a", "status": "failed"})
+    assert (tmp_path / "manifest.jsonl").read_text().count("\n") == 1
+
+
 def test_two_concurrent_runs_the_second_exits_the_first_completes(tmp_path):
     src = _models(tmp_path / "src", [f"m{i}.obj" for i in range(4)])
     out = tmp_path / "out"

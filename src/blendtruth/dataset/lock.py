@@ -10,11 +10,15 @@ is as good as their lock support (NFSv4: yes).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import warnings
 from pathlib import Path
 
-from blendtruth.errors import BlendtruthError
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
+
+_UNSUPPORTED = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 class OutLock:
@@ -40,6 +44,16 @@ class OutLock:
                 f"--out {self.path.parent}: another blendtruth dataset run (pid {holder}) "
                 f"is using this folder{shard}; wait for it to finish or use another --out"
             ) from None
+        except OSError as exc:
+            if exc.errno not in _UNSUPPORTED:
+                os.close(fd)
+                raise
+            warnings.warn(
+                f"--out {self.path.parent}: this file system does not support locks; "
+                "nothing stops a second run on the same folder",
+                BlendtruthWarning,
+                stacklevel=2,
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd

@@ -10,6 +10,7 @@ exclusive ``flock`` on the file, so concurrent writers never interleave.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -40,7 +41,8 @@ class Manifest:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                with contextlib.suppress(OSError):  # no locks on this file system: go on
+                    fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
                 if size and _last_byte(self.path, size) != b"\n":
                     line = b"\n" + line
