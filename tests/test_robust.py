@@ -327,7 +327,7 @@ def test_sources_count_each_file_once_and_skip_our_own_output(tmp_path, monkeypa
     assert found == [src / "a.obj", src / "b.obj"]
     out = src / "out"  # the dataset's --out inside its sources, holding earlier outputs
     _models(out / "models" / "a.obj-0123456789", ["points.ply", "mesh.obj"])
-    assert expand_sources([src], exclude=out) == [src / "a.obj", src / "b.obj"]
+    assert expand_sources([src], exclude=out / "models") == [src / "a.obj", src / "b.obj"]
 
 
 def test_out_inside_sources_and_temp_like_model_names_across_runs(tmp_path):
@@ -342,6 +342,9 @@ def test_out_inside_sources_and_temp_like_model_names_across_runs(tmp_path):
         assert summary["skipped_already_done"] == (2 if run else 0)
         assert all((out / "models" / mid).is_dir() for mid in _done_lines(out))
     assert not any(m.startswith(".") for m in _done_lines(out))
+    # --out may even be the source folder itself: its models are still found.
+    same = _dataset(src, src, dataset_helpers.fake_job)
+    assert same["models_total"] == 2
 
 
 def test_unreadable_list_file_one_line_and_empty_glob_warns(tmp_path, capsys):

@@ -55,7 +55,7 @@ def plan_jobs(
     """Every model of this shard as a job: ``scene`` is a template (normalisation, light,
     material) that gets the job's model; each job has its own deterministic seed."""
     jobs = []
-    for path in expand_sources(sources, exclude=out):
+    for path in expand_sources(sources, exclude=Path(out) / "models"):  # not our outputs
         mid = model_id(path)
         if not in_shard(mid, shard):
             continue

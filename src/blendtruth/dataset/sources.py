@@ -18,7 +18,7 @@ def expand_sources(sources: list[str | Path], exclude: Path | None = None) -> li
     and text files listing paths (one per line, '#' comments, relative to the list's
     folder). Returns resolved absolute paths, sorted, each file once however it was
     reached (symlinks, '..', relative and absolute spellings, hard links). Nothing under
-    ``exclude`` (the dataset's own --out) is taken. A pattern that matches no model file
+    ``exclude`` (the dataset's own --out/models) is taken. A pattern that matches no model file
     is a warning; no model file at all is an error."""
     skip = Path(exclude).resolve() if exclude is not None else None
     found: list[Path] = []
