@@ -394,6 +394,21 @@ def test_a_full_disk_under_the_manifest_names_it(tmp_path, monkeypatch):
         Manifest(tmp_path / "manifest.jsonl").append({"id": "a"})
 
 
+def test_summary_and_index_are_written_whatever_stops_the_run(tmp_path, monkeypatch):
+    src = _models(tmp_path / "src", ["m0.obj", "m1.obj"])
+
+    def broken(fd, data):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr("blendtruth.dataset.manifest._write_all", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        _dataset(src, tmp_path / "out", dataset_helpers.fake_job)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["stopped"] == "OSError: [Errno 5] Input/output error"
+    assert json.loads((tmp_path / "out" / "index.json").read_text()) == {"models": []}
+    assert not [p for p in (tmp_path / "out" / "models").iterdir() if p.name.startswith(".")]
+
+
 # 6. Signals ------------------------------------------------------------------------
 
 

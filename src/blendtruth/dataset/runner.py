@@ -141,7 +141,7 @@ def _run_locked(
             with stop_on_signals(f"stopping {_workers_text(options, len(todo))} now"):
                 executor = _executor(options, settings, out / "logs")
                 executor.run([(j, 0) for j in todo], on_result)
-    except (DiskFull, KeyboardInterrupt) as exc:
+    except BaseException as exc:  # noqa: BLE001 - the summary is written whatever stopped us
         stop = exc
     finally:
         # The executor has stopped every worker: no temp folder of this shard is in use.
@@ -176,6 +176,7 @@ def _run_locked(
             raise
         if stop is None:
             stop = disk_full(exc, out / name)
+        # else: the error that stopped the run is the one to report
     if isinstance(stop, DiskFull):
         done = stats["done"] + len(jobs) - len(todo)
         raise DiskFull(
@@ -205,7 +206,9 @@ def _stop_reason(stop: BaseException) -> str:
         return str(stop)
     if isinstance(stop, KeyboardInterrupt):
         return "SIGINT"
-    return str(stop)
+    if isinstance(stop, DiskFull):
+        return str(stop)
+    return f"{type(stop).__name__}: {stop}"
 
 
 def write_index(out: Path) -> None:
