@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from blendtruth.multiview import ViewPlan
@@ -31,7 +32,15 @@ def render_files(
         )
     else:
         from blendtruth.multiview import render_model
+        from blendtruth.writers.swap import remove_stale_staging, replace_render, staging_dir
 
-        written = render_model(spec, plan, settings, out)
+        remove_stale_staging(out)
+        staging = staging_dir(out)
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            render_model(spec, plan, settings, staging)
+            written = replace_render(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         summary = f"rendered {len(list((Path(out) / 'views').glob('*.npz')))} views"
     return summary, written
