@@ -11,6 +11,7 @@ from blendtruth.passes import DEFAULT_PASSES, parse_passes
 ENGINES = ("cycles", "eevee", "workbench")
 DEVICES = ("auto", "cpu", "gpu")
 NORMAL_SOURCES = ("pass", "pinhole", "sobel")
+TRUTHS = ("raycast", "cycles")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,10 @@ class RenderSettings:
     always uses one pixel-centre sample); ``engine`` renders RGB only, ground truth always
     comes from Cycles; ``threads`` = 0 lets Blender use every core; ``passes``: the
     ground-truth passes to make (names from :mod:`blendtruth.passes`; depth, distance,
-    normal and mask are always made).
+    normal and mask are always made); ``truth``: "raycast" casts Blender's evaluated
+    triangles with Embree (falling back to Cycles per scene where it cannot match it) or
+    "cycles" renders ground truth with Cycles; ``compress``: zlib-compressed view files
+    (smaller, slower); ``previews``: write the depth/normal preview PNGs.
     """
 
     width: int = 640
@@ -34,6 +38,9 @@ class RenderSettings:
     rgb: bool = True
     threads: int = 0
     passes: tuple[str, ...] = DEFAULT_PASSES
+    truth: str = "raycast"
+    compress: bool = False
+    previews: bool = True
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "samples"):
@@ -51,6 +58,7 @@ class RenderSettings:
         object.__setattr__(self, "passes", parse_passes(self.passes))
         _choice("engine", self.engine, ENGINES)
         _choice("device", self.device, DEVICES)
+        _choice("truth", self.truth, TRUTHS)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,6 +24,7 @@ import numpy as np
 
 from blendtruth.blender import compat, device, exr, lighting, scene
 from blendtruth.blender._bpy import bpy
+from blendtruth.blender.truth_raycast import RaycastTruth
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
@@ -47,6 +48,7 @@ class BlenderBackend:
         self._device: tuple[str, str] | None = None
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
+        self._raycast = RaycastTruth()
 
     @property
     def info(self) -> SceneInfo:
@@ -63,6 +65,7 @@ class BlenderBackend:
         self._info = scene.build_scene(spec)
         self._spec = spec
         self._device = None
+        self._raycast = RaycastTruth()
         return self._info
 
     def default_camera(self, settings: RenderSettings) -> Camera:
@@ -74,6 +77,8 @@ class BlenderBackend:
                 f"camera is {camera.width}x{camera.height} but settings ask for "
                 f"{settings.width}x{settings.height}"
             )
+        if self._raycast.usable(settings):
+            return self._raycast_view(camera, settings)
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
@@ -117,7 +122,34 @@ class BlenderBackend:
             "width": camera.width,
             "height": camera.height,
         }
+        meta["ground_truth"].update(self._raycast.cycles_meta(settings))
         return View(camera, depth, distance, normal, mask, rgb, alpha, meta)
+
+    def _raycast_view(self, camera: Camera, settings: RenderSettings) -> View:
+        """Ground truth from the ray caster, RGB (when asked) from the usual render."""
+        passes, ground_truth = self._raycast.cast(camera, settings, self.info)
+        rgb = alpha = None
+        used_device = "cpu"  # Embree casts on the CPU
+        if settings.rgb:
+            info = self.info
+            eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
+            clip = (1e-4 * info.radius, 2.0 * (eye_distance + info.radius))
+            scene.apply_camera(camera, clip=clip)
+            lighting.follow_camera(camera.cam_to_world)
+            used_device = self._select_device(settings.device)
+            _common_setup(bpy.context.scene, settings)
+            rgb, alpha = self._render_rgb(settings)
+        meta = {
+            "blender_version": compat.VERSION_STRING,
+            "ground_truth": ground_truth,
+            "rgb": None if rgb is None else _rgb_meta(settings),
+            "device": used_device,
+            "scene": _scene_meta(self._spec, self.info),
+            "width": camera.width,
+            "height": camera.height,
+        }
+        core = [passes.pop(name) for name in ("depth", "distance", "normal", "mask")]
+        return View(camera, *core, rgb, alpha, meta, extra=passes)
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
@@ -232,4 +264,14 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "material": spec.material if spec else None,
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
+    }
+
+
+def _rgb_meta(settings: RenderSettings) -> dict:
+    return {
+        "engine": compat.ENGINES[settings.engine],
+        "samples": settings.samples,
+        "denoise": settings.denoise,
+        "seed": settings.seed,
+        "view_transform": "Standard",
     }

@@ -1,0 +1,188 @@
+"""One ray per pixel centre against a :class:`TriangleScene`, with Embree, refined in float64.
+
+Rays follow docs/conventions.md: the ray of pixel (u, v) is ``K^-1 (u + 0.5, v + 0.5, 1)``
+in the camera frame (OpenCV axes), scaled to camera z = 1, rotated to the world by
+``cam_to_world``. Embree (float32) finds the hit triangle; the hit's parameter is then
+recomputed in float64 against that triangle's plane from the float64 corners, so depth
+(= the parameter, since rays have z = 1) is exact to float64 rounding, not float32's.
+
+Shading normals follow Cycles: a flat triangle's normal is its face normal; a smooth one's
+is the barycentric blend of its corner normals, normalised (the face normal if the blend is
+zero); both are flipped when the ray hits the back of the triangle (Cycles' ``backfacing``,
+judged from the face normal).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry import ray_directions
+from blendtruth.raycast.scene import TriangleScene
+from blendtruth.view import Camera
+
+# Passes this module makes itself; others (semantic, object_coords, boundary) are derived.
+CAST_PASSES = ("depth", "distance", "normal", "normal_geometric", "mask", "instance",
+               "material", "position", "uv")  # fmt: skip
+# Rays per Embree call: bounds the float32 ray buffers and lets threads share the image.
+_CHUNK = 1 << 17
+
+
+def _embree():
+    try:
+        from embreex import rtcore_scene
+        from embreex.mesh_construction import TriangleMesh
+    except ImportError:
+        raise BlendtruthError(
+            "--truth raycast needs the embreex package: pip install 'blendtruth[raycast]' "
+            "(or use --truth cycles)"
+        ) from None
+    return rtcore_scene, TriangleMesh
+
+
+class RayCaster:
+    """An Embree scene of ``scene``'s triangles, built once, cast per camera."""
+
+    def __init__(self, scene: TriangleScene, threads: int = 0) -> None:
+        rtcore_scene, triangle_mesh = _embree()
+        self.scene = scene
+        lo, hi = scene.bounds()
+        # Embree works in float32: centre the scene so float32 keeps its relative precision.
+        self._offset = (lo + hi) / 2
+        self._embree = rtcore_scene.EmbreeScene()
+        triangle_mesh(self._embree, (scene.corners - self._offset).astype(np.float32))
+        self._face_normal = scene.face_normals()
+        self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
+        self._threads = threads
+        self._rays_key: tuple | None = None
+        self._rays: np.ndarray | None = None
+
+    def _camera_rays(self, camera: Camera) -> np.ndarray:
+        """N×3 float64 camera-frame rays (z = 1), cached for the last intrinsics."""
+        intr = camera.intrinsics
+        key = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
+        if key != self._rays_key:
+            self._rays = ray_directions(intr).reshape(-1, 3)
+            self._rays_key = key
+        return self._rays
+
+    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Embree hits: (primID int, u, v float32) for N rays from ``origin``."""
+        n = len(dirs32)
+        prim = np.empty(n, np.int32)
+        u = np.empty(n, np.float32)
+        v = np.empty(n, np.float32)
+        org = np.broadcast_to(origin.astype(np.float32), (min(n, _CHUNK), 3))
+
+        def run(start: int) -> None:
+            stop = min(start + _CHUNK, n)
+            out = self._embree.run(
+                np.ascontiguousarray(org[: stop - start]), dirs32[start:stop], output=1
+            )
+            prim[start:stop] = out["primID"]
+            u[start:stop] = out["u"]
+            v[start:stop] = out["v"]
+
+        starts = list(range(0, n, _CHUNK))
+        workers = self._threads if self._threads > 0 else 2
+        if workers > 1 and len(starts) > 1:
+            threads = [threading.Thread(target=lambda s=s: [run(x) for x in s])
+                       for s in (starts[i::workers] for i in range(workers))]  # fmt: skip
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            for s in starts:
+                run(s)
+        return prim, u, v
+
+    def cast(
+        self, camera: Camera, passes: tuple[str, ...] = CAST_PASSES, *, internals: bool = False
+    ) -> dict[str, np.ndarray]:
+        """The requested passes of :data:`CAST_PASSES` for ``camera`` (H×W[×C] arrays with
+        the dtypes of :mod:`blendtruth.passes`; camera-frame normals, world positions).
+        ``internals`` adds ``triangle`` (H×W int32, -1 = miss) and ``barycentric``
+        (H×W×3 float64 weights of the corners)."""
+        from blendtruth.passes import PASSES
+
+        h, w = camera.height, camera.width
+        pose = camera.cam_to_world
+        rot = pose[:3, :3]
+        rays_cam = self._camera_rays(camera)
+        rays = rays_cam @ rot.T
+        origin = pose[:3, 3] - self._offset
+        prim, u, v = self._intersect(origin, rays.astype(np.float32))
+        hit = np.flatnonzero(prim >= 0)
+        p = prim[hit]
+        d = rays[hit]
+        ng = self._face_normal[p]
+        denom = np.einsum("ij,ij->i", ng, d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (self._plane[p] - ng @ origin) / denom
+        # Embree's own hit where the float64 plane is degenerate (grazing or zero-area).
+        bad = ~(np.isfinite(t) & (t > 0))
+        if bad.any():
+            t[bad] = self._embree_t(origin, d[bad], p[bad], u[hit][bad], v[hit][bad])
+        uu = u[hit].astype(np.float64)
+        vv = v[hit].astype(np.float64)
+        bary = np.stack([1.0 - uu - vv, uu, vv], axis=1)
+        backfacing = denom > 0
+        sign = np.where(backfacing, -1.0, 1.0)[:, None]
+        out: dict[str, np.ndarray] = {}
+
+        def image(values: np.ndarray, name: str) -> np.ndarray:
+            spec = PASSES[name]
+            arr = spec.empty(h, w)
+            arr.reshape(h * w, -1)[hit] = values.reshape(len(hit), -1)
+            return arr
+
+        want = set(passes)
+        if "mask" in want:
+            mask = np.zeros(h * w, bool)
+            mask[hit] = True
+            out["mask"] = mask.reshape(h, w)
+        if "depth" in want:
+            out["depth"] = image(t, "depth")
+        if "distance" in want:
+            out["distance"] = image(t * np.linalg.norm(rays_cam[hit], axis=1), "distance")
+        if "normal_geometric" in want:
+            out["normal_geometric"] = image((ng * sign) @ rot, "normal_geometric")
+        if "normal" in want:
+            out["normal"] = image(self._shading_normals(p, ng, bary) * sign @ rot, "normal")
+        if "instance" in want:
+            out["instance"] = image(self.scene.instance[p], "instance")
+        if "material" in want:
+            out["material"] = image(self.scene.material[p], "material")
+        if "position" in want:
+            out["position"] = image(pose[:3, 3] + t[:, None] * d, "position")
+        if "uv" in want:
+            out["uv"] = image(np.einsum("ij,ijk->ik", bary, self.scene.uv[p]), "uv")
+        if internals:
+            tri = np.full(h * w, -1, np.int32)
+            tri[hit] = p
+            out["triangle"] = tri.reshape(h, w)
+            full = np.zeros((h * w, 3))
+            full[hit] = bary
+            out["barycentric"] = full.reshape(h, w, 3)
+        return out
+
+    def _shading_normals(self, p: np.ndarray, ng: np.ndarray, bary: np.ndarray) -> np.ndarray:
+        """World-frame unit shading normals of hits on triangles ``p`` (before the flip)."""
+        n = ng.copy()
+        smooth = self.scene.smooth[p]
+        if smooth.any():
+            blend = np.einsum("ij,ijk->ik", bary[smooth], self.scene.corner_normals[p[smooth]])
+            length = np.linalg.norm(blend, axis=1, keepdims=True)
+            ok = length[:, 0] > 0
+            blend = np.divide(blend, length, out=np.zeros_like(blend), where=length > 0)
+            n[np.flatnonzero(smooth)[ok]] = blend[ok]
+        return n
+
+    def _embree_t(self, origin, d, p, u, v) -> np.ndarray:
+        """Ray parameters from Embree's barycentrics (fallback for degenerate planes)."""
+        c = self.scene.corners[p] - self._offset
+        point = (1 - u - v)[:, None] * c[:, 0] + u[:, None] * c[:, 1] + v[:, None] * c[:, 2]
+        return np.einsum("ij,ij->i", point - origin, d) / np.einsum("ij,ij->i", d, d)
