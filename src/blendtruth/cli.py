@@ -16,7 +16,7 @@ from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
-from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
+from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, TRUTHS, RenderSettings
 
 _PATH = click.Path(path_type=Path)
 
@@ -127,6 +127,22 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="clay: one uniform grey diffuse material for shape-only images.",
     ),
+    click.option(
+        "--truth",
+        type=click.Choice(TRUTHS),
+        default="raycast",
+        show_default=True,
+        help="Ground truth from Blender's triangles ray-cast with Embree (falls back to "
+        "Cycles per scene where it cannot match it, e.g. normal maps, transparency, hair) "
+        "or from a 1-sample Cycles render.",
+    ),
+    click.option("--compress", is_flag=True, help="zlib-compress views/*.npz (smaller, slower)."),
+    click.option(
+        "--previews/--no-previews",
+        default=True,
+        show_default=True,
+        help="Write preview/*_depth.png and *_normal.png.",
+    ),
 ]
 
 
@@ -153,6 +169,9 @@ def _settings(o: dict) -> RenderSettings:
         denoise=o["denoise"],
         rgb=not o["no_rgb"],
         threads=o["threads"],
+        truth=o["truth"],
+        compress=o["compress"],
+        previews=o["previews"],
     )
 
 

@@ -26,11 +26,13 @@ from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject
 from blendtruth.pointcloud import voxel_downsample, write_ply
+from blendtruth.pointfusion import VoxelAccumulator
 from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
+from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
@@ -96,20 +98,26 @@ def render_model(
     info = backend.info
     cameras = plan_cameras(plan, info, settings, settings.seed)
     out = Path(out)
-    for sub in ("views", "depth", "mask", "preview") + (("rgb",) if settings.rgb else ()):
+    subs = ("views", "depth", "mask") + (("preview",) if settings.previews else ())
+    for sub in subs + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     names = [f"{i:04d}" for i in range(len(cameras))]
     written: list[Path] = []
-    clouds = []
-    for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
-        # Cameras read from a file bring their own resolution.
-        view = backend.render(
-            camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
-        )
-        written += write_view_files(out, name, view)
-        clouds.append(_view_points(view))
-        if on_view:
-            on_view(i + 1, len(cameras))
+    fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
+
+    def write(name: str, view: View) -> None:
+        written.extend(write_view_files(out, name, view, settings))
+        fused.add_view(view)
+
+    with BackgroundWriter() as writer:
+        for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
+            # Cameras read from a file bring their own resolution.
+            view = backend.render(
+                camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
+            )
+            writer.submit(lambda name=name, view=view: write(name, view))
+            if on_view:
+                on_view(i + 1, len(cameras))
     write_cameras_json(out / "cameras.json", cameras, names)
     write_transforms_json(
         out / "transforms.json",
@@ -120,7 +128,7 @@ def render_model(
         depth_paths=[f"depth/{n}.npy" for n in names],
         mask_paths=[f"mask/{n}.png" for n in names],
     )
-    pts, nrm, col = fuse_points(clouds, voxel=info.radius * _VOXEL_FRACTION)
+    pts, nrm, col = fused.result()
     write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
@@ -128,20 +136,23 @@ def render_model(
     return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
 
 
-def write_view_files(out: Path, name: str, view: View) -> list[Path]:
-    paths = [
-        out / "views" / f"{name}.npz",
-        out / "depth" / f"{name}.npy",
-        out / "mask" / f"{name}.png",
-        out / "preview" / f"{name}_depth.png",
-        out / "preview" / f"{name}_normal.png",
-    ]
-    write_view_npz(paths[0], view)
+def write_view_files(
+    out: Path, name: str, view: View, settings: RenderSettings | None = None
+) -> list[Path]:
+    """One view's files (see the module docstring); ``settings`` chooses compression and
+    previews (default: uncompressed npz, with previews)."""
+    compress = settings.compress if settings else False
+    previews = settings.previews if settings else True
+    paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
+             out / "mask" / f"{name}.png"]  # fmt: skip
+    write_view_npz(paths[0], view, compress=compress)
     with atomic_open(paths[1]) as f:
-        np.save(f, view.depth.astype(np.float32))
-    write_png(paths[2], (view.mask * 255).astype(np.uint8))
-    write_png(paths[3], depth_preview(view.depth, view.mask))
-    write_png(paths[4], normal_preview(view.normal, view.mask))
+        np.save(f, view.depth.astype(np.float32, copy=False))
+    write_png(paths[2], view.mask.view(np.uint8) * np.uint8(255))
+    if previews:
+        paths += [out / "preview" / f"{name}_depth.png", out / "preview" / f"{name}_normal.png"]
+        write_png(paths[3], depth_preview(view.depth, view.mask))
+        write_png(paths[4], normal_preview(view.normal, view.mask))
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
         write_png(paths[-1], view.rgb)

@@ -30,25 +30,31 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
 
 
 def write_view_npz(
-    path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None
+    path: str | os.PathLike,
+    view: View,
+    extra: dict[str, Any] | None = None,
+    compress: bool = False,
 ) -> None:
-    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: depth, distance,
-    normal, mask, K, cam_to_world, meta (a JSON string) and, when rendered, rgb, alpha."""
+    """Write ``view`` to ``path`` atomically (an npz, zlib-compressed when ``compress``).
+    Keys: every pass of ``view.passes()`` (depth, distance, normal, mask and the extra
+    passes, with the pass table's dtypes), K, cam_to_world, meta (a JSON string) and, when
+    rendered, rgb, alpha."""
+    from blendtruth.passes import PASSES
+
     arrays: dict[str, np.ndarray] = {
-        "depth": view.depth.astype(np.float32),
-        "distance": view.distance.astype(np.float32),
-        "normal": view.normal.astype(np.float32),
-        "mask": view.mask.astype(bool),
+        name: array.astype(PASSES[name].dtype, copy=False) for name, array in view.passes().items()
+    }
+    arrays.update({
         "K": view.K.astype(np.float64),
         "cam_to_world": view.cam_to_world.astype(np.float64),
         "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
-    }
+    })  # fmt: skip
     if view.rgb is not None:
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
         arrays["alpha"] = view.alpha.astype(np.float32)
     with atomic_open(path) as f:
-        np.savez_compressed(f, **arrays)
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
 
 
 def read_view_npz(path: str | os.PathLike) -> View:
@@ -59,6 +65,8 @@ def read_view_npz(path: str | os.PathLike) -> View:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as exc:
         raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
+    from blendtruth.passes import PASSES
+
     meta = json.loads(str(arrays["meta"]))
     height, width = arrays["depth"].shape
     camera = Camera(Intrinsics.from_K(arrays["K"], width, height), arrays["cam_to_world"])
@@ -71,4 +79,8 @@ def read_view_npz(path: str | os.PathLike) -> View:
         rgb=arrays.get("rgb"),
         alpha=arrays.get("alpha"),
         meta=meta,
+        extra={k: v for k, v in arrays.items() if k in PASSES and k not in _CORE},
     )
+
+
+_CORE = ("depth", "distance", "normal", "mask")

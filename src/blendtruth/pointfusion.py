@@ -1,0 +1,92 @@
+"""The fused ``points.ply`` accumulated view by view, in memory bounded by the voxels.
+
+Each view's hit points are reduced to per-voxel sums as soon as the view is rendered, and
+merged into a running table of (voxel, sums, count); memory grows with the number of
+occupied voxels, not with views × pixels. The result equals
+:func:`blendtruth.pointcloud.voxel_downsample` of all views' points at once: the mean
+point, renormalised mean normal and rounded mean colour per voxel, ordered by voxel index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from blendtruth.errors import BlendtruthError
+from blendtruth.view import View
+
+_BITS = 20  # per axis: voxel indices relative to the scene's corner must fit in 2^20
+
+
+class VoxelAccumulator:
+    """Per-voxel sums of points (world frame), normals (world) and colours (uint8 RGB).
+
+    ``voxel``: edge length in scene units; ``center``/``radius``: a sphere holding every
+    point (the scene's bounding sphere), used to number the voxels compactly."""
+
+    def __init__(self, voxel: float, center: np.ndarray, radius: float) -> None:
+        if not (np.isfinite(voxel) and voxel > 0):
+            raise BlendtruthError(f"voxel size must be a number > 0, got {voxel}")
+        self.voxel = float(voxel)
+        margin = 2 * self.voxel
+        self._origin = np.floor((np.asarray(center, float) - radius - margin) / self.voxel)
+        span = np.ceil(2 * (radius + margin) / self.voxel) + 2
+        if span >= 2**_BITS:
+            raise BlendtruthError(f"voxel {voxel:g} is too small for a scene of radius {radius:g}")
+        self._keys = np.zeros(0, np.int64)
+        self._sums = np.zeros((0, 9), np.float64)  # point xyz, normal xyz, colour rgb
+        self._counts = np.zeros(0, np.int64)
+
+    def add(self, points: np.ndarray, normals: np.ndarray, colors: np.ndarray) -> None:
+        """Add N×3 points, N×3 normals, N×3 uint8 colours."""
+        if len(points) == 0:
+            return
+        cells = np.floor(points / self.voxel) - self._origin
+        # Points a rounding error outside the sphere still get a voxel of their own.
+        cells = np.clip(cells, 0, 2**_BITS - 1).astype(np.int64)
+        keys = (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
+        values = np.concatenate([points, normals, colors.astype(np.float64)], axis=1)
+        keys, sums, counts = _reduce(keys, values, np.ones(len(keys), np.int64))
+        # Merge into the sorted table: add to voxels it has, insert the new ones.
+        at = np.searchsorted(self._keys, keys)
+        found = at < len(self._keys)
+        found[found] = self._keys[at[found]] == keys[found]
+        self._sums[at[found]] += sums[found]
+        self._counts[at[found]] += counts[found]
+        new = ~found
+        self._keys = np.insert(self._keys, at[new], keys[new])
+        self._sums = np.insert(self._sums, at[new], sums[new], axis=0)
+        self._counts = np.insert(self._counts, at[new], counts[new])
+
+    def add_view(self, view: View) -> None:
+        """Add a view's hit pixels: back-projected depth, world normals, RGB (or grey)."""
+        mask = view.mask
+        intr = view.camera.intrinsics
+        rows, cols = np.nonzero(mask)
+        depth = view.depth[rows, cols].astype(np.float64)
+        rays = np.column_stack(
+            [(cols + 0.5 - intr.cx) / intr.fx, (rows + 0.5 - intr.cy) / intr.fy, np.ones(len(rows))]
+        )
+        pose = view.cam_to_world
+        points = (rays * depth[:, None]) @ pose[:3, :3].T + pose[:3, 3]
+        normals = view.normal[rows, cols].astype(np.float64) @ pose[:3, :3].T
+        if view.rgb is not None:
+            colors = view.rgb[rows, cols]
+        else:
+            colors = np.full((len(rows), 3), 200, np.uint8)
+        self.add(points, normals, colors)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(points M×3 float64, unit normals M×3 float64, colours M×3 uint8)."""
+        mean = self._sums / np.maximum(self._counts, 1)[:, None]
+        normals = mean[:, 3:6]
+        norm = np.linalg.norm(normals, axis=1, keepdims=True)
+        normals = np.divide(normals, norm, out=np.zeros_like(normals), where=norm > 0)
+        return mean[:, :3], normals, np.rint(mean[:, 6:9]).astype(np.uint8)
+
+
+def _reduce(keys: np.ndarray, values: np.ndarray, counts: np.ndarray):
+    """Sum rows of ``values`` and ``counts`` with equal keys; keys come back sorted."""
+    order = np.argsort(keys, kind="stable")
+    keys, values, counts = keys[order], values[order], counts[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.add.reduceat(values, starts, axis=0), np.add.reduceat(counts, starts)
