@@ -49,6 +49,7 @@ class BlenderBackend:
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
         self._raycast = RaycastTruth()
+        self._default_cameras: dict[tuple[int, int], Camera] = {}
 
     @property
     def info(self) -> SceneInfo:
@@ -66,10 +67,16 @@ class BlenderBackend:
         self._spec = spec
         self._device = None
         self._raycast = RaycastTruth()
+        self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
 
     def default_camera(self, settings: RenderSettings) -> Camera:
-        return scene.scene_camera(settings.width, settings.height)
+        # The scene's own camera as loaded: rendering moves Blender's camera object (and
+        # rounds its pose to float32), so it is read once per scene and size.
+        key = (settings.width, settings.height)
+        if key not in self._default_cameras:
+            self._default_cameras[key] = scene.scene_camera(*key)
+        return self._default_cameras[key]
 
     def render(self, camera: Camera, settings: RenderSettings) -> View:
         if (camera.width, camera.height) != (settings.width, settings.height):
@@ -129,14 +136,13 @@ class BlenderBackend:
         """Ground truth from the ray caster, RGB (when asked) from the usual render."""
         passes, ground_truth = self._raycast.cast(camera, settings, self.info)
         rgb = alpha = None
-        used_device = "cpu"  # Embree casts on the CPU
+        used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
         if settings.rgb:
             info = self.info
             eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
             clip = (1e-4 * info.radius, 2.0 * (eye_distance + info.radius))
             scene.apply_camera(camera, clip=clip)
             lighting.follow_camera(camera.cam_to_world)
-            used_device = self._select_device(settings.device)
             _common_setup(bpy.context.scene, settings)
             rgb, alpha = self._render_rgb(settings)
         meta = {

@@ -38,7 +38,7 @@ def extract_triangles() -> TriangleScene:
     match_render_evaluation()
     depsgraph = bpy.context.evaluated_depsgraph_get()
     local_cache: dict[int, dict[str, np.ndarray]] = {}
-    parts: list[TriangleScene] = []
+    placed: list[tuple[int, np.ndarray, list[int], int]] = []
     for inst in depsgraph.object_instances:
         obj = inst.object
         if obj.type != "MESH" or not inst.show_self or not obj.visible_camera:
@@ -53,9 +53,14 @@ def extract_triangles() -> TriangleScene:
         if len(local["vertices"]) == 0:
             continue
         slots = [s.material.pass_index if s.material else 0 for s in obj.material_slots]
-        parts.append(
-            _to_world(local, np.array(inst.matrix_world, dtype=np.float64), slots, obj.pass_index)
-        )
+        placed.append((key, np.array(inst.matrix_world, dtype=np.float64), slots, obj.pass_index))
+    users: dict[int, int] = {}
+    for key, *_ in placed:
+        users[key] = users.get(key, 0) + 1
+    parts = [
+        _to_world(local_cache[key], matrix, slots, index, instanced=users[key] > 1)
+        for key, matrix, slots, index in placed
+    ]
     if not parts:
         raise BlendtruthError("the scene has no mesh triangles for the ray caster")
     return concatenate(parts)
@@ -72,8 +77,9 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
     mesh.loop_triangles.foreach_get("loops", tri_loops)
     mat = np.empty(nt, np.int32)
     mesh.loop_triangles.foreach_get("material_index", mat)
-    smooth = np.empty(nt, bool)
-    mesh.loop_triangles.foreach_get("use_smooth", smooth)
+    # Cycles interpolates corner normals unless every face is flat (normals domain FACE);
+    # a flat face among smooth ones has corner normals equal to its polygon's normal.
+    smooth = np.full(nt, mesh.normals_domain != "FACE")
     normals = np.empty(nl * 3, np.float32)
     mesh.corner_normals.foreach_get("vector", normals)
     uv = np.zeros((nt, 3, 2), np.float32)
@@ -93,13 +99,23 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
 
 
 def _to_world(
-    local: dict[str, np.ndarray], matrix: np.ndarray, slots: list[int], instance: int
+    local: dict[str, np.ndarray],
+    matrix: np.ndarray,
+    slots: list[int],
+    instance: int,
+    instanced: bool,
 ) -> TriangleScene:
+    """World-frame triangles of one placed mesh. Cycles bakes the transform into a mesh
+    used once (normals transformed, then normalised per corner) but keeps a shared mesh
+    instanced (normals interpolated in object space, then transformed): under non-uniform
+    scale the two differ, so do as Cycles does. Unnormalised transformed normals,
+    interpolated, equal the transformed interpolation."""
     corners = local["vertices"] @ matrix[:3, :3].T + matrix[:3, 3]
     normal_matrix = np.linalg.inv(matrix[:3, :3]).T
     normals = local["normals"].astype(np.float64) @ normal_matrix.T
-    length = np.linalg.norm(normals, axis=-1, keepdims=True)
-    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    if not instanced:
+        length = np.linalg.norm(normals, axis=-1, keepdims=True)
+        normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
     uv = local["uv"]
     if np.linalg.det(matrix[:3, :3]) < 0:
         # A mirroring transform reverses the winding; Cycles keeps the face's own front

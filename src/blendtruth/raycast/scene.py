@@ -19,8 +19,10 @@ class TriangleScene:
     """The renderable triangles of one scene.
 
     - ``corners``: T×3×3 float64 world positions of each triangle's corners.
-    - ``corner_normals``: T×3×3 float32 unit world-frame normals per corner (Blender's
-      corner normals: smooth, flat or custom split), before any flip.
+    - ``corner_normals``: T×3×3 float32 world-frame normals per corner (Blender's corner
+      normals: smooth, flat or custom split), before any flip; unit length, except on
+      instanced meshes under non-uniform scale, where they are the object-space unit
+      normals transformed by the inverse transpose (so that their blend is Cycles').
     - ``smooth``: T bool; False = flat-shaded, whose shading normal is the face normal.
     - ``uv``: T×3×2 float32 active-render UV map per corner (0 where a mesh has none).
     - ``material``: T int32 material id (``material.pass_index``; 0 = no material).
