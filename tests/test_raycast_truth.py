@@ -253,3 +253,24 @@ def test_analytic_cube_raycast_is_float64_exact():
     assert rel.max() <= 1.5e-7 and np.median(rel) <= 6e-8, (rel.max(), np.median(rel))
     rel = np.abs(view.distance[both] - dist[both]) / dist[both]
     assert rel.max() <= 2e-7, rel.max()
+
+
+def test_interrupted_render_leaves_no_half_written_file(tmp_path):
+    from blendtruth.multiview import ViewPlan, render_model
+    from blendtruth.writers.npz import read_view_npz
+
+    def stop(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    settings = RenderSettings(width=64, height=48, rgb=False)
+    spec = SceneSpec(primitive="monkey", normalize=False, light="factory")
+    with pytest.raises(KeyboardInterrupt):
+        render_model(spec, ViewPlan(views=8), settings, tmp_path, on_view=stop)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.name.startswith(".") or p.suffix == ".tmp"], files
+    assert not (tmp_path / "points.ply").exists() and not (tmp_path / "cameras.json").exists()
+    npz = sorted((tmp_path / "views").glob("*.npz"))
+    assert 1 <= len(npz) <= 3  # the views rendered before the interrupt, each complete
+    for path in npz:
+        assert read_view_npz(path).mask.any()
