@@ -86,7 +86,7 @@ def compare(ray, cyc, caster, camera: Camera) -> dict:
     allowed = 1e-6 * cyc.depth + JITTER_PX / 2 * depth_slope(ray.depth, ray.mask)
     stable = both & ~edge_jit
     normal_err = angle_deg(ray.normal, cyc.normal)
-    return {
+    stats = {
         "pixels": int(both.sum()),
         "mask_diff": int(mask_diff.sum()),
         "mask_diff_outside_jitter_band": int((mask_diff & ~edge_jit).sum()),
@@ -107,6 +107,21 @@ def compare(ray, cyc, caster, camera: Camera) -> dict:
         ),  # fmt: skip
         "normal_deg_median": float(np.median(normal_err[both])),
     }
+    for name in ("instance", "material"):
+        if name in ray.extra and name in cyc.extra:
+            diff = ray.extra[name] != cyc.extra[name]
+            stats[f"{name}_diff"] = int(diff[stable].sum())
+    if "normal_geometric" in ray.extra and "normal_geometric" in cyc.extra:
+        err = angle_deg(ray.extra["normal_geometric"], cyc.extra["normal_geometric"])
+        stats["normal_geometric_deg_max"] = float(err[stable].max())
+    if "position" in ray.extra and "position" in cyc.extra:
+        gap = np.linalg.norm(ray.extra["position"] - cyc.extra["position"].astype(float), axis=-1)
+        # Position moves with depth along the ray: the same allowance, in distance.
+        allowed_pos = (allowed + 1e-7 * cyc.depth) * np.where(
+            both, cyc.distance / np.where(both, cyc.depth, 1), 1
+        ) + JITTER_PX / 2 * cyc.depth / camera.intrinsics.fx * 2
+        stats["position_over_bound"] = int((gap > allowed_pos)[stable].sum())
+    return stats
 
 
 def assert_agree(stats: dict) -> None:
@@ -119,3 +134,6 @@ def assert_agree(stats: dict) -> None:
     assert stats["depth_over_jitter_bound"] == 0, stats
     assert stats["normal_over_bound"] == 0, stats
     assert stats["normal_deg_median"] <= 0.002, stats
+    for key in ("instance_diff", "material_diff", "position_over_bound"):
+        assert stats.get(key, 0) == 0, stats
+    assert stats.get("normal_geometric_deg_max", 0.0) <= 0.01, stats

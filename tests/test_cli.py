@@ -78,7 +78,14 @@ def test_render_command_writes_the_tutorials_files(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["d.npz", "depth.png", "normal.png", "rgb.png", "view_0000.npz"]
+    assert names == [
+        "d.npz",
+        "depth.png",
+        "instances.json",
+        "normal.png",
+        "rgb.png",
+        "view_0000.npz",
+    ]
     for name in names:
         assert f"wrote {out / name}" in proc.stdout
     assert "Fra:" not in proc.stdout, "Blender's per-sample progress must not leak"

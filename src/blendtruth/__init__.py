@@ -18,6 +18,10 @@ def __getattr__(name: str):
         from blendtruth.multiview import render_model
 
         return render_model
+    if name == "load":
+        from blendtruth.loader import load
+
+        return load
     if name == "ViewPlan":
         from blendtruth.multiview import ViewPlan
 
@@ -35,6 +39,7 @@ __all__ = [
     "View",
     "conventions",
     "default_camera",
+    "load",
     "render_model",
     "render_view",
 ]

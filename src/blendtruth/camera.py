@@ -75,6 +75,47 @@ class Intrinsics:
         """3×3 float64 [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], pixels."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
+    @property
+    def K_opencv(self) -> np.ndarray:  # noqa: N802
+        """3×3 float64 K for tools whose pixel centres sit at integer coordinates (OpenCV,
+        Open3D): K with cx − 0.5, cy − 0.5. Our pixel (u, v), centre (u + 0.5, v + 0.5),
+        is OpenCV's pixel (u, v) with centre (u, v)."""
+        K = self.K  # noqa: N806
+        K[0, 2] -= 0.5
+        K[1, 2] -= 0.5
+        return K
+
+    def K_for(self, convention: str, near: float = 0.01, far: float = 1000.0) -> np.ndarray:  # noqa: N802
+        """Intrinsics in another tool's pixel convention.
+
+        - "blendtruth", "colmap", "nerfstudio": K (pixel centres at +0.5, 3×3).
+        - "opencv", "open3d": :attr:`K_opencv` (pixel centres at integer coordinates, 3×3).
+        - "opengl": the 4×4 projection matrix for OpenGL camera axes (x right, y up, z back)
+          mapping the image's left/right edges to NDC x = −1/+1, its top/bottom rows to
+          NDC y = +1/−1 and camera depth ``near``/``far`` (scene units, > 0) to NDC z = −1/+1.
+          OpenGL's fragment centres are at +0.5 like ours, so it is built from K unchanged.
+        """
+        if convention in ("blendtruth", "colmap", "nerfstudio"):
+            return self.K
+        if convention in ("opencv", "open3d"):
+            return self.K_opencv
+        if convention == "opengl":
+            if not (0 < near < far and math.isfinite(far)):
+                raise BlendtruthError(f"opengl projection needs 0 < near < far, got {near}, {far}")
+            w, h = self.width, self.height
+            return np.array(
+                [
+                    [2 * self.fx / w, 0.0, 1 - 2 * self.cx / w, 0.0],
+                    [0.0, 2 * self.fy / h, 2 * self.cy / h - 1, 0.0],
+                    [0.0, 0.0, -(far + near) / (far - near), -2 * far * near / (far - near)],
+                    [0.0, 0.0, -1.0, 0.0],
+                ]
+            )
+        raise BlendtruthError(
+            f"unknown intrinsics convention {convention!r}; choose from blendtruth, colmap, "
+            "nerfstudio, opencv, open3d, opengl"
+        )
+
     @classmethod
     def from_K(cls, K, width: int, height: int) -> Intrinsics:  # noqa: N802, N803
         """From a 3×3 K in pixels (pixel-centre convention above).

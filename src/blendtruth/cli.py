@@ -12,8 +12,10 @@ import click
 import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.instances import SEMANTIC_BY, read_semantic_map
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
+from blendtruth.passes import PASSES
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, TRUTHS, RenderSettings
@@ -128,6 +130,46 @@ _VIEW_OPTIONS = [
         help="clay: one uniform grey diffuse material for shape-only images.",
     ),
     click.option(
+        "--passes",
+        "passes_text",
+        default="default",
+        show_default=True,
+        help="Ground-truth passes, comma-separated, or 'all': " + ", ".join(PASSES) + ".",
+    ),
+    click.option(
+        "--semantic",
+        type=click.Choice(SEMANTIC_BY),
+        default="model",
+        show_default=True,
+        help="Semantic class ids: one per source model file, per object, or per material.",
+    ),
+    click.option(
+        "--semantic-map",
+        type=_PATH,
+        default=None,
+        help="JSON {glob pattern: class id} matched against file names, objects, materials.",
+    ),
+    click.option(
+        "--alpha-threshold",
+        type=float,
+        default=0.5,
+        show_default=True,
+        help="Transparency policy: surfaces with material alpha below this are skipped by "
+        "ground truth (0 = every surface counts).",
+    ),
+    click.option(
+        "--amodal",
+        is_flag=True,
+        help="Also store every instance's full (unoccluded) silhouette, bit-packed.",
+    ),
+    click.option(
+        "--export",
+        "export_formats",
+        default=None,
+        help="Also export the result: colmap, nerfstudio, exr, png16, webdataset "
+        "(comma-separated; see `blendtruth export`).",
+    ),
+    click.option(
         "--truth",
         type=click.Choice(TRUTHS),
         default="raycast",
@@ -169,6 +211,9 @@ def _settings(o: dict) -> RenderSettings:
         denoise=o["denoise"],
         rgb=not o["no_rgb"],
         threads=o["threads"],
+        passes=o["passes_text"],
+        alpha_threshold=o["alpha_threshold"],
+        amodal=o["amodal"],
         truth=o["truth"],
         compress=o["compress"],
         previews=o["previews"],
@@ -197,16 +242,23 @@ def _plan(o: dict) -> ViewPlan:
 
 def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
     """Model files, one primitive name (when no such file exists), or the factory scene."""
+    ids = {"semantic": o["semantic"]}
+    if o["semantic_map"] is not None:
+        ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
     if len(models) == 1 and str(models[0]) in PRIMITIVES and not models[0].exists():
         return SceneSpec(
-            primitive=str(models[0]), normalize=False, light=o["light"], material=o["material"]
+            primitive=str(models[0]),
+            normalize=False,
+            light=o["light"],
+            material=o["material"],
+            **ids,
         )
     for path in models:
         check_model_file(path)
     if not models:
-        return SceneSpec.parse("default")
+        return SceneSpec(light="factory", normalize=False, **ids)
     return SceneSpec(
-        models=models, normalize=o["normalize"], light=o["light"], material=o["material"]
+        models=models, normalize=o["normalize"], light=o["light"], material=o["material"], **ids
     )
 
 
@@ -239,6 +291,7 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     spec = _scene(models, o)
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
+    exports = _export_formats(o, tutorial)
     from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
 
     out = o["out"]
@@ -246,10 +299,10 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     start = time.perf_counter()
     try:
         if plan is None:
-            from blendtruth.api import render_view
+            from blendtruth.api import backend_for, render_view
 
-            view = render_view(settings=settings)
-            written = write_single_view(out, view, normals_source)
+            view = render_view(settings=settings, scene=spec)
+            written = write_single_view(out, view, normals_source, backend_for(spec).info.table)
             summary = (
                 f"rendered 1 view with Blender {view.meta['blender_version']} on "
                 f"{view.meta['device']}; {int(view.mask.sum())} pixels hit a surface"
@@ -266,6 +319,8 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
     for path in written:
         click.echo(f"wrote {path}")
+    if exports:
+        _run_exports(exports, out)
 
 
 @cli.command()
@@ -337,6 +392,7 @@ def dataset(
         o["threads"] = max(1, (os.cpu_count() or 1) // workers)
     settings = _settings(o)
     plan = _plan(o)
+    exports = _export_formats(o)
     # A template: each job puts its own model in.
     spec = SceneSpec(
         normalize=o["normalize"],
@@ -361,8 +417,31 @@ def dataset(
     )
     for failure in summary["failures"]:
         click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
+    if exports and summary["models_done"] + summary["skipped_already_done"]:
+        _run_exports(exports, o["out"])
     if summary["models_failed"]:
         raise click.exceptions.Exit(1)
+
+
+def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
+    from blendtruth.exports import parse_formats
+
+    formats = parse_formats(o["export_formats"])
+    if formats and tutorial:
+        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    return formats
+
+
+def _run_exports(formats: list[str], out: Path) -> None:
+    from blendtruth.cli_tools import run_exports
+
+    written = run_exports(formats, out)
+    click.echo(f"exported {', '.join(formats)}: {len(written)} files")
+
+
+from blendtruth.cli_tools import register as _register_tools  # noqa: E402
+
+_register_tools(cli)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

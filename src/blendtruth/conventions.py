@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from blendtruth.passes import pass_conventions
+
 CONVENTIONS_VERSION = 1
 
 
@@ -29,27 +31,17 @@ def conventions() -> dict[str, Any]:
             "z back) = cam_to_world @ diag(1, -1, -1, 1)"
         ),
         "K": "3x3 float64 [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels, zero skew",
+        "K_opencv": (
+            "K with cx - 0.5, cy - 0.5: for OpenCV/Open3D, whose pixel centres are at integer "
+            "coordinates; COLMAP, nerfstudio and OpenGL take K unchanged"
+        ),
         "pixel_grid": (
             "pixel (u, v) = (column, row) covers [u, u+1) x [v, v+1); its centre is "
             "(u + 0.5, v + 0.5); origin at the top-left corner of the image; u right, v down; "
             "a centred principal point is (W/2, H/2); image rows are stored top-down"
         ),
         "projection": "u = fx * x / z + cx, v = fy * y / z + cy for a camera-frame point",
-        "depth": (
-            "float32 HxW planar depth: camera-frame z of the surface point along the optical "
-            "axis, metres (scene units); 0 = no surface"
-        ),
-        "distance": (
-            "float32 HxW Euclidean length of the ray from the camera centre to the surface "
-            "point, metres (scene units); 0 = no surface; "
-            "distance = depth * |K^-1 (u + 0.5, v + 0.5, 1)|"
-        ),
-        "normal": (
-            "float32 HxWx3 unit surface normal in the camera frame (OpenCV axes), facing the "
-            "camera (the visible side's normal, Blender's shading normal: interpolated on "
-            "smooth-shaded meshes); 0 where mask is False"
-        ),
-        "mask": "bool HxW: a surface is hit by the ray through the pixel centre",
+        **pass_conventions(),
         "ground_truth_sampling": "one ray through each pixel centre; never anti-aliased or blended",
         "rgb": (
             "uint8 HxWx3 8-bit sRGB, Blender's 'Standard' view transform (piecewise sRGB "

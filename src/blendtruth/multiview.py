@@ -6,8 +6,10 @@ Layout of ``out``:
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
     mask/NNNN.png           255 where a surface is hit at the pixel centre
     preview/NNNN_depth.png, preview/NNNN_normal.png
+    instances.json          the scene's instance/material/semantic id table (NOCS mappings)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
+    nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
 """
 
@@ -33,9 +35,10 @@ from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
 from blendtruth.writers.background import BackgroundWriter
-from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
+from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.tables import write_instances_json
 
 # The fused point cloud's voxel edge, as a fraction of the scene's bounding radius.
 _VOXEL_FRACTION = 1.0 / 256
@@ -103,12 +106,20 @@ def render_model(
         (out / sub).mkdir(parents=True, exist_ok=True)
     names = [f"{i:04d}" for i in range(len(cameras))]
     written: list[Path] = []
+    pixels: dict[str, dict[int, int]] = {}
+    amodal: dict[str, dict] = {}
     fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
 
     def write(name: str, view: View) -> None:
         written.extend(write_view_files(out, name, view, settings))
+        if "instance" in view.extra:
+            ids, counts = np.unique(view.extra["instance"], return_counts=True)
+            pixels[name] = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        if view.meta.get("amodal"):
+            amodal[name] = view.meta["amodal"]
         fused.add_view(view)
 
+    # Files are written on a background thread while the next view renders.
     with BackgroundWriter() as writer:
         for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
             # Cameras read from a file bring their own resolution.
@@ -118,22 +129,19 @@ def render_model(
             writer.submit(lambda name=name, view=view: write(name, view))
             if on_view:
                 on_view(i + 1, len(cameras))
+    write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
-    write_transforms_json(
-        out / "transforms.json",
-        cameras,
-        rgb_paths=[f"rgb/{n}.png" for n in names]
-        if settings.rgb
-        else [f"mask/{n}.png" for n in names],
-        depth_paths=[f"depth/{n}.npy" for n in names],
-        mask_paths=[f"mask/{n}.png" for n in names],
-    )
+    # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
+    from blendtruth.exports.nerfstudio import export_nerfstudio
+    from blendtruth.exports.source import render_folder
+
+    written += export_nerfstudio(render_folder(out), out, require_rgb=False)
     pts, nrm, col = fused.result()
     write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
-    return written + [out / "cameras.json", out / "transforms.json", out / "points.ply"]
+    return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 
 def write_view_files(

@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.instances import SceneTable
 from blendtruth.view import View
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.tables import write_instances_json
 from blendtruth.writers.tutorial import write_tutorial_npz
 
 
@@ -35,9 +37,12 @@ def remove_if_empty(out: Path) -> None:
         os.rmdir(out)
 
 
-def write_single_view(out: Path, view: View, normals_source: str = "pass") -> list[Path]:
+def write_single_view(
+    out: Path, view: View, normals_source: str = "pass", table: SceneTable | None = None
+) -> list[Path]:
     """The `blendtruth render` layout: the tutorial's rgb.png and d.npz, the canonical
-    view_0000.npz and depth/normal previews. Each file is written atomically."""
+    view_0000.npz, the scene's id table ``instances.json`` (given ``table``) and depth/normal
+    previews. Each file is written atomically."""
     out = Path(out)
     written: list[Path] = []
 
@@ -50,6 +55,8 @@ def write_single_view(out: Path, view: View, normals_source: str = "pass") -> li
         emit("rgb.png", lambda p: write_png(p, view.rgb))
     emit("d.npz", lambda p: write_tutorial_npz(p, view, normals_source))
     emit("view_0000.npz", lambda p: write_view_npz(p, view, {"nmap_source": normals_source}))
+    if table is not None:
+        emit("instances.json", lambda p: write_instances_json(p, table))
     emit("depth.png", lambda p: write_png(p, depth_preview(view.depth, view.mask)))
     emit("normal.png", lambda p: write_png(p, normal_preview(view.normal, view.mask)))
     return written

@@ -42,7 +42,8 @@ class Pass:
 
     def describe(self) -> str:
         """The one-line statement stored in ``meta["conventions"]["passes"]``."""
-        return f"{self.dtype} {self.shape}, {self.units}: {self.doc}; {self.background} = none"
+        bg = self.background
+        return f"{self.dtype} {self.shape}, {self.units}: {self.doc}; {bg} where mask is False"
 
     def empty(self, height: int, width: int) -> np.ndarray:
         """An array of this pass filled with its background value."""

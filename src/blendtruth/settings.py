@@ -22,10 +22,13 @@ class RenderSettings:
     always uses one pixel-centre sample); ``engine`` renders RGB only, ground truth always
     comes from Cycles; ``threads`` = 0 lets Blender use every core; ``passes``: the
     ground-truth passes to make (names from :mod:`blendtruth.passes`; depth, distance,
-    normal and mask are always made); ``truth``: "raycast" casts Blender's evaluated
-    triangles with Embree (falling back to Cycles per scene where it cannot match it) or
-    "cycles" renders ground truth with Cycles; ``compress``: zlib-compressed view files
-    (smaller, slower); ``previews``: write the depth/normal preview PNGs.
+    normal and mask are always made); ``alpha_threshold``: the transparency policy, surfaces
+    with material alpha below it are skipped by ground truth (0: every surface counts);
+    ``amodal``: also make every instance's full silhouette (see :mod:`blendtruth.amodal`);
+    ``truth``: "raycast" casts Blender's evaluated triangles with Embree (falling back to
+    Cycles per scene where it cannot match it) or "cycles" renders ground truth with Cycles;
+    ``compress``: zlib-compressed view files (smaller, slower); ``previews``: write the
+    depth/normal preview PNGs.
     """
 
     width: int = 640
@@ -41,6 +44,8 @@ class RenderSettings:
     truth: str = "raycast"
     compress: bool = False
     previews: bool = True
+    alpha_threshold: float = 0.5
+    amodal: bool = False
 
     def __post_init__(self) -> None:
         for name in ("width", "height", "samples"):
@@ -56,6 +61,10 @@ class RenderSettings:
         if not isinstance(self.threads, int) or self.threads < 0:
             raise BlendtruthError(f"--threads must be a whole number >= 0, got {self.threads!r}")
         object.__setattr__(self, "passes", parse_passes(self.passes))
+        if not (isinstance(self.alpha_threshold, int | float) and 0 <= self.alpha_threshold <= 1):
+            raise BlendtruthError(
+                f"--alpha-threshold must be a number in [0, 1], got {self.alpha_threshold!r}"
+            )
         _choice("engine", self.engine, ENGINES)
         _choice("device", self.device, DEVICES)
         _choice("truth", self.truth, TRUTHS)

@@ -33,6 +33,11 @@ class Camera:
         """3×3 float64 intrinsic matrix, pixel units, pixel centres at +0.5."""
         return self.intrinsics.K
 
+    def K_for(self, convention: str, near: float = 0.01, far: float = 1000.0) -> np.ndarray:  # noqa: N802
+        """K in another tool's pixel convention (see :meth:`Intrinsics.K_for`): "opencv"
+        and "open3d" get cx, cy − 0.5; "opengl" a 4×4 projection matrix."""
+        return self.intrinsics.K_for(convention, near, far)
+
     @property
     def width(self) -> int:
         return self.intrinsics.width

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.blender import compat, device, exr, lighting, scene
+from blendtruth import amodal
+from blendtruth.blender import compat, device, exr, ids, lighting, scene, truth_passes
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.truth_raycast import RaycastTruth
 from blendtruth.color import linear_to_srgb8
@@ -50,6 +51,8 @@ class BlenderBackend:
         self._spec: SceneSpec | None = None
         self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
+        self._perturbed: list[str] | None = None
+        self._see_through: list[str] | None = None
 
     @property
     def info(self) -> SceneInfo:
@@ -64,7 +67,11 @@ class BlenderBackend:
     def load_scene(self, spec: SceneSpec) -> SceneInfo:
         """Replace whatever is loaded with ``spec``; return its bounds and transform."""
         self._info = scene.build_scene(spec)
+        truth_passes.inject_aovs(ids.renderable_meshes())
+        truth_passes.register_aovs(bpy.context.view_layer)
         self._spec = spec
+        self._perturbed: list[str] | None = None
+        self._see_through: list[str] | None = None
         self._device = None
         self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
@@ -93,6 +100,8 @@ class BlenderBackend:
         lighting.follow_camera(camera.cam_to_world)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
+        truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
+        bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
         channels = self._render_passes(_ground_truth_setup)
         depth = channels["Depth.Z"]
@@ -102,6 +111,27 @@ class BlenderBackend:
         normal = normals_to_camera(normal_world, camera.cam_to_world)
         normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
         distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        extra = truth_passes.extract(channels, settings.passes, mask, info.table)
+        if self._perturbed is None:
+            self._perturbed = truth_passes.perturbed_normals()
+            self._see_through = truth_passes.non_opaque_materials()
+        normal_bump = normal
+        normal = truth_passes.camera_normals(
+            exr.stack(channels, truth_passes.AOV_SHADING, "RGB"), camera, mask
+        )
+        if "normal_geometric" in settings.passes:
+            extra["normal_geometric"] = truth_passes.camera_normals(
+                exr.stack(channels, truth_passes.AOV_GEOMETRIC, "RGB"), camera, mask, True
+            )
+        if "normal_bump" in settings.passes:
+            extra["normal_bump"] = normal_bump.copy()
+        if "transparent" in settings.passes:
+            extra["transparent"] = self._transparent(mask, settings)
+        amodal_meta = None
+        if settings.amodal:
+            ids_, masks = self._amodal_masks()
+            extra["amodal_ids"], extra["amodal"] = ids_, amodal.pack(masks)
+            amodal_meta = amodal.summary(ids_, masks, extra.get("instance"))
 
         rgb = alpha = None
         if settings.rgb:
@@ -114,6 +144,21 @@ class BlenderBackend:
                 "samples": 1,
                 "filter_width_px": GROUND_TRUTH_FILTER_PX,
                 "note": "one ray through each pixel centre; depth and normal are not blended",
+                "passes": list(settings.passes),
+                "normal": (
+                    "shading normal without bump/normal maps (materials perturbing it: "
+                    f"{', '.join(self._perturbed) or 'none'}; with them: normal_bump)"
+                ),
+                "transparency": {
+                    "alpha_threshold": settings.alpha_threshold,
+                    "policy": (
+                        "a surface whose material alpha at the hit is below alpha_threshold "
+                        "is skipped by every ground-truth pass (the ray goes on); other "
+                        "surfaces, glass and transmissive ones included, count as hits. "
+                        "'transparent' flags pixels whose first surface is see-through"
+                    ),
+                    "see_through_materials": self._see_through,
+                },
             },
             "rgb": None
             if rgb is None
@@ -124,17 +169,74 @@ class BlenderBackend:
                 "seed": settings.seed,
                 "view_transform": "Standard",
             },
+            "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
             "width": camera.width,
             "height": camera.height,
         }
         meta["ground_truth"].update(self._raycast.cycles_meta(settings))
-        return View(camera, depth, distance, normal, mask, rgb, alpha, meta)
+        return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
+
+    def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each instance's full silhouette: one 1-sample render per instance with every
+        other object hidden from camera rays. Returns (ids int32 N, masks bool N×H×W)."""
+        objects = {o.pass_index: o for o in ids.renderable_meshes()}
+        view_layer = bpy.context.view_layer
+        kept = (
+            view_layer.use_pass_object_index,
+            view_layer.use_pass_material_index,
+            view_layer.use_pass_position,
+            view_layer.use_pass_uv,
+            view_layer.use_pass_diffuse_color,
+        )
+        truth_passes.enable_passes(view_layer, ())
+        order = sorted(objects)
+        masks = []
+        try:
+            for inst in order:
+                for other, obj in objects.items():
+                    obj.visible_camera = other == inst
+                depth = self._render_passes(_ground_truth_setup)["Depth.Z"]
+                masks.append(depth < _BACKGROUND_DEPTH)
+        finally:
+            for obj in objects.values():
+                obj.visible_camera = True
+            (
+                view_layer.use_pass_object_index,
+                view_layer.use_pass_material_index,
+                view_layer.use_pass_position,
+                view_layer.use_pass_uv,
+                view_layer.use_pass_diffuse_color,
+            ) = kept
+        return np.array(order, dtype=np.int32), np.array(masks, dtype=bool)
+
+    def _transparent(self, mask: np.ndarray, settings: RenderSettings) -> np.ndarray:
+        """Where the first surface along the ray is not opaque: one more 1-sample render
+        that counts every surface (alpha threshold 0), only if any material is see-through."""
+        if self._see_through is None:
+            self._see_through = truth_passes.non_opaque_materials()
+        if not self._see_through:
+            return np.zeros_like(mask)
+        view_layer = bpy.context.view_layer
+        kept = view_layer.pass_alpha_threshold
+        view_layer.pass_alpha_threshold = 0.0
+        try:
+            first = self._render_passes(_ground_truth_setup)
+        finally:
+            view_layer.pass_alpha_threshold = kept
+        hit = first["Depth.Z"] < _BACKGROUND_DEPTH
+        material = np.where(hit, np.rint(first["IndexMA.X"]), 0).astype(np.int32)
+        return truth_passes.transparent_flag(material, self.info.table, self._see_through)
 
     def _raycast_view(self, camera: Camera, settings: RenderSettings) -> View:
         """Ground truth from the ray caster, RGB (when asked) from the usual render."""
         passes, ground_truth = self._raycast.cast(camera, settings, self.info)
+        amodal_meta = None
+        if settings.amodal:
+            ids_, masks = self._raycast.amodal_masks(camera, settings.threads)
+            passes["amodal_ids"], passes["amodal"] = ids_, amodal.pack(masks)
+            amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
         rgb = alpha = None
         used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
         if settings.rgb:
@@ -144,11 +246,13 @@ class BlenderBackend:
             scene.apply_camera(camera, clip=clip)
             lighting.follow_camera(camera.cam_to_world)
             _common_setup(bpy.context.scene, settings)
+            truth_passes.enable_passes(bpy.context.view_layer, ())
             rgb, alpha = self._render_rgb(settings)
         meta = {
             "blender_version": compat.VERSION_STRING,
             "ground_truth": ground_truth,
             "rgb": None if rgb is None else _rgb_meta(settings),
+            "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, self.info),
             "width": camera.width,

@@ -45,6 +45,17 @@ def raycast_blockers(passes: tuple[str, ...]) -> list[str]:
                 materials[slot.material.original.name] = slot.material.original
     for name in sorted(materials):
         reasons += _material_blockers(materials[name], passes)
+    # The Cycles path's own lists (truth_passes), so both backends agree on what is
+    # see-through or bump-mapped.
+    from blendtruth.blender import truth_passes
+
+    for name in truth_passes.non_opaque_materials():
+        if name in materials:
+            reasons.append(f"material {name!r} is see-through (alpha or transmission)")
+    if "normal_bump" in passes:
+        for name in truth_passes.perturbed_normals():
+            if name in materials:
+                reasons.append(f"material {name!r} has a bump or normal map (normal_bump)")
     return list(dict.fromkeys(reasons))
 
 

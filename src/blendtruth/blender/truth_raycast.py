@@ -30,6 +30,7 @@ class RaycastTruth:
 
     def __init__(self) -> None:
         self._caster: RayCaster | None = None
+        self._alone: dict[int, RayCaster] = {}
         self._blockers: dict[tuple[str, ...], list[str]] = {}
         self._warned: set[str] = set()
         self.extract_seconds = 0.0
@@ -106,6 +107,28 @@ class RaycastTruth:
             "engine": f"Embree 4 (embreex), {caster.scene.triangle_count} triangles",
             "samples": 1,
             "note": NOTE,
+            "passes": list(settings.passes),
+            "normal": "shading normal without bump/normal maps (interpolated corner normals)",
+            "transparency": {
+                "alpha_threshold": settings.alpha_threshold,
+                "policy": "every surface is opaque in this scene (scenes with see-through "
+                "materials get Cycles ground truth and its policy)",
+                "see_through_materials": [],
+            },
             "fallback_reason": None,
         }
         return passes, meta
+
+    def amodal_masks(self, camera: Camera, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each instance's full silhouette: its triangles cast alone. Returns (ids int32 N,
+        masks bool N×H×W), ids ascending."""
+        scene = self.caster(threads).scene
+        ids = np.unique(scene.instance)
+        ids = ids[ids > 0]
+        masks = []
+        for inst in ids:
+            if inst not in self._alone:
+                self._alone[inst] = RayCaster(scene.select(scene.instance == inst), threads)
+            masks.append(self._alone[inst].cast(camera, ("mask",))["mask"])
+        shape = (0, camera.height, camera.width)
+        return ids.astype(np.int32), np.array(masks, bool).reshape(-1, *shape[1:])

@@ -79,6 +79,19 @@ class TriangleScene:
         length = np.linalg.norm(n, axis=1, keepdims=True)
         return np.divide(n, length, out=np.zeros_like(n), where=length > 0)
 
+    def select(self, keep: np.ndarray) -> TriangleScene:
+        """The triangles where the T bool ``keep`` is True (transforms kept as they are)."""
+        return TriangleScene(
+            corners=self.corners[keep],
+            corner_normals=self.corner_normals[keep],
+            smooth=self.smooth[keep],
+            uv=self.uv[keep],
+            material=self.material[keep],
+            instance=self.instance[keep],
+            transform=self.transform[keep],
+            transforms=self.transforms,
+        )
+
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) world corners of the bounding box, 3 float64 each."""
         flat = self.corners.reshape(-1, 3)

@@ -47,6 +47,7 @@ def write_cameras_json(path: PathLike, cameras: Sequence[Camera], names: Sequenc
         {
             "name": name,
             "K": cam.K.tolist(),
+            "K_opencv": cam.intrinsics.K_opencv.tolist(),
             "width": cam.width,
             "height": cam.height,
             "cam_to_world": cam.cam_to_world.tolist(),
@@ -59,10 +60,12 @@ def write_cameras_json(path: PathLike, cameras: Sequence[Camera], names: Sequenc
 def write_transforms_json(
     path: PathLike,
     cameras: Sequence[Camera],
-    rgb_paths: Sequence[PathLike],
+    rgb_paths: Sequence[PathLike] | None,
     depth_paths: Sequence[PathLike] | None = None,
     mask_paths: Sequence[PathLike] | None = None,
     scale: float | None = None,
+    depth_unit_scale_factor: float = 1.0,
+    note: str | None = None,
 ) -> None:
     """A NeRF transforms.json for nerfstudio and instant-ngp.
 
@@ -74,7 +77,10 @@ def write_transforms_json(
     relative, relative ones are taken as relative to it already. ``transform_matrix`` is
     cam_to_world with OpenGL camera axes. ``scale``, when given, is written as
     instant-ngp's ``scale`` (world -> its unit cube; it uses 0.33 otherwise); nerfstudio
-    ignores it.
+    ignores it. ``rgb_paths`` None writes no ``file_path`` (a camera/depth/mask file for a
+    render without images). ``depth_unit_scale_factor`` is the factor from the depth files'
+    values to scene units (nerfstudio's parser ignores the key and multiplies by its own
+    default 1e-3: see blendtruth.exports.nerfstudio); ``note`` replaces the default note.
     """
     _check_lengths(cameras, rgb_paths=rgb_paths, depth_paths=depth_paths, mask_paths=mask_paths)
     if scale is not None and not (math.isfinite(scale) and scale > 0):
@@ -86,12 +92,14 @@ def write_transforms_json(
         data.update(_intrinsics_fields(cameras[0].intrinsics))
     data.update(dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
     if depth_paths is not None:
-        data["depth_unit_scale_factor"] = 1.0
+        data["depth_unit_scale_factor"] = depth_unit_scale_factor
     if scale is not None:
         data["scale"] = float(scale)
     frames = []
     for i, cam in enumerate(cameras):
-        frame: dict[str, Any] = {"file_path": _relative(rgb_paths[i], folder)}
+        frame: dict[str, Any] = {}
+        if rgb_paths is not None:
+            frame["file_path"] = _relative(rgb_paths[i], folder)
         if not shared:
             frame.update(_intrinsics_fields(cam.intrinsics))
         frame["transform_matrix"] = opencv_to_opengl(cam.cam_to_world).tolist()
@@ -101,7 +109,7 @@ def write_transforms_json(
             frame["mask_path"] = _relative(mask_paths[i], folder)
         frames.append(frame)
     data["frames"] = frames
-    data["blendtruth"] = {"conventions": conventions(), "note": _NOTE}
+    data["blendtruth"] = {"conventions": conventions(), "note": note or _NOTE}
     _write_json(path, data)
 
 

@@ -12,8 +12,12 @@ import numpy as np
 from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
+from blendtruth.passes import PASSES, REQUIRED
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open
+
+# Not per-pixel passes: the bit-packed amodal masks and their instance ids (amodal.py).
+AMODAL_KEYS = ("amodal", "amodal_ids")
 
 
 def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -22,6 +26,7 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
     return {
         "conventions": conventions(),
         "intrinsics": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy},
+        "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
         **view.meta,
@@ -36,19 +41,23 @@ def write_view_npz(
     compress: bool = False,
 ) -> None:
     """Write ``view`` to ``path`` atomically (an npz, zlib-compressed when ``compress``).
-    Keys: every pass of ``view.passes()`` (depth, distance, normal, mask and the extra
-    passes, with the pass table's dtypes), K, cam_to_world, meta (a JSON string) and, when
-    rendered, rgb, alpha."""
-    from blendtruth.passes import PASSES
-
-    arrays: dict[str, np.ndarray] = {
-        name: array.astype(PASSES[name].dtype, copy=False) for name, array in view.passes().items()
-    }
-    arrays.update({
+    Keys: every pass the view
+    holds (depth, distance, normal, mask and the requested ones of :mod:`blendtruth.passes`,
+    each with the table's dtype), K, cam_to_world, meta (a JSON string) and, when rendered,
+    rgb, alpha."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, array in view.passes().items():
+        spec = PASSES[name]
+        spec.check(array, view.camera.height, view.camera.width)
+        arrays[name] = array
+    arrays |= {
         "K": view.K.astype(np.float64),
         "cam_to_world": view.cam_to_world.astype(np.float64),
         "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
-    })  # fmt: skip
+    }
+    for key in AMODAL_KEYS:
+        if key in view.extra:
+            arrays[key] = view.extra[key]
     if view.rgb is not None:
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
@@ -65,8 +74,6 @@ def read_view_npz(path: str | os.PathLike) -> View:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as exc:
         raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
-    from blendtruth.passes import PASSES
-
     meta = json.loads(str(arrays["meta"]))
     height, width = arrays["depth"].shape
     camera = Camera(Intrinsics.from_K(arrays["K"], width, height), arrays["cam_to_world"])
@@ -79,8 +86,9 @@ def read_view_npz(path: str | os.PathLike) -> View:
         rgb=arrays.get("rgb"),
         alpha=arrays.get("alpha"),
         meta=meta,
-        extra={k: v for k, v in arrays.items() if k in PASSES and k not in _CORE},
+        extra={
+            k: v
+            for k, v in arrays.items()
+            if (k in PASSES and k not in REQUIRED) or k in AMODAL_KEYS
+        },
     )
-
-
-_CORE = ("depth", "distance", "normal", "mask")

@@ -1,0 +1,174 @@
+"""``blendtruth export``, ``show`` and ``check``: commands on finished render/dataset folders.
+
+Registered on the main click group by :func:`register`; ``--export`` of ``render`` and
+``dataset`` runs :func:`run_exports` on their output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from blendtruth.errors import BlendtruthError
+
+_PATH = click.Path(path_type=Path)
+
+
+@contextlib.contextmanager
+def progress(label: str, total: int, enabled: bool = True) -> Iterator:
+    """A rich progress bar on stderr (only on a terminal); yields ``advance(name)``."""
+    if not enabled or total < 2 or not sys.stderr.isatty():
+        yield lambda name: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[name]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=total, name="")
+        yield lambda name: bar.update(task, advance=1, name=name)
+
+
+def _model_count(path: Path) -> int:
+    from blendtruth.exports.source import render_folders
+
+    return len(render_folders(path))
+
+
+def run_exports(
+    formats: list[str], path: Path, out: Path | None = None, show_progress: bool = True, **options
+) -> list[Path]:
+    """Export ``path`` (a render or dataset folder) in every format of ``formats``."""
+    from blendtruth.exports import export
+
+    written: list[Path] = []
+    total = _model_count(path)
+    for fmt in formats:
+        kwargs = {k: v for k, v in options.items() if k in _FORMAT_OPTIONS[fmt] and v is not None}
+        with progress(f"export {fmt}", total, show_progress) as advance:
+            if fmt == "webdataset":
+                written += export(fmt, path, out, **kwargs)
+            else:
+                written += export(fmt, path, out, on_model=advance, **kwargs)
+    return written
+
+
+_FORMAT_OPTIONS = {
+    "colmap": {"max_points"},
+    "nerfstudio": set(),
+    "exr": set(),
+    "png16": {"depth_scale"},
+    "webdataset": {"max_shard_bytes"},
+}
+
+
+def _depth_scale(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise BlendtruthError(
+            f"--depth-scale must be a number > 0 or 'auto', got {text!r}"
+        ) from None
+
+
+@click.command("export")
+@click.argument("formats")
+@click.argument("folder", type=_PATH)
+@click.option("--out", type=_PATH, default=None, help="Output folder (default: in place).")
+@click.option(
+    "--depth-scale",
+    default="auto",
+    show_default=True,
+    help="png16: scene units per count, or auto (a power of ten that fits).",
+)
+@click.option(
+    "--max-points", type=int, default=200_000, show_default=True, help="colmap: 3D points."
+)
+@click.option(
+    "--shard-bytes",
+    "max_shard_bytes",
+    type=int,
+    default=1_000_000_000,
+    show_default=True,
+    help="webdataset: largest shard size in bytes.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def export_command(formats, folder, out, depth_scale, max_points, max_shard_bytes, no_progress):
+    """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
+    png16, webdataset (comma-separated). See docs/exports.md."""
+    from blendtruth.exports import parse_formats
+
+    names = parse_formats(formats)
+    if max_points < 1 or max_shard_bytes < 1:
+        raise BlendtruthError("--max-points and --shard-bytes must be >= 1")
+    written = run_exports(
+        names,
+        folder,
+        out,
+        not no_progress,
+        depth_scale=_depth_scale(depth_scale),
+        max_points=max_points,
+        max_shard_bytes=max_shard_bytes,
+    )
+    click.echo(f"exported {', '.join(names)}: {len(written)} files")
+
+
+@click.command("show")
+@click.argument("folder", type=_PATH)
+@click.option("--out", type=_PATH, default=None, help="Output folder (default FOLDER/show).")
+@click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def show_command(folder, out, views, no_progress):
+    """Contact sheets (RGB | depth with a metric colour bar | normals | instance ids or
+    mask) and a static index.html gallery of a render or dataset folder."""
+    from blendtruth.show.gallery import show
+
+    if views < 1:
+        raise BlendtruthError(f"--views must be >= 1, got {views}")
+    if not Path(folder).is_dir():
+        raise BlendtruthError(f"{folder}: no such folder")
+    total = (
+        len(list((Path(folder) / "models").glob("*"))) if (Path(folder) / "models").is_dir() else 1
+    )
+    with progress("show", total, not no_progress) as advance:
+        written = show(folder, out, views, on_model=advance)
+    click.echo(f"wrote {written[-1]}")
+
+
+@click.command("check")
+@click.argument("folder", type=_PATH)
+def check_command(folder):
+    """Re-derive every view's ground truth from mesh.ply (ray cast) and the other views
+    (reprojection); one verdict line per model. Exit code 1 when a threshold is crossed
+    (thresholds: blendtruth.check.THRESHOLDS, docs/exports.md)."""
+    from blendtruth.check import check_folder, format_report
+    from blendtruth.exports.source import render_folders
+
+    folders = render_folders(folder)
+    failed = 0
+    with progress("check", len(folders)) as advance:
+        for f in folders:
+            report = check_folder(f)
+            click.echo(format_report(report))
+            failed += not report.ok
+            advance(f.model_id)
+    click.echo(f"{len(folders) - failed} of {len(folders)} models pass")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def register(group: click.Group) -> None:
+    for command in (export_command, show_command, check_command):
+        group.add_command(command)

@@ -1,0 +1,65 @@
+"""OpenEXR export: one float32 EXR per view with every metric pass.
+
+``exr/NNNN.exr``: scanline, ZIP-compressed (lossless), float32 channels, rows top-down:
+    depth                       planar depth (camera z), scene units, 0 = no surface
+    distance                    ray length from the camera centre, scene units, 0 = no surface
+    normal.X, normal.Y, normal.Z  unit normal, camera frame, OpenCV axes (x right, y down,
+                                z forward), facing the camera; 0 where no surface
+    mask                        1.0 where a surface is hit at the pixel centre, else 0.0
+Header string attributes: ``blendtruth_K`` (K, pixel centres at +0.5), ``blendtruth_K_opencv``,
+``blendtruth_cam_to_world`` (4×4, OpenCV axes), all as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from blendtruth.exports.source import RenderFolder
+
+CHANNELS = ("depth", "distance", "normal.X", "normal.Y", "normal.Z", "mask")
+
+
+def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
+    """Write ``out/exr/NNNN.exr`` for every view of ``folder``."""
+    import OpenEXR
+
+    (Path(out) / "exr").mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, view in folder.views():
+        f32 = np.float32
+        channels = {
+            "depth": view.depth.astype(f32),
+            "distance": view.distance.astype(f32),
+            "normal.X": np.ascontiguousarray(view.normal[..., 0], dtype=f32),
+            "normal.Y": np.ascontiguousarray(view.normal[..., 1], dtype=f32),
+            "normal.Z": np.ascontiguousarray(view.normal[..., 2], dtype=f32),
+            "mask": view.mask.astype(f32),
+        }
+        header = {
+            "compression": OpenEXR.ZIP_COMPRESSION,
+            "type": OpenEXR.scanlineimage,
+            "blendtruth_K": json.dumps(view.K.tolist()),
+            "blendtruth_K_opencv": json.dumps(view.camera.intrinsics.K_opencv.tolist()),
+            "blendtruth_cam_to_world": json.dumps(view.cam_to_world.tolist()),
+        }
+        path = Path(out) / "exr" / f"{name}.exr"
+        _write_atomic(path, lambda p, h=header, c=channels: OpenEXR.File(h, c).write(str(p)))
+        written.append(path)
+    return written
+
+
+def _write_atomic(path: Path, write) -> None:
+    # OpenEXR writes to a file name, so write a hidden temporary one and rename it.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.exr")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,79 @@
+"""nerfstudio data from a render folder: a transforms.json its parser reads at its defaults.
+
+nerfstudio's ``nerfstudio-data`` parser ignores ``depth_unit_scale_factor`` in
+transforms.json and multiplies every depth file by its own option, default 1e-3 (depth
+images in millimetres), for ``.npy`` files as for 16-bit PNGs. So the depth files here
+hold depth in scene units × 1000:
+
+    transforms.json          cameras (OpenGL axes, K unchanged: see writers/nerf.py),
+                             ``file_path`` rgb/NNNN.png, ``mask_path`` mask/NNNN.png (255 =
+                             surface; nerfstudio ignores black pixels), ``depth_file_path``
+                             nerfstudio_depth/NNNN.npy, ``depth_unit_scale_factor`` 0.001
+    nerfstudio_depth/NNNN.npy  float64 H×W planar depth × 1000 (scene units / 1000), 0 =
+                             no surface. float64 holds float32 depth × 1000 exactly, so
+                             × 1e-3 gives our float32 depth back (to float32 rounding of
+                             the product in readers that compute in float32).
+
+Without RGB there is no image to train on: transforms.json then has no ``file_path`` (no
+stand-in image), keeps the cameras, depth and masks, and says so in its note; the
+``export nerfstudio`` command refuses such a folder with a one-line error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from blendtruth.errors import BlendtruthError
+from blendtruth.exports.source import RenderFolder
+from blendtruth.writers.atomic import atomic_open
+from blendtruth.writers.nerf import write_transforms_json
+
+# nerfstudio's default depth_unit_scale_factor (nerfstudio-data parser config).
+NERFSTUDIO_DEPTH_SCALE = 1e-3
+DEPTH_DIR = "nerfstudio_depth"
+
+_NOTE = (
+    "transform_matrix is camera-to-world with OpenGL camera axes (x right, y up, z back); "
+    "fl_x, fl_y, cx, cy are K's entries unchanged (pixel centres at +0.5, as nerfstudio and "
+    "instant-ngp cast rays). depth_file_path: .npy float64 planar depth (camera z) in scene "
+    "units x 1000, 0 = no surface, so nerfstudio's default depth scale 1e-3 gives scene "
+    "units. mask_path: 255 = surface."
+)
+_NOTE_NO_RGB = _NOTE + (
+    " This render has no RGB images (--no-rgb): frames have no file_path, so image-based "
+    "trainers cannot use this file; it carries cameras, depth and masks."
+)
+
+
+def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True) -> list[Path]:
+    """Write ``out/transforms.json`` and ``out/nerfstudio_depth/`` for ``folder``; paths in
+    the JSON are relative to ``out``. ``require_rgb``: a folder without RGB is an error."""
+    out = Path(out)
+    rgb = folder.has_rgb
+    if require_rgb and not rgb:
+        raise BlendtruthError(
+            f"{folder.path}: no RGB images (rendered with --no-rgb); nerfstudio trains on "
+            "images, so render again without --no-rgb to export nerfstudio data"
+        )
+    (out / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
+    cameras, written = [], []
+    for name, view in folder.views():
+        cameras.append(view.camera)
+        path = out / DEPTH_DIR / f"{name}.npy"
+        with atomic_open(path) as f:
+            np.save(f, view.depth.astype(np.float64) * 1000.0)  # exact for float32 depth
+        written.append(path)
+    names = folder.names
+    base = folder.path.resolve()
+    write_transforms_json(
+        out / "transforms.json",
+        cameras,
+        rgb_paths=[base / "rgb" / f"{n}.png" for n in names] if rgb else None,
+        depth_paths=[(out / DEPTH_DIR / f"{n}.npy").resolve() for n in names],
+        mask_paths=[base / "mask" / f"{n}.png" for n in names],
+        depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
+        note=_NOTE if rgb else _NOTE_NO_RGB,
+    )
+    return written + [out / "transforms.json"]
