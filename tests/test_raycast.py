@@ -252,3 +252,11 @@ def test_bad_truth_option_is_one_line(capsys):
     assert len(err) == 1 and "--truth" in err[0] and "raycast" in err[0], err
     with pytest.raises(BlendtruthError, match="--truth must be one of raycast, cycles"):
         RenderSettings(truth="embree")
+
+
+def test_cast_passes_have_zero_background():
+    # cast.py fills images with zeros; the pass table must agree.
+    from blendtruth.passes import PASSES
+    from blendtruth.raycast.cast import CAST_PASSES
+
+    assert all(PASSES[name].background == 0 for name in CAST_PASSES)

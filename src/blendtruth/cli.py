@@ -181,9 +181,9 @@ _VIEW_OPTIONS = [
     click.option("--compress", is_flag=True, help="zlib-compress views/*.npz (smaller, slower)."),
     click.option(
         "--previews/--no-previews",
-        default=True,
+        default=False,
         show_default=True,
-        help="Write preview/*_depth.png and *_normal.png.",
+        help="Also write preview/NNNN_depth.png and NNNN_normal.png to look at.",
     ),
 ]
 

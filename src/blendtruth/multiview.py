@@ -33,7 +33,7 @@ from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
-from blendtruth.writers.atomic import atomic_open
+from blendtruth.writers.atomic import atomic_open, sync_folder
 from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
@@ -101,7 +101,13 @@ def render_model(
     info = backend.info
     cameras = plan_cameras(plan, info, settings, settings.seed)
     out = Path(out)
-    subs = ("views", "depth", "mask") + (("preview",) if settings.previews else ())
+    from blendtruth.exports.nerfstudio import (
+        DEPTH_DIR,
+        write_nerfstudio_depth,
+        write_nerfstudio_transforms,
+    )
+
+    subs = ("views", "depth", "mask", DEPTH_DIR) + (("preview",) if settings.previews else ())
     for sub in subs + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     names = [f"{i:04d}" for i in range(len(cameras))]
@@ -111,10 +117,13 @@ def render_model(
     fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
 
     def write(name: str, view: View) -> None:
-        written.extend(write_view_files(out, name, view, settings))
+        # Not fsynced one by one: the folder is flushed once at the end (sync_folder).
+        written.extend(write_view_files(out, name, view, settings, durable=False))
+        written.append(write_nerfstudio_depth(out, name, view.depth, durable=False))
         if "instance" in view.extra:
-            ids, counts = np.unique(view.extra["instance"], return_counts=True)
-            pixels[name] = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+            counts = np.bincount(view.extra["instance"].ravel())
+            ids = np.flatnonzero(counts)
+            pixels[name] = dict(zip(ids.tolist(), counts[ids].tolist(), strict=True))
         if view.meta.get("amodal"):
             amodal[name] = view.meta["amodal"]
         fused.add_view(view)
@@ -132,38 +141,41 @@ def render_model(
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
-    from blendtruth.exports.nerfstudio import export_nerfstudio
-    from blendtruth.exports.source import render_folder
-
-    written += export_nerfstudio(render_folder(out), out, require_rgb=False)
+    written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb))
     pts, nrm, col = fused.result()
     write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
+    sync_folder(out)
     return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 
 def write_view_files(
-    out: Path, name: str, view: View, settings: RenderSettings | None = None
+    out: Path,
+    name: str,
+    view: View,
+    settings: RenderSettings | None = None,
+    durable: bool = True,
 ) -> list[Path]:
     """One view's files (see the module docstring); ``settings`` chooses compression and
-    previews (default: uncompressed npz, with previews)."""
+    previews (default: uncompressed npz, no previews); ``durable`` = False leaves the
+    fsync to the caller (each file is still written atomically)."""
     compress = settings.compress if settings else False
-    previews = settings.previews if settings else True
+    previews = settings.previews if settings else False
     paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
              out / "mask" / f"{name}.png"]  # fmt: skip
-    write_view_npz(paths[0], view, compress=compress)
-    with atomic_open(paths[1]) as f:
+    write_view_npz(paths[0], view, compress=compress, durable=durable)
+    with atomic_open(paths[1], durable) as f:
         np.save(f, view.depth.astype(np.float32, copy=False))
-    write_png(paths[2], view.mask.view(np.uint8) * np.uint8(255))
+    write_png(paths[2], view.mask.view(np.uint8) * np.uint8(255), durable=durable)
     if previews:
         paths += [out / "preview" / f"{name}_depth.png", out / "preview" / f"{name}_normal.png"]
-        write_png(paths[3], depth_preview(view.depth, view.mask))
-        write_png(paths[4], normal_preview(view.normal, view.mask))
+        write_png(paths[3], depth_preview(view.depth, view.mask), durable=durable)
+        write_png(paths[4], normal_preview(view.normal, view.mask), durable=durable)
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], view.rgb)
+        write_png(paths[-1], view.rgb, durable=durable)
     return paths
 
 

@@ -43,7 +43,7 @@ class RenderSettings:
     passes: tuple[str, ...] = DEFAULT_PASSES
     truth: str = "raycast"
     compress: bool = False
-    previews: bool = True
+    previews: bool = False
     alpha_threshold: float = 0.5
     amodal: bool = False
 

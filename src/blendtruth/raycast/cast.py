@@ -57,16 +57,20 @@ class RayCaster:
         self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
         self._threads = threads
         self._rays_key: tuple | None = None
-        self._rays: np.ndarray | None = None
+        self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
+        self._origins32 = np.zeros((0, 3), np.float32)
 
-    def _camera_rays(self, camera: Camera) -> np.ndarray:
-        """N×3 float64 camera-frame rays (z = 1), cached for the last intrinsics."""
+    def _camera_rays(self, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Camera-frame rays (z = 1) for the last intrinsics, cached: N×3 float64, N×3
+        float32, and their N float64 lengths."""
         intr = camera.intrinsics
         key = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
         if key != self._rays_key:
             self._rays = ray_directions(intr).reshape(-1, 3)
+            self._rays32 = self._rays.astype(np.float32)
+            self._lengths = np.linalg.norm(self._rays, axis=1)
             self._rays_key = key
-        return self._rays
+        return self._rays, self._rays32, self._lengths
 
     def _intersect(self, origin: np.ndarray, dirs32: np.ndarray) -> tuple[np.ndarray, ...]:
         """Embree hits: (primID int, u, v float32) for N rays from ``origin``."""
@@ -74,13 +78,14 @@ class RayCaster:
         prim = np.empty(n, np.int32)
         u = np.empty(n, np.float32)
         v = np.empty(n, np.float32)
-        org = np.broadcast_to(origin.astype(np.float32), (min(n, _CHUNK), 3))
+        if len(self._origins32) < min(n, _CHUNK):
+            self._origins32 = np.empty((min(n, _CHUNK), 3), np.float32)
+        org = self._origins32
+        org[:] = origin.astype(np.float32)
 
         def run(start: int) -> None:
             stop = min(start + _CHUNK, n)
-            out = self._embree.run(
-                np.ascontiguousarray(org[: stop - start]), dirs32[start:stop], output=1
-            )
+            out = self._embree.run(org[: stop - start], dirs32[start:stop], output=1)
             prim[start:stop] = out["primID"]
             u[start:stop] = out["u"]
             v[start:stop] = out["v"]
@@ -111,13 +116,13 @@ class RayCaster:
         h, w = camera.height, camera.width
         pose = camera.cam_to_world
         rot = pose[:3, :3]
-        rays_cam = self._camera_rays(camera)
-        rays = rays_cam @ rot.T
+        rays_cam, rays_cam32, lengths = self._camera_rays(camera)
         origin = pose[:3, 3] - self._offset
-        prim, u, v = self._intersect(origin, rays.astype(np.float32))
+        dirs32 = rays_cam32 @ rot.T.astype(np.float32)
+        prim, u, v = self._intersect(origin, dirs32)
         hit = np.flatnonzero(prim >= 0)
         p = prim[hit]
-        d = rays[hit]
+        d = rays_cam[hit] @ rot.T  # float64, for the refinement
         ng = self._face_normal[p]
         denom = np.einsum("ij,ij->i", ng, d)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -135,9 +140,10 @@ class RayCaster:
 
         def image(values: np.ndarray, name: str) -> np.ndarray:
             spec = PASSES[name]
-            arr = spec.empty(h, w)
-            arr.reshape(h * w, -1)[hit] = values.reshape(len(hit), -1)
-            return arr
+            shape = (h * w,) if spec.channels == 0 else (h * w, spec.channels)
+            arr = np.zeros(shape, spec.dtype)  # every cast pass's background is 0
+            arr[hit] = values
+            return arr.reshape((h, w) + shape[1:])
 
         want = set(passes)
         if "mask" in want:
@@ -147,7 +153,7 @@ class RayCaster:
         if "depth" in want:
             out["depth"] = image(t, "depth")
         if "distance" in want:
-            out["distance"] = image(t * np.linalg.norm(rays_cam[hit], axis=1), "distance")
+            out["distance"] = image(t * lengths[hit], "distance")
         if "normal_geometric" in want:
             out["normal_geometric"] = image((ng * sign) @ rot, "normal_geometric")
         if "normal" in want:
@@ -159,7 +165,7 @@ class RayCaster:
         if "position" in want:
             out["position"] = image(pose[:3, 3] + t[:, None] * d, "position")
         if "uv" in want:
-            out["uv"] = image(np.einsum("ij,ijk->ik", bary, self.scene.uv[p]), "uv")
+            out["uv"] = image(_blend(bary, self.scene.uv[p]), "uv")
         if internals:
             tri = np.full(h * w, -1, np.int32)
             tri[hit] = p
@@ -171,10 +177,18 @@ class RayCaster:
 
     def _shading_normals(self, p: np.ndarray, ng: np.ndarray, bary: np.ndarray) -> np.ndarray:
         """World-frame unit shading normals of hits on triangles ``p`` (before the flip)."""
-        n = ng.copy()
         smooth = self.scene.smooth[p]
+        if smooth.all():
+            n = np.empty_like(ng)
+            blend = _blend(bary, self.scene.corner_normals[p])
+            length = np.linalg.norm(blend, axis=1, keepdims=True)
+            ok = length[:, 0] > 0
+            n[ok] = blend[ok] / length[ok]
+            n[~ok] = ng[~ok]
+            return n
+        n = ng.copy()
         if smooth.any():
-            blend = np.einsum("ij,ijk->ik", bary[smooth], self.scene.corner_normals[p[smooth]])
+            blend = _blend(bary[smooth], self.scene.corner_normals[p[smooth]])
             length = np.linalg.norm(blend, axis=1, keepdims=True)
             ok = length[:, 0] > 0
             blend = np.divide(blend, length, out=np.zeros_like(blend), where=length > 0)
@@ -186,3 +200,11 @@ class RayCaster:
         c = self.scene.corners[p] - self._offset
         point = (1 - u - v)[:, None] * c[:, 0] + u[:, None] * c[:, 1] + v[:, None] * c[:, 2]
         return np.einsum("ij,ij->i", point - origin, d) / np.einsum("ij,ij->i", d, d)
+
+
+def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """N×C: the N×3 barycentric ``weights`` applied to N×3×C corner values (float64)."""
+    return (
+        weights[:, 0:1] * corners[:, 0] + weights[:, 1:2] * corners[:, 1]
+        + weights[:, 2:3] * corners[:, 2]
+    )  # fmt: skip

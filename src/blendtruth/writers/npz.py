@@ -39,6 +39,7 @@ def write_view_npz(
     view: View,
     extra: dict[str, Any] | None = None,
     compress: bool = False,
+    durable: bool = True,
 ) -> None:
     """Write ``view`` to ``path`` atomically (an npz, zlib-compressed when ``compress``).
     Keys: every pass the view
@@ -62,7 +63,7 @@ def write_view_npz(
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
         arrays["alpha"] = view.alpha.astype(np.float32)
-    with atomic_open(path) as f:
+    with atomic_open(path, durable) as f:
         (np.savez_compressed if compress else np.savez)(f, **arrays)
 
 
