@@ -41,7 +41,7 @@ _VIEW_OPTIONS = [
         type=click.Choice(ENGINES),
         default="cycles",
         show_default=True,
-        help="Engine for the RGB image; ground truth always comes from Cycles.",
+        help="Engine for the RGB image (ground truth: see --truth).",
     ),
     click.option(
         "--device",

@@ -98,7 +98,7 @@ _TABLE = (
     Pass("albedo", "float32", 3, 0.0, "linear RGB, 0..1",
          "base colour of the material at the hit, unlit: the Principled BSDF's Base Color "
          "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic), "
-         "as Cycles' Diffuse Color pass"),
+         "as Cycles' Diffuse Color pass", (CYCLES,)),
     Pass("transparent", "bool", 0, False, "flag",
          "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
          "material); see the transparency policy in meta"),

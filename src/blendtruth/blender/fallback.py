@@ -21,9 +21,13 @@ _BUMP_NODES = ("BUMP", "NORMAL_MAP")
 
 def raycast_blockers(passes: tuple[str, ...]) -> list[str]:
     """Reasons this scene's ground truth must come from Cycles (empty: ray-cast it)."""
-    reasons: list[str] = []
-    if "albedo" in passes:
-        reasons.append("the albedo pass needs Cycles' material evaluation")
+    from blendtruth.passes import PASSES, RAYCAST
+
+    reasons = [
+        f"the {name} pass needs Cycles' material evaluation"
+        for name in passes
+        if RAYCAST not in PASSES[name].backends
+    ]
     depsgraph = bpy.context.evaluated_depsgraph_get()
     materials = {}
     for inst in depsgraph.object_instances:
