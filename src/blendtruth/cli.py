@@ -309,8 +309,10 @@ def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
             )
         else:
             from blendtruth.multiview import render_model
+            from blendtruth.progress import view_progress
 
-            written = render_model(spec, plan, settings, out)
+            with view_progress(plan.views, plan.sampler != "file") as on_view:
+                written = render_model(spec, plan, settings, out, on_view=on_view)
             summary = f"rendered {len(list((out / 'views').glob('*.npz')))} views"
     except BaseException:
         if created:

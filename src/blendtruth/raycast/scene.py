@@ -75,7 +75,11 @@ class TriangleScene:
         """T×3 float64 unit face normals, right-handed from the corner order (v0, v1, v2);
         zero for degenerate triangles."""
         c = self.corners
-        n = np.cross(c[:, 1] - c[:, 0], c[:, 2] - c[:, 0])
+        a, b = c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]
+        n = np.empty_like(a)  # a x b, written out: np.cross is several times slower
+        n[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+        n[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+        n[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
         length = np.linalg.norm(n, axis=1, keepdims=True)
         return np.divide(n, length, out=np.zeros_like(n), where=length > 0)
 
@@ -94,8 +98,7 @@ class TriangleScene:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) world corners of the bounding box, 3 float64 each."""
-        flat = self.corners.reshape(-1, 3)
-        return flat.min(axis=0), flat.max(axis=0)
+        return self.corners.min(axis=(0, 1)), self.corners.max(axis=(0, 1))
 
 
 def concatenate(parts: list[TriangleScene]) -> TriangleScene:
