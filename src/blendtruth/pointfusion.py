@@ -35,6 +35,8 @@ class VoxelAccumulator:
         self._keys = np.zeros(0, np.int64)
         self._sums = np.zeros((0, 9), np.float64)  # point xyz, normal xyz, colour rgb
         self._counts = np.zeros(0, np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
 
     def add(self, points: np.ndarray, normals: np.ndarray, colors: np.ndarray) -> None:
         """Add N×3 points, N×3 normals, N×3 uint8 colours."""
@@ -46,16 +48,23 @@ class VoxelAccumulator:
         keys = (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
         values = np.concatenate([points, normals, colors.astype(np.float64)], axis=1)
         keys, sums, counts = _reduce(keys, values, np.ones(len(keys), np.int64))
-        # Merge into the sorted table: add to voxels it has, insert the new ones.
-        at = np.searchsorted(self._keys, keys)
-        found = at < len(self._keys)
-        found[found] = self._keys[at[found]] == keys[found]
-        self._sums[at[found]] += sums[found]
-        self._counts[at[found]] += counts[found]
-        new = ~found
-        self._keys = np.insert(self._keys, at[new], keys[new])
-        self._sums = np.insert(self._sums, at[new], sums[new], axis=0)
-        self._counts = np.insert(self._counts, at[new], counts[new])
+        self._pending.append((keys, sums, counts))
+        self._pending_rows += len(keys)
+        # Merge when the pending rows outgrow the table: each row is merged O(1) times on
+        # average, and memory stays within a small multiple of the occupied voxels.
+        if self._pending_rows > max(len(self._keys), 1 << 16):
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        parts = [(self._keys, self._sums, self._counts), *self._pending]
+        self._keys, self._sums, self._counts = _reduce(
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]),
+        )
+        self._pending, self._pending_rows = [], 0
 
     def add_view(self, view: View) -> None:
         """Add a view's hit pixels: back-projected depth, world normals, RGB (or grey)."""
@@ -77,6 +86,7 @@ class VoxelAccumulator:
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(points M×3 float64, unit normals M×3 float64, colours M×3 uint8)."""
+        self._merge()
         mean = self._sums / np.maximum(self._counts, 1)[:, None]
         normals = mean[:, 3:6]
         norm = np.linalg.norm(normals, axis=1, keepdims=True)
@@ -86,7 +96,7 @@ class VoxelAccumulator:
 
 def _reduce(keys: np.ndarray, values: np.ndarray, counts: np.ndarray):
     """Sum rows of ``values`` and ``counts`` with equal keys; keys come back sorted."""
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     keys, values, counts = keys[order], values[order], counts[order]
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     return keys[starts], np.add.reduceat(values, starts, axis=0), np.add.reduceat(counts, starts)

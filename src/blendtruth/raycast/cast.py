@@ -14,6 +14,7 @@ judged from the face normal).
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -43,7 +44,10 @@ def _embree():
 
 
 class RayCaster:
-    """An Embree scene of ``scene``'s triangles, built once, cast per camera."""
+    """An Embree scene of ``scene``'s triangles, built once, cast per camera.
+
+    ``threads``: rays are cast in chunks of 2^17 on this many threads (0 = one per core);
+    they run in parallel only as far as embreex releases the GIL."""
 
     def __init__(self, scene: TriangleScene, threads: int = 0) -> None:
         rtcore_scene, triangle_mesh = _embree()
@@ -91,7 +95,7 @@ class RayCaster:
             v[start:stop] = out["v"]
 
         starts = list(range(0, n, _CHUNK))
-        workers = self._threads if self._threads > 0 else 2
+        workers = self._threads if self._threads > 0 else (os.cpu_count() or 1)
         if workers > 1 and len(starts) > 1:
             threads = [threading.Thread(target=lambda s=s: [run(x) for x in s])
                        for s in (starts[i::workers] for i in range(workers))]  # fmt: skip
