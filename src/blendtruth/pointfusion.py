@@ -95,8 +95,16 @@ class VoxelAccumulator:
 
 
 def _reduce(keys: np.ndarray, values: np.ndarray, counts: np.ndarray):
-    """Sum rows of ``values`` and ``counts`` with equal keys; keys come back sorted."""
+    """Sum rows of ``values`` and ``counts`` with equal keys; keys come back sorted.
+    Sorts the keys only and sums each column with bincount (no gather of the rows)."""
     order = np.argsort(keys)
-    keys, values, counts = keys[order], values[order], counts[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return keys[starts], np.add.reduceat(values, starts, axis=0), np.add.reduceat(counts, starts)
+    sorted_keys = keys[order]
+    first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    group = np.empty(len(keys), np.int64)
+    group[order] = np.cumsum(first) - 1
+    m = int(first.sum())
+    sums = np.column_stack(
+        [np.bincount(group, weights=values[:, k], minlength=m) for k in range(values.shape[1])]
+    )
+    total = np.bincount(group, weights=counts, minlength=m).astype(np.int64)
+    return sorted_keys[first], sums, total
