@@ -33,20 +33,28 @@ class VoxelAccumulator:
         if span >= 2**_BITS:
             raise BlendtruthError(f"voxel {voxel:g} is too small for a scene of radius {radius:g}")
         self._keys = np.zeros(0, np.int64)
-        self._sums = np.zeros((0, 9), np.float64)  # point xyz, normal xyz, colour rgb
+        self._sums = np.zeros((0, 9), np.float64)  # point xyz, normal xyz[, colour rgb]
+        self._grey: bool | None = None
         self._counts = np.zeros(0, np.int64)
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
 
-    def add(self, points: np.ndarray, normals: np.ndarray, colors: np.ndarray) -> None:
-        """Add N×3 points, N×3 normals, N×3 uint8 colours."""
+    def add(self, points: np.ndarray, normals: np.ndarray, colors: np.ndarray | None) -> None:
+        """Add N×3 points, N×3 normals, N×3 uint8 colours (None: grey, 200, and not
+        summed; then every call must pass None)."""
         if len(points) == 0:
             return
+        if self._grey is None:
+            self._grey = colors is None
+            self._sums = np.zeros((0, 6 if self._grey else 9), np.float64)
+        if self._grey != (colors is None):
+            raise BlendtruthError("give colours for every view or for none")
         cells = np.floor(points / self.voxel) - self._origin
         # Points a rounding error outside the sphere still get a voxel of their own.
         cells = np.clip(cells, 0, 2**_BITS - 1).astype(np.int64)
         keys = (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
-        values = np.concatenate([points, normals, colors.astype(np.float64)], axis=1)
+        columns = [points, normals] if colors is None else [points, normals, colors]
+        values = np.concatenate(columns, axis=1, dtype=np.float64)
         keys, sums, counts = _reduce(keys, values, np.ones(len(keys), np.int64))
         self._pending.append((keys, sums, counts))
         self._pending_rows += len(keys)
@@ -78,11 +86,7 @@ class VoxelAccumulator:
         pose = view.cam_to_world
         points = (rays * depth[:, None]) @ pose[:3, :3].T + pose[:3, 3]
         normals = view.normal[rows, cols].astype(np.float64) @ pose[:3, :3].T
-        if view.rgb is not None:
-            colors = view.rgb[rows, cols]
-        else:
-            colors = np.full((len(rows), 3), 200, np.uint8)
-        self.add(points, normals, colors)
+        self.add(points, normals, None if view.rgb is None else view.rgb[rows, cols])
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(points M×3 float64, unit normals M×3 float64, colours M×3 uint8)."""
@@ -91,6 +95,8 @@ class VoxelAccumulator:
         normals = mean[:, 3:6]
         norm = np.linalg.norm(normals, axis=1, keepdims=True)
         normals = np.divide(normals, norm, out=np.zeros_like(normals), where=norm > 0)
+        if self._grey is not False:
+            return mean[:, :3], normals, np.full((len(mean), 3), 200, np.uint8)
         return mean[:, :3], normals, np.rint(mean[:, 6:9]).astype(np.uint8)
 
 

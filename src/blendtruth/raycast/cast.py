@@ -15,7 +15,7 @@ judged from the face normal).
 from __future__ import annotations
 
 import os
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -59,7 +59,8 @@ class RayCaster:
         triangle_mesh(self._embree, (scene.corners - self._offset).astype(np.float32))
         self._face_normal = scene.face_normals()
         self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
-        self._threads = threads
+        self._dual = _dual_basis(scene.corners)
+        self._threads = threads if threads > 0 else (os.cpu_count() or 1)
         self._rays_key: tuple | None = None
         self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
         self._origins32 = np.zeros((0, 3), np.float32)
@@ -76,12 +77,11 @@ class RayCaster:
             self._rays_key = key
         return self._rays, self._rays32, self._lengths
 
-    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Embree hits: (primID int, u, v float32) for N rays from ``origin``."""
+    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray) -> np.ndarray:
+        """Embree's hit triangle (int32, -1 = miss) for N rays from ``origin``, in chunks
+        on the process's thread pool."""
         n = len(dirs32)
         prim = np.empty(n, np.int32)
-        u = np.empty(n, np.float32)
-        v = np.empty(n, np.float32)
         if len(self._origins32) < min(n, _CHUNK):
             self._origins32 = np.empty((min(n, _CHUNK), 3), np.float32)
         org = self._origins32
@@ -89,24 +89,15 @@ class RayCaster:
 
         def run(start: int) -> None:
             stop = min(start + _CHUNK, n)
-            out = self._embree.run(org[: stop - start], dirs32[start:stop], output=1)
-            prim[start:stop] = out["primID"]
-            u[start:stop] = out["u"]
-            v[start:stop] = out["v"]
+            prim[start:stop] = self._embree.run(org[: stop - start], dirs32[start:stop])
 
-        starts = list(range(0, n, _CHUNK))
-        workers = self._threads if self._threads > 0 else (os.cpu_count() or 1)
-        if workers > 1 and len(starts) > 1:
-            threads = [threading.Thread(target=lambda s=s: [run(x) for x in s])
-                       for s in (starts[i::workers] for i in range(workers))]  # fmt: skip
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        starts = range(0, n, _CHUNK)
+        if self._threads > 1 and len(starts) > 1:
+            list(_pool(self._threads).map(run, starts))
         else:
-            for s in starts:
-                run(s)
-        return prim, u, v
+            for start in starts:
+                run(start)
+        return prim
 
     def cast(
         self, camera: Camera, passes: tuple[str, ...] = CAST_PASSES, *, internals: bool = False
@@ -123,7 +114,7 @@ class RayCaster:
         rays_cam, rays_cam32, lengths = self._camera_rays(camera)
         origin = pose[:3, 3] - self._offset
         dirs32 = rays_cam32 @ rot.T.astype(np.float32)
-        prim, u, v = self._intersect(origin, dirs32)
+        prim = self._intersect(origin, dirs32)
         hit = np.flatnonzero(prim >= 0)
         p = prim[hit]
         d = rays_cam[hit] @ rot.T  # float64, for the refinement
@@ -131,13 +122,16 @@ class RayCaster:
         denom = np.einsum("ij,ij->i", ng, d)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (self._plane[p] - ng @ origin) / denom
-        # Embree's own hit where the float64 plane is degenerate (grazing or zero-area).
+        # Embree's own distance where the float64 plane is degenerate (ray in its plane).
         bad = ~(np.isfinite(t) & (t > 0))
         if bad.any():
-            t[bad] = self._embree_t(origin, d[bad], p[bad], u[hit][bad], v[hit][bad])
-        uu = u[hit].astype(np.float64)
-        vv = v[hit].astype(np.float64)
-        bary = np.stack([1.0 - uu - vv, uu, vv], axis=1)
+            t[bad] = self._embree_t(origin, d[bad])
+        # Barycentrics of the float64 hit: (q - c0) against the triangle's dual basis.
+        q = origin + t[:, None] * d - (self.scene.corners[p, 0] - self._offset)
+        dual = self._dual[p]
+        bu = np.einsum("ij,ij->i", q, dual[:, 0])
+        bv = np.einsum("ij,ij->i", q, dual[:, 1])
+        bary = np.stack([1.0 - bu - bv, bu, bv], axis=1)
         backfacing = denom > 0
         sign = np.where(backfacing, -1.0, 1.0)[:, None]
         out: dict[str, np.ndarray] = {}
@@ -199,11 +193,11 @@ class RayCaster:
             n[np.flatnonzero(smooth)[ok]] = blend[ok]
         return n
 
-    def _embree_t(self, origin, d, p, u, v) -> np.ndarray:
-        """Ray parameters from Embree's barycentrics (fallback for degenerate planes)."""
-        c = self.scene.corners[p] - self._offset
-        point = (1 - u - v)[:, None] * c[:, 0] + u[:, None] * c[:, 1] + v[:, None] * c[:, 2]
-        return np.einsum("ij,ij->i", point - origin, d) / np.einsum("ij,ij->i", d, d)
+    def _embree_t(self, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Embree's own ray parameters for rays ``d`` (fallback for degenerate planes)."""
+        org = np.broadcast_to(origin.astype(np.float32), d.shape)
+        out = self._embree.run(np.ascontiguousarray(org), d.astype(np.float32), output=1)
+        return out["tfar"].astype(np.float64)
 
 
 def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -212,3 +206,29 @@ def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:
         weights[:, 0:1] * corners[:, 0] + weights[:, 1:2] * corners[:, 1]
         + weights[:, 2:3] * corners[:, 2]
     )  # fmt: skip
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One casting pool per thread count, shared by every caster of the process (a
+    dataset worker builds a caster per model)."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="embree")
+    return _POOLS[threads]
+
+
+def _dual_basis(corners: np.ndarray) -> np.ndarray:
+    """T×2×3 float64 (g1, g2) with (q - c0)·g1, (q - c0)·g2 the barycentric weights of
+    corners 1 and 2 of a point q in the triangle's plane; 0 for degenerate triangles."""
+    e1 = corners[:, 1] - corners[:, 0]
+    e2 = corners[:, 2] - corners[:, 0]
+    d00 = np.einsum("ij,ij->i", e1, e1)
+    d01 = np.einsum("ij,ij->i", e1, e2)
+    d11 = np.einsum("ij,ij->i", e2, e2)
+    det = d00 * d11 - d01 * d01
+    inv = np.divide(1.0, det, out=np.zeros_like(det), where=det > 0)[:, None]
+    g1 = (d11[:, None] * e1 - d01[:, None] * e2) * inv
+    g2 = (d00[:, None] * e2 - d01[:, None] * e1) * inv
+    return np.stack([g1, g2], axis=1)
