@@ -15,7 +15,7 @@ from blendtruth.camera import Intrinsics
 from blendtruth.cli import main
 from blendtruth.frames import invert_pose
 from blendtruth.geometry import backproject
-from export_helpers import K_ODD, npz, render
+from export_helpers import K_ODD, MESHES, npz, render
 
 pytestmark = pytest.mark.render
 pytest.importorskip("bpy")
@@ -174,8 +174,12 @@ def test_exr_read_by_openexr_equals_float32(spot, tmp_path):
         with OpenEXR.File(str(tmp_path / "exr" / f"{name}.exr")) as f:
             ch = {k: c.pixels for k, c in f.channels().items()}
             header = dict(f.header())  # the live header is emptied on close
-        assert sorted(ch) == ["depth", "distance", "mask", "normal.X", "normal.Y", "normal.Z"]
-        assert all(c.dtype == np.float32 for c in ch.values())
+        assert sorted(ch) == [
+            "depth", "distance", "instance", "mask", "normal.X", "normal.Y", "normal.Z"
+        ]  # fmt: skip
+        assert ch["instance"].dtype == np.uint32
+        np.testing.assert_array_equal(ch["instance"], v["instance"])
+        assert all(c.dtype == np.float32 for k, c in ch.items() if k != "instance")
         np.testing.assert_array_equal(ch["depth"], v["depth"])
         np.testing.assert_array_equal(ch["distance"], v["distance"])
         np.testing.assert_array_equal(
@@ -222,7 +226,7 @@ def test_png16_clips_far_depth_to_zero_and_counts_it(spot, tmp_path):
 
 def test_webdataset_reads_every_sample_within_the_shard_bound(spot, cow, tmp_path):
     wds = pytest.importorskip("webdataset")
-    limit = 100_000  # a spot view's sample is ~60 kB: one per shard
+    limit = 200_000  # a spot view's sample is ~115 kB (with the instance pass): one per shard
     for folder in (spot, cow):
         assert main(["export", "webdataset", str(folder), "--out", str(tmp_path / folder.name),
                      "--shard-bytes", str(limit)]) == 0  # fmt: skip
@@ -293,7 +297,7 @@ def test_K_opencv_with_projectPoints_lands_on_pixel_centres(spot):  # noqa: N802
 def test_render_with_export_option(tmp_path):
     pytest.importorskip("pycolmap")
     out = tmp_path / "r"
-    args = ["render", str(Path(__file__).resolve().parents[1].parent / "shared/meshes/cow.obj"),
+    args = ["render", str(MESHES / "cow.obj"),
             "--out", str(out), "--views", "2", "--width", "32", "--height", "24", "--no-rgb",
             "--export", "colmap,exr,png16"]  # fmt: skip
     assert main(args) == 0
@@ -326,3 +330,40 @@ def test_export_into_a_copy_keeps_the_source_untouched(spot, tmp_path):
     before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
     assert main(["export", "exr", str(copy), "--out", str(tmp_path / "x")]) == 0
     assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before
+
+
+def test_a_corrupt_view_file_is_one_line_exit_2_and_no_temp_files_remain(spot, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(spot, copy)
+    out = tmp_path / "x"
+    assert main(["export", "exr,png16,colmap,webdataset", str(copy), "--out", str(out)]) == 0
+    assert not list(out.rglob(".*")), "temporary files left behind"
+    (copy / "views" / "0001.npz").write_bytes(b"not a zip file")
+    code = main(["export", "exr", str(copy), "--out", str(tmp_path / "y")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "0001.npz" in err[0], err
+    assert not list((tmp_path / "y").rglob(".*"))
+    import blendtruth
+    from blendtruth.errors import BlendtruthError
+
+    (tmp_path / "junk.tar").write_bytes(b"junk" * 100)
+    with pytest.raises(BlendtruthError, match="junk.tar"):
+        list(blendtruth.load(tmp_path / "junk.tar"))
+
+
+def test_exr_carries_further_passes(spot, tmp_path):
+    import OpenEXR
+
+    copy = tmp_path / "copy"
+    shutil.copytree(spot, copy)
+    a = npz(copy, "0000")
+    a["instance"] = (a["mask"] * 3).astype(np.int32)
+    a["position"] = np.random.default_rng(0).normal(size=(48, 64, 3)).astype(np.float32)
+    np.savez_compressed(copy / "views" / "0000.npz", **a)
+    assert main(["export", "exr", str(copy), "--out", str(tmp_path / "x")]) == 0
+    with OpenEXR.File(str(tmp_path / "x" / "exr" / "0000.exr")) as f:
+        ch = {k: c.pixels for k, c in f.channels().items()}
+    assert ch["instance"].dtype == np.uint32
+    np.testing.assert_array_equal(ch["instance"], a["instance"])
+    position = np.dstack([ch["position.X"], ch["position.Y"], ch["position.Z"]])
+    np.testing.assert_array_equal(position, a["position"])

@@ -235,7 +235,7 @@ def test_uv_on_the_plane_primitive_is_analytic():
 
 def test_every_pass_is_background_outside_the_mask(three):
     view = three[0]
-    assert set(view.passes()) == set(ALL) - {"boundary"} or set(view.passes()) == set(ALL)
+    assert set(view.passes()) == set(ALL)
     for name, array in view.passes().items():
         spec = PASSES[name]
         spec.check(array, *view.mask.shape)

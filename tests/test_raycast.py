@@ -22,7 +22,6 @@ from blendtruth.frames import look_at  # noqa: E402
 from blendtruth.multiview import _view_points, fuse_points  # noqa: E402
 from blendtruth.pointfusion import VoxelAccumulator  # noqa: E402
 from blendtruth.raycast.cast import RayCaster  # noqa: E402
-from blendtruth.raycast.derived import occlusion_boundary  # noqa: E402
 from blendtruth.raycast.scene import TriangleScene, concatenate, from_arrays  # noqa: E402
 from blendtruth.writers.background import BackgroundWriter  # noqa: E402
 from blendtruth.writers.npz import read_view_npz, write_view_npz  # noqa: E402
@@ -230,17 +229,6 @@ def test_background_writer_runs_in_order_and_reraises():
     with pytest.raises(ZeroDivisionError):
         w.close()
     assert not any(t.name == "blendtruth-writer" for t in threading.enumerate())
-
-
-def test_occlusion_boundary():
-    depth = np.ones((4, 6), np.float32)
-    depth[:, 3:] = 1.5  # a 50 % jump between columns 2 and 3
-    mask = np.ones((4, 6), bool)
-    mask[0, 0] = False
-    inst = np.ones((4, 6), np.int32)
-    b = occlusion_boundary(depth, mask, inst)
-    assert b[:, 2].all() and b[:, 3].all() and not b[:, 4].any()
-    assert not b[0, 0] and b[0, 1] and b[1, 0]
 
 
 def test_bad_truth_option_is_one_line(capsys):

@@ -60,3 +60,10 @@ def default_camera(
     """The scene's own camera (the factory camera) at the settings' resolution."""
     settings = dataclasses.replace(settings or RenderSettings(), **overrides)
     return backend_for(scene).default_camera(settings)
+
+
+def forget_loaded_scene() -> None:
+    """Mark the loaded scene stale (after something else reset Blender, e.g. a physics
+    run), so the next :func:`backend_for` loads its scene again."""
+    global _scene_key
+    _scene_key = None

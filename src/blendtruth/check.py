@@ -17,8 +17,9 @@ A model passes when every view is within every threshold of :data:`THRESHOLDS`:
   the median distance (pixels) from the starting centre over the points both views see
   (depths within 1 %), <= 0.25 px (the bilinear step alone gives 0.03-0.13 px at 64×48
   on a faceted mesh; half a pixel of pose error gives about 0.5 px);
-- ``normal_geometric_median``: only when the views hold ``normal_geometric`` (camera
-  frame): median angle to the ray cast's face normal, <= 0.01°.
+- ``normal_geometric_median``: only when the views hold ``normal_geometric``: median
+  angle to the ray cast's face normal, <= 0.01° (camera frame, unless the view's
+  conventions say the pass is in the world frame).
 ``normal_median_deg`` (saved shading normal vs. face normal) is reported, not judged:
 shading normals are interpolated on smooth meshes and differ from face normals by design.
 """
@@ -136,6 +137,9 @@ def check_folder(folder: RenderFolder) -> ModelReport:
         }
         if "normal_geometric" in arrays:
             geo = arrays["normal_geometric"][both]
+            rule = str(view.meta.get("conventions", {}).get("normal_geometric", ""))
+            if "world" in rule and "camera frame" not in rule:
+                geo = geo @ view.cam_to_world[:3, :3]  # world -> camera
             figures["normal_geometric_median"] = float(np.median(_angle_deg(geo, normal[both])))
         report.views[name] = figures
     for name, view in views.items():

@@ -13,11 +13,19 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.instances import SEMANTIC_BY, read_semantic_map
+from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.passes import PASSES
 from blendtruth.samplers import SAMPLERS
 from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
+from blendtruth.scene_cli import (
+    EXTRA_VIEW_OPTIONS,
+    build_scene_command,
+    lighting_fields,
+    plan_fields,
+    scene_from_file,
+)
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, TRUTHS, RenderSettings
 
 _PATH = click.Path(path_type=Path)
@@ -121,7 +129,13 @@ _VIEW_OPTIONS = [
         show_default=True,
         help="Centre models and scale them into the unit sphere.",
     ),
-    click.option("--light", type=click.Choice(LIGHTS), default="studio", show_default=True),
+    click.option(
+        "--light",
+        type=click.Choice(LIGHTS + HDRI_LIGHTS),
+        default="studio",
+        show_default=True,
+        help="Light preset, or hdri:NAME for one of the HDRIs the bpy wheel ships.",
+    ),
     click.option(
         "--material",
         type=click.Choice(MATERIALS),
@@ -170,6 +184,14 @@ _VIEW_OPTIONS = [
         "(comma-separated; see `blendtruth export`).",
     ),
     click.option(
+        "--pairs",
+        type=click.Choice(["none", "consecutive", "all"]),
+        default="none",
+        show_default=True,
+        help="Write flow/NNNN_MMMM.npz (flow, covisible) and pairs.json for view pairs: "
+        "consecutive (k -> k+1 and back) or all ordered pairs (at most 64 views).",
+    ),
+    click.option(
         "--truth",
         type=click.Choice(TRUTHS),
         default="raycast",
@@ -186,6 +208,7 @@ _VIEW_OPTIONS = [
         help="Also write preview/NNNN_depth.png and NNNN_normal.png to look at.",
     ),
 ]
+_VIEW_OPTIONS += EXTRA_VIEW_OPTIONS  # light, rig and camera-model options (py)
 
 
 def view_options(func):
@@ -237,6 +260,8 @@ def _plan(o: dict) -> ViewPlan:
         fill=o["fill"],
         elevation_deg=o["elevation"],
         camera_file=o["camera_file"],
+        **plan_fields(o),
+        pairs=o["pairs"],
     )
 
 
@@ -249,8 +274,8 @@ def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
         return SceneSpec(
             primitive=str(models[0]),
             normalize=False,
-            light=o["light"],
             material=o["material"],
+            **lighting_fields(o),
             **ids,
         )
     for path in models:
@@ -258,7 +283,11 @@ def _scene(models: tuple[Path, ...], o: dict) -> SceneSpec:
     if not models:
         return SceneSpec(light="factory", normalize=False, **ids)
     return SceneSpec(
-        models=models, normalize=o["normalize"], light=o["light"], material=o["material"], **ids
+        models=models,
+        normalize=o["normalize"],
+        material=o["material"],
+        **lighting_fields(o),
+        **ids,
     )
 
 
@@ -283,12 +312,21 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
     show_default=True,
     help="Source of the tutorial's nmap in d.npz.",
 )
-def render(models: tuple[Path, ...], normals_source: str, **o) -> None:
+@click.option(
+    "--scene-file",
+    type=_PATH,
+    default=None,
+    help="Render a scene.json written by `blendtruth scene` (no MODELS).",
+)
+def render(models: tuple[Path, ...], normals_source: str, scene_file: Path | None, **o) -> None:
     """Render MODELS (any number of files, one scene; or one built-in primitive: cube,
     uv_sphere, monkey, plane) or, without MODELS, the tutorial's scene (Blender's factory
     cube) into --out."""
+    spec = _scene(models, o) if scene_file is None else scene_from_file(models, scene_file, o)
+    ctx = click.get_current_context()
+    if spec.ground is not None and ctx.get_parameter_source("sampler").name == "DEFAULT":
+        o["sampler"] = "hemisphere"  # as `blendtruth scene` chose: cameras above the ground
     settings = _settings(o)
-    spec = _scene(models, o)
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
     exports = _export_formats(o, tutorial)
@@ -398,8 +436,8 @@ def dataset(
     # A template: each job puts its own model in.
     spec = SceneSpec(
         normalize=o["normalize"],
-        light=o["light"],
         material=o["material"],
+        **lighting_fields(o),
     )
     options = DatasetOptions(
         workers=workers,
@@ -431,6 +469,8 @@ def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
     formats = parse_formats(o["export_formats"])
     if formats and tutorial:
         raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    if "nerfstudio" in formats and o["no_rgb"]:
+        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
     return formats
 
 
@@ -454,6 +494,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning every expected error into one line and exit 2."""
     warnings.showwarning = _one_line_warning
+    # Bad data is reported by our own checks in one line; numpy's floating-point
+    # RuntimeWarnings on it would only add noise to stderr.
+    np.seterr(all="ignore")
     try:
         code = cli.main(args=argv, prog_name="blendtruth", standalone_mode=False)
         if isinstance(code, int):
@@ -474,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     return 0
 
+
+cli.add_command(build_scene_command(view_options, _settings, _plan))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -42,6 +42,12 @@ def conventions() -> dict[str, Any]:
         ),
         "projection": "u = fx * x / z + cx, v = fy * y / z + cy for a camera-frame point",
         **pass_conventions(),
+        "camera_models": (
+            "pinhole unless meta.camera_model says ortho (parallel rays from the image plane, "
+            "K's fx = fy in pixels per scene unit, depth = distance along the rays), "
+            "equirect or fisheye (depth = distance = ray length); exact rays in "
+            "docs/conventions.md#camera-models"
+        ),
         "ground_truth_sampling": "one ray through each pixel centre; never anti-aliased or blended",
         "rgb": (
             "uint8 HxWx3 8-bit sRGB, Blender's 'Standard' view transform (piecewise sRGB "

@@ -17,7 +17,7 @@ Y_UP_EXTENSIONS = (".obj", ".glb", ".gltf")
 
 def check_model_file(path: Path) -> None:
     """Raise BlendtruthError naming ``path`` if it is missing, of an unknown kind, empty,
-    or (for OBJ) has a face with fewer than three vertices."""
+    or its contents are unusable (see :mod:`blendtruth.inputs` and docs/inputs.md)."""
     path = Path(path)
     if not path.exists():
         raise BlendtruthError(f"{path}: no such file")
@@ -31,8 +31,9 @@ def check_model_file(path: Path) -> None:
         )
     if path.stat().st_size == 0:
         raise BlendtruthError(f"{path}: the file is empty")
-    if ext == ".obj":
-        _check_obj_faces(path)
+    from blendtruth.inputs import check_contents
+
+    check_contents(path)
 
 
 def default_up(paths: list[Path]) -> str:
@@ -40,17 +41,3 @@ def default_up(paths: list[Path]) -> str:
     if paths and all(Path(p).suffix.lower() in Y_UP_EXTENSIONS for p in paths):
         return "+y"
     return "+z"
-
-
-def _check_obj_faces(path: Path) -> None:
-    # Blender silently drops faces with fewer than 3 vertices; a ground-truth user would
-    # rather hear that the file is malformed than get a render with parts missing.
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
-            if line.startswith(b"f ") or line.startswith(b"f\t"):
-                n = len(line.split()) - 1
-                if n < 3:
-                    raise BlendtruthError(
-                        f"{path}: line {number}: a face with {n} vertex index(es); "
-                        "a face needs at least 3"
-                    )

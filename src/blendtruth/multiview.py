@@ -11,6 +11,8 @@ Layout of ``out``:
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
     nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
+    flow/NNNN_MMMM.npz      with ``ViewPlan.pairs``: flow and covisible from view NNNN to MMMM
+    pairs.json              the pairs written (see blendtruth.correspondence)
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject
 from blendtruth.pointcloud import voxel_downsample, write_ply
 from blendtruth.pointfusion import VoxelAccumulator
+from blendtruth.renderable import Coverage, check_cameras, check_scene
 from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
+from blendtruth.special_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open, sync_folder
 from blendtruth.writers.background import BackgroundWriter
@@ -56,10 +60,36 @@ class ViewPlan:
     fill: float = 0.8
     elevation_deg: float = 30.0
     camera_file: Path | None = None
+    # A dataset's camera set (blendtruth.rigs.RIGS); replaces the sampler. rig_views
+    # overrides the view count of the random rigs.
+    rig: str | None = None
+    rig_views: int | None = None
+    # Camera model (blendtruth.projection.CAMERA_MODELS); ortho_scale: view extent across
+    # the larger image side in scene units (None: frame the bounding sphere by --fill);
+    # fisheye_fov: the fisheye's full field of view, degrees.
+    camera_model: str = "pinhole"
+    ortho_scale: float | None = None
+    fisheye_fov: float = 180.0
+    # View pairs to write flow/covisible for after rendering: "none", "consecutive", "all"
+    # or explicit (i, j) pairs (see blendtruth.correspondence.pair_list).
+    pairs: str | tuple[tuple[int, int], ...] = "none"
 
     def __post_init__(self) -> None:
+        check_model_options(self)
+        if self.rig is not None:
+            from blendtruth.rigs import make_rig
+
+            make_rig(self.rig, 0, self.rig_views)
+            if self.camera_file is not None:
+                raise BlendtruthError("--rig and --cameras exclude each other")
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
+        if self.pairs != "none":
+            from blendtruth.correspondence import check_pairs
+
+            # A camera file or rig brings its own view count: checked again when known.
+            views = None if self.sampler == "file" or self.rig is not None else self.views
+            object.__setattr__(self, "pairs", check_pairs(self.pairs, views))
         if not 0 < self.fov_deg < 180:
             raise BlendtruthError(f"--fov must be in (0, 180) degrees, got {self.fov_deg}")
 
@@ -68,6 +98,12 @@ def plan_cameras(
     plan: ViewPlan, info: SceneInfo, settings: RenderSettings, seed: int
 ) -> list[Camera]:
     """Cameras looking at the scene's centre, with world ``info.up`` as up."""
+    if plan.camera_model != "pinhole" and plan.rig is None and plan.sampler != "file":
+        cameras = model_cameras(plan, info, settings, seed)
+        return [_with_up(cam, info.center, info.up) for cam in cameras]
+    if plan.rig is not None:
+        cameras = rig_cameras(plan, info, settings, seed)
+        return [_with_up(cam, info.center, info.up) for cam in cameras]
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
     else:
@@ -99,7 +135,14 @@ def render_model(
     """Render every planned view of ``scene`` into ``out`` (see the module docstring)."""
     backend = backend_for(scene)
     info = backend.info
+    check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    if plan.pairs != "none":  # a camera file's or rig's view count is known only now
+        from blendtruth.correspondence import check_pairs
+
+        check_pairs(plan.pairs, len(cameras))
+    check_cameras(cameras, info)
+    coverage = Coverage(len(cameras))
     out = Path(out)
     from blendtruth.exports.nerfstudio import (
         DEPTH_DIR,
@@ -135,9 +178,11 @@ def render_model(
             view = backend.render(
                 camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
             )
+            coverage.add(name, view.mask)
             writer.submit(lambda name=name, view=view: write(name, view))
             if on_view:
                 on_view(i + 1, len(cameras))
+    coverage.finish(written)
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
@@ -147,6 +192,13 @@ def render_model(
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
+    if plan.pairs != "none":
+        from blendtruth.correspondence import write_pairs
+        from blendtruth.writers.npz import read_view_npz
+
+        written += write_pairs(
+            out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
+        )
     sync_folder(out)
     return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
@@ -175,13 +227,27 @@ def write_view_files(
         write_png(paths[4], normal_preview(view.normal, view.mask), durable=durable)
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], view.rgb, durable=durable)
+        write_png(paths[-1], _rgb_image(view), durable=durable)
     return paths
+
+
+def _rgb_image(view: View) -> np.ndarray:
+    """RGB, or RGBA (straight alpha) when the background is transparent."""
+    if view.meta.get("lighting", {}).get("background") != "transparent" or view.alpha is None:
+        return view.rgb
+    alpha8 = np.round(np.clip(view.alpha, 0, 1) * 255).astype(np.uint8)
+    return np.dstack([view.rgb, alpha8])
 
 
 def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World-frame points, normals and colours of the pixels where a surface was hit."""
-    pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
+    if view.camera.model == "pinhole":
+        pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
+    else:
+        from blendtruth.projection import surface_points
+
+        local = surface_points(view.camera, view.distance)[view.mask]
+        pts = local @ view.cam_to_world[:3, :3].T + view.cam_to_world[:3, 3]
     normals = view.normal[view.mask] @ view.cam_to_world[:3, :3].T
     if view.rgb is not None:
         colors = view.rgb[view.mask]
@@ -207,7 +273,7 @@ def _with_up(camera: Camera, center: np.ndarray, up: np.ndarray) -> Camera:
     pose = np.array(camera.cam_to_world)
     pose[:3, :3] = rot @ pose[:3, :3]
     pose[:3, 3] = rot @ (pose[:3, 3] - center) + center
-    return Camera(camera.intrinsics, pose)
+    return dataclasses.replace(camera, cam_to_world=pose)
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -97,14 +97,17 @@ _TABLE = (
          "(OpenGL/glTF-flipped files are already flipped back by their importers)"),
     Pass("albedo", "float32", 3, 0.0, "linear RGB, 0..1",
          "base colour of the material at the hit, unlit: the Principled BSDF's Base Color "
-         "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic), "
-         "as Cycles' Diffuse Color pass", (CYCLES,)),
+         "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic) "
+         "and (1 - transmission): Cycles' Diffuse Color pass with the specular, coat and sheen "
+         "layers off, so it does not depend on the view", (CYCLES,)),
     Pass("transparent", "bool", 0, False, "flag",
          "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
          "material); see the transparency policy in meta"),
     Pass("boundary", "bool", 0, False, "flag",
          "occlusion boundary: a 4-neighbour hits another instance, the background, or a "
-         "surface whose depth differs by more than 2% (depth discontinuity)"),
+         "surface whose depth differs by more than 2% (depth discontinuity) where neither "
+         "side's plane continued by one pixel reaches the other, so slopes are not flagged "
+         "(correspondence.occlusion_boundary)"),
 )  # fmt: skip
 
 PASSES: dict[str, Pass] = {p.name: p for p in _TABLE}

@@ -79,12 +79,18 @@ class VoxelAccumulator:
         mask = view.mask
         intr = view.camera.intrinsics
         rows, cols = np.nonzero(mask)
-        depth = view.depth[rows, cols].astype(np.float64)
-        rays = np.column_stack(
-            [(cols + 0.5 - intr.cx) / intr.fx, (rows + 0.5 - intr.cy) / intr.fy, np.ones(len(rows))]
-        )
         pose = view.cam_to_world
-        points = (rays * depth[:, None]) @ pose[:3, :3].T + pose[:3, 3]
+        if getattr(view.camera, "model", "pinhole") == "pinhole":
+            depth = view.depth[rows, cols].astype(np.float64)
+            x = (cols + 0.5 - intr.cx) / intr.fx
+            y = (rows + 0.5 - intr.cy) / intr.fy
+            rays = np.column_stack([x, y, np.ones(len(rows))])
+            local = rays * depth[:, None]
+        else:
+            from blendtruth.projection import surface_points
+
+            local = surface_points(view.camera, view.distance)[rows, cols]
+        points = local @ pose[:3, :3].T + pose[:3, 3]
         normals = view.normal[rows, cols].astype(np.float64) @ pose[:3, :3].T
         self.add(points, normals, None if view.rgb is None else view.rgb[rows, cols])
 

@@ -124,9 +124,17 @@ def sample_cameras(
     if sampler == "file":
         if path is None:
             raise BlendtruthError("--sampler file needs --cameras FILE")
+        from blendtruth.settings import MAX_SIZE, MIN_SIZE
         from blendtruth.writers.nerf import read_cameras
 
-        return read_cameras(path)
+        cameras = read_cameras(path)
+        for k, cam in enumerate(cameras):
+            if not MIN_SIZE <= min(cam.width, cam.height) <= max(cam.width, cam.height) <= MAX_SIZE:
+                raise BlendtruthError(
+                    f"{path}: frame {k}: {cam.width}x{cam.height} px; Blender renders images "
+                    f"of {MIN_SIZE} to {MAX_SIZE} px in each direction"
+                )
+        return cameras
     check_options(sampler, n_views, radius, fill, elevation_deg)
     target = np.asarray(center, dtype=np.float64)
     if target.shape != (3,) or not np.isfinite(target).all():

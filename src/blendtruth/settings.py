@@ -12,6 +12,8 @@ ENGINES = ("cycles", "eevee", "workbench")
 DEVICES = ("auto", "cpu", "gpu")
 NORMAL_SOURCES = ("pass", "pinhole", "sobel")
 TRUTHS = ("raycast", "cycles")
+MIN_SIZE = 4  # Blender renders at least 4 px in each direction
+MAX_SIZE = 16384
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,14 @@ class RenderSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise BlendtruthError(f"--{name} must be a whole number >= 1, got {value!r}")
-        if max(self.width, self.height) > 16384:
+        if min(self.width, self.height) < MIN_SIZE:
             raise BlendtruthError(
-                f"--width/--height must be at most 16384, got {self.width}x{self.height}"
+                f"--width/--height must be at least {MIN_SIZE} px (Blender's smallest image), "
+                f"got {self.width}x{self.height}"
+            )
+        if max(self.width, self.height) > MAX_SIZE:
+            raise BlendtruthError(
+                f"--width/--height must be at most {MAX_SIZE}, got {self.width}x{self.height}"
             )
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise BlendtruthError(f"--seed must be a whole number in [0, 2^31), got {self.seed!r}")

@@ -21,8 +21,17 @@ class Camera:
 
     intrinsics: Intrinsics
     cam_to_world: np.ndarray
+    # Camera model (blendtruth.projection): "pinhole" (default), "ortho" (fx = fy are
+    # pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
+    # fy = H/fov pixels per radian, full field of view fov_deg).
+    model: str = "pinhole"
+    fov_deg: float | None = None
 
     def __post_init__(self) -> None:
+        if self.model != "pinhole":
+            from blendtruth.projection import check_model
+
+            check_model(self.model, self.intrinsics, self.fov_deg)
         pose = np.array(self.cam_to_world, dtype=np.float64)
         validate_pose(pose, "cam_to_world")
         pose.setflags(write=False)

@@ -23,12 +23,25 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth import amodal
-from blendtruth.blender import compat, device, exr, ids, lighting, scene, truth_passes
+from blendtruth.blender import (
+    compat,
+    device,
+    exr,
+    ids,
+    lighting,
+    placement,
+    scene,
+    truth_materials,
+    truth_passes,
+)
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.truth_raycast import RaycastTruth
 from blendtruth.color import linear_to_srgb8
+from blendtruth.correspondence import occlusion_boundary
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
+from blendtruth.lights import composite_background, parse_background, rotation_for_view
+from blendtruth.projection import model_meta
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -69,6 +82,7 @@ class BlenderBackend:
         self._info = scene.build_scene(spec)
         truth_passes.inject_aovs(ids.renderable_meshes())
         truth_passes.register_aovs(bpy.context.view_layer)
+        truth_materials.install()
         self._spec = spec
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
@@ -91,18 +105,21 @@ class BlenderBackend:
                 f"camera is {camera.width}x{camera.height} but settings ask for "
                 f"{settings.width}x{settings.height}"
             )
-        if self._raycast.usable(settings):
+        if self._raycast.usable(settings, camera):
             return self._raycast_view(camera, settings)
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + info.radius)))
+        far = info.scene_radius or info.radius
+        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
         lighting.follow_camera(camera.cam_to_world)
+        light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
         truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
         bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
+        truth_materials.for_ground_truth(settings.alpha_threshold)
         channels = self._render_passes(_ground_truth_setup)
         depth = channels["Depth.Z"]
         mask = depth < _BACKGROUND_DEPTH
@@ -110,7 +127,10 @@ class BlenderBackend:
         normal_world = exr.stack(channels, "Normal", "XYZ").astype(np.float64)
         normal = normals_to_camera(normal_world, camera.cam_to_world)
         normal = unit_vectors(np.where(mask[..., None], normal, 0.0)).astype(np.float32)
-        distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        if camera.model == "pinhole":
+            distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
+        else:  # ortho: along the parallel ray = depth; panoramic: Cycles' Z is the distance
+            distance = depth.copy()
         extra = truth_passes.extract(channels, settings.passes, mask, info.table)
         if self._perturbed is None:
             self._perturbed = truth_passes.perturbed_normals()
@@ -125,6 +145,8 @@ class BlenderBackend:
             )
         if "normal_bump" in settings.passes:
             extra["normal_bump"] = normal_bump.copy()
+        if "boundary" in settings.passes:
+            extra["boundary"] = occlusion_boundary(depth, mask, extra.get("instance"))
         if "transparent" in settings.passes:
             extra["transparent"] = self._transparent(mask, settings)
         amodal_meta = None
@@ -134,6 +156,7 @@ class BlenderBackend:
             amodal_meta = amodal.summary(ids_, masks, extra.get("instance"))
 
         rgb = alpha = None
+        truth_materials.for_rgb()
         if settings.rgb:
             rgb, alpha = self._render_rgb(settings)
 
@@ -157,6 +180,11 @@ class BlenderBackend:
                         "surfaces, glass and transmissive ones included, count as hits. "
                         "'transparent' flags pixels whose first surface is see-through"
                     ),
+                    "alpha": (
+                        "stepped at alpha_threshold (1 at or above, else 0) in the "
+                        "ground-truth renders, so every pixel's hit is deterministic; the RGB "
+                        "render keeps the materials' own alpha"
+                    ),
                     "see_through_materials": self._see_through,
                 },
             },
@@ -172,10 +200,12 @@ class BlenderBackend:
             "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),
+            "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
+            **model_meta(camera),
         }
-        meta["ground_truth"].update(self._raycast.cycles_meta(settings))
+        meta["ground_truth"].update(self._raycast.cycles_meta(settings, camera))
         return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
 
     def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
@@ -190,18 +220,25 @@ class BlenderBackend:
             view_layer.use_pass_uv,
             view_layer.use_pass_diffuse_color,
         )
-        truth_passes.enable_passes(view_layer, ())
+        truth_passes.enable_passes(view_layer, ("instance",))
         order = sorted(objects)
         masks = []
         try:
             for inst in order:
-                for other, obj in objects.items():
-                    obj.visible_camera = other == inst
-                depth = self._render_passes(_ground_truth_setup)["Depth.Z"]
-                masks.append(depth < _BACKGROUND_DEPTH)
+
+                def alone(bscene, inst=inst):
+                    _ground_truth_setup(bscene)  # after it: it sets the ground's visibility
+                    for other, obj in objects.items():
+                        obj.visible_camera = other == inst
+
+                channels = self._render_passes(alone)
+                hit = channels["Depth.Z"] < _BACKGROUND_DEPTH
+                # By id: a ground plane kept in the ground truth is not hidden here.
+                masks.append(hit & (np.rint(channels[f"{compat.OBJECT_INDEX_PASS}.X"]) == inst))
         finally:
             for obj in objects.values():
                 obj.visible_camera = True
+            placement.set_ground_visibility(truth_pass=False)
             (
                 view_layer.use_pass_object_index,
                 view_layer.use_pass_material_index,
@@ -221,13 +258,18 @@ class BlenderBackend:
         view_layer = bpy.context.view_layer
         kept = view_layer.pass_alpha_threshold
         view_layer.pass_alpha_threshold = 0.0
+        truth_materials.for_ground_truth(0.0)
         try:
             first = self._render_passes(_ground_truth_setup)
         finally:
             view_layer.pass_alpha_threshold = kept
+            truth_materials.for_ground_truth(settings.alpha_threshold)
         hit = first["Depth.Z"] < _BACKGROUND_DEPTH
-        material = np.where(hit, np.rint(first["IndexMA.X"]), 0).astype(np.int32)
-        return truth_passes.transparent_flag(material, self.info.table, self._see_through)
+        material = np.where(hit, np.rint(first[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
+        flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
+        return flag & mask  # like every pass, background (False) where nothing is hit
 
     def _raycast_view(self, camera: Camera, settings: RenderSettings) -> View:
         """Ground truth from the ray caster, RGB (when asked) from the usual render."""
@@ -239,14 +281,16 @@ class BlenderBackend:
             amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
         rgb = alpha = None
         used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
-        if settings.rgb:
+        light_meta = self._lighting_for_view(camera, settings)
+        if settings.rgb:  # as in render(), without the ground-truth render
             info = self.info
             eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-            clip = (1e-4 * info.radius, 2.0 * (eye_distance + info.radius))
-            scene.apply_camera(camera, clip=clip)
+            far = info.scene_radius or info.radius
+            scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
             lighting.follow_camera(camera.cam_to_world)
             _common_setup(bpy.context.scene, settings)
             truth_passes.enable_passes(bpy.context.view_layer, ())
+            truth_materials.for_rgb()
             rgb, alpha = self._render_rgb(settings)
         meta = {
             "blender_version": compat.VERSION_STRING,
@@ -255,8 +299,10 @@ class BlenderBackend:
             "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, self.info),
+            "lighting": light_meta,
             "width": camera.width,
             "height": camera.height,
+            **model_meta(camera),
         }
         core = [passes.pop(name) for name in ("depth", "distance", "normal", "mask")]
         return View(camera, *core, rgb, alpha, meta, extra=passes)
@@ -281,7 +327,31 @@ class BlenderBackend:
         finally:
             path.unlink(missing_ok=True)
 
+    def _lighting_for_view(self, camera: Camera, settings: RenderSettings) -> dict:
+        spec = self._spec or SceneSpec()
+        meta = {"light": spec.light, "background": spec.background}
+        if spec.light.startswith("hdri"):
+            names = [p.name for p in spec.models] + [p.model.name for p in spec.placements]
+            key = ",".join(names + [spec.primitive or ""])
+            angle = rotation_for_view(spec.hdri_rotation, settings.seed, key, camera.cam_to_world)
+            lighting.set_hdri_rotation(angle)
+            meta.update(
+                hdri=lighting.hdri_label(spec.light, spec.hdri),
+                hdri_strength=spec.hdri_strength,
+                hdri_rotation_mode=spec.hdri_rotation
+                if isinstance(spec.hdri_rotation, str)
+                else "fixed",
+                hdri_rotation_deg=angle,
+            )
+        return meta
+
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        background = parse_background((self._spec or SceneSpec()).background)
+        if background not in ("world", "hdri"):
+            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            rgba = exr.stack(channels, "Combined", "RGBA")
+            linear, alpha = composite_background(rgba, None, background)
+            return linear_to_srgb8(linear), alpha
         channels = self._render_passes(lambda s: _rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
@@ -334,6 +404,7 @@ def _common_setup(bscene, settings: RenderSettings) -> None:
 
 
 def _ground_truth_setup(bscene) -> None:
+    placement.set_ground_visibility(truth_pass=True)
     bscene.render.engine = "CYCLES"
     bscene.render.film_transparent = True
     cycles = bscene.cycles
@@ -346,7 +417,8 @@ def _ground_truth_setup(bscene) -> None:
     cycles.use_animated_seed = False
 
 
-def _rgb_setup(bscene, settings: RenderSettings) -> None:
+def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
+    placement.set_ground_visibility(truth_pass=False)
     bscene.render.engine = compat.ENGINES[settings.engine]
     cycles = bscene.cycles
     cycles.filter_width = 1.5
@@ -360,7 +432,7 @@ def _rgb_setup(bscene, settings: RenderSettings) -> None:
         cycles.max_bounces = 12
         cycles.seed = settings.seed
     else:
-        bscene.render.film_transparent = False
+        bscene.render.film_transparent = transparent
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
 
@@ -372,6 +444,8 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "normalize": spec.normalize if spec else False,
         "light": spec.light if spec else None,
         "material": spec.material if spec else None,
+        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
+        "ground": None if not spec or spec.ground is None else vars(spec.ground),
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
     }

@@ -22,6 +22,10 @@ ENGINES = {
 
 # The Environment pass's channel prefix in the multilayer EXR.
 ENVIRONMENT_PASS = "Env" if VERSION < (5, 0, 0) else "Environment"
+# bpy 5.0 writes the data passes under their long names.
+OBJECT_INDEX_PASS = "IndexOB" if VERSION < (5, 0, 0) else "Object Index"
+MATERIAL_INDEX_PASS = "IndexMA" if VERSION < (5, 0, 0) else "Material Index"
+DIFFUSE_COLOR_PASS = "DiffCol" if VERSION < (5, 0, 0) else "Diffuse Color"
 
 
 def set_exr_multilayer(image_settings) -> None:

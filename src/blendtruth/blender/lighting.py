@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
+from blendtruth.errors import BlendtruthError
 from blendtruth.frames import opencv_to_opengl
+from blendtruth.lights import HDRI_NAMES
 
 KEY_LIGHT = "blendtruth_key"
+HDRI_WORLD = "blendtruth_hdri"
+_MAPPING_NODE = "blendtruth_hdri_mapping"
 # Irradiance of the sun lamp (W/m²) and radiance of the grey world: independent of scale,
 # so a model in millimetres is lit like one in metres.
 _SUN_STRENGTH = 3.0
@@ -85,3 +91,70 @@ def _set_world(strength: float) -> None:
     background.inputs["Strength"].default_value = strength
     world.color = (strength, strength, strength)
     bpy.context.scene.world = world
+
+
+def bundled_hdri(name: str) -> str:
+    """Path of one of the CC0 HDRIs the bpy wheel ships (licence: license.txt beside it)."""
+    if name not in HDRI_NAMES:
+        raise BlendtruthError(f"--light hdri:{name}: no such HDRI; choose from {HDRI_NAMES}")
+    folder = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
+    path = os.path.join(folder or "", f"{name}.exr")
+    if not os.path.isfile(path):
+        raise BlendtruthError(f"--light hdri:{name}: this bpy has no {path}")
+    return path
+
+
+def hdri_label(light: str, hdri) -> str:
+    """How meta names the HDRI: bundled ones relative to bpy's datafiles folder (the same
+    on every machine), a user's file as given."""
+    if light.startswith("hdri:"):
+        return f"<bpy datafiles>/studiolights/world/{light.split(':', 1)[1]}.exr"
+    return str(hdri)
+
+
+def hdri_file(light: str, hdri) -> str:
+    """The image file an HDRI light uses: the bundled one for "hdri:NAME", else ``hdri``."""
+    return bundled_hdri(light.split(":", 1)[1]) if light.startswith("hdri:") else str(hdri)
+
+
+def setup_hdri(path: str, strength: float) -> None:
+    """Light the scene by the equirectangular environment ``path`` only (every lamp is
+    removed): Texture Coordinate (Generated = world direction) -> Mapping (rotation about
+    Z, see :func:`set_hdri_rotation`) -> Environment Texture -> Background."""
+    for obj in [o for o in bpy.context.scene.objects if o.type == "LIGHT"]:
+        bpy.data.objects.remove(obj, do_unlink=True)
+    try:
+        image = bpy.data.images.load(path, check_existing=True)
+    except RuntimeError:
+        raise BlendtruthError(f"--hdri {path}: Blender cannot read this image") from None
+    if image.size[0] == 0 or image.size[1] == 0:
+        raise BlendtruthError(f"--hdri {path}: Blender cannot read this image (no pixels)")
+    world = bpy.data.worlds.new(HDRI_WORLD)
+    compat.use_nodes(world)
+    nodes, links = world.node_tree.nodes, world.node_tree.links
+    background = nodes.get("Background")
+    coords = nodes.new("ShaderNodeTexCoord")
+    mapping = nodes.new("ShaderNodeMapping")
+    mapping.name = _MAPPING_NODE
+    # TEXTURE mapping applies the inverse rotation to the lookup direction, so the
+    # environment itself turns by +angle (counter-clockwise seen from +Z).
+    mapping.vector_type = "TEXTURE"
+    env = nodes.new("ShaderNodeTexEnvironment")
+    env.image = image
+    env.interpolation = "Linear"
+    env.projection = "EQUIRECTANGULAR"
+    links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+    links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    links.new(env.outputs["Color"], background.inputs["Color"])
+    background.inputs["Strength"].default_value = strength
+    bpy.context.scene.world = world
+
+
+def set_hdri_rotation(degrees: float) -> None:
+    """Turn the HDRI by ``degrees`` about world +Z (no-op without an HDRI world)."""
+    world = bpy.context.scene.world
+    if world is None or world.node_tree is None:
+        return
+    mapping = world.node_tree.nodes.get(_MAPPING_NODE)
+    if mapping is not None:
+        mapping.inputs["Rotation"].default_value = (0.0, 0.0, float(np.radians(degrees)))

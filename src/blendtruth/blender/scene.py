@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
+from blendtruth.blender.cameras import apply_model_camera
 from blendtruth.blender.ids import assign_ids
-from blendtruth.blender.lighting import setup_lighting, use_clay
+from blendtruth.blender.lighting import hdri_file, setup_hdri, setup_lighting, use_clay
 from blendtruth.blender.models import import_model
+from blendtruth.blender.placement import GROUND_NAME, build_placements, is_ground
 from blendtruth.camera import (
     BlenderCamera,
     Intrinsics,
@@ -68,9 +70,13 @@ def scene_camera(width: int, height: int) -> Camera:
 def apply_camera(camera: Camera, clip: tuple[float, float] | None = None) -> None:
     """Make the scene camera exactly ``camera`` (intrinsics, resolution and pose)."""
     scene = bpy.context.scene
-    obj = _camera_object()
+    obj = _camera_object(any_type=True)
+    if camera.model != "pinhole":
+        apply_model_camera(obj, camera, clip)
+        return
     params = intrinsics_to_blender(camera.intrinsics)
     data = obj.data
+    data.type = "PERSP"
     data.lens_unit = "MILLIMETERS"
     data.lens = params.lens_mm
     data.sensor_width = params.sensor_width_mm
@@ -123,12 +129,12 @@ def _check_applied(obj, intr: Intrinsics, params: BlenderCamera) -> None:
         )
 
 
-def _camera_object():
+def _camera_object(any_type: bool = False):
     scene = bpy.context.scene
     obj = scene.camera
     if obj is None:
         raise BlendtruthError("the scene has no camera")
-    if obj.data.type != "PERSP":
+    if obj.data.type != "PERSP" and not any_type:
         raise BlendtruthError(
             f"camera {obj.name!r} is {obj.data.type}; only perspective cameras are supported"
         )
@@ -147,6 +153,14 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
         load_factory_scene()
         _replace_cube(spec.primitive)
         sources = {obj.name: f"primitive:{spec.primitive}" for obj in bpy.context.scene.objects}
+    elif spec.placements:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        placed = build_placements(spec.placements, spec.ground)
+        for placement, objects in zip(spec.placements, placed, strict=True):
+            sources.update({obj.name: str(placement.model) for obj in objects})
+        if spec.ground is not None:
+            sources[GROUND_NAME] = "ground"
+        _add_camera()
     else:
         reset_scene(use_empty=True)
         roots = []
@@ -163,36 +177,69 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
             for obj in roots:
                 obj.matrix_world = (model_to_world @ np.array(obj.matrix_world)).T.tolist()
             bpy.context.view_layer.update()
-        cam_data = bpy.data.cameras.new("Camera")
-        cam = bpy.data.objects.new("Camera", cam_data)
-        bpy.context.scene.collection.objects.link(cam)
-        bpy.context.scene.camera = cam
+        _add_camera()
     if spec.material == "clay":
         use_clay()
     center, radius = mesh_bounds()
-    setup_lighting(spec.light, center, radius, up)
+    lo, hi = mesh_box()
+    if spec.light.startswith("hdri"):
+        setup_hdri(hdri_file(spec.light, spec.hdri), spec.hdri_strength)
+    else:
+        setup_lighting(spec.light, center, radius, up)
     table = assign_ids(sources, spec.semantic, dict(spec.semantic_map))
+    scene_radius = None
+    if spec.ground is not None:  # frame the objects, clip for the whole plane
+        scene_radius = float(np.linalg.norm(_mesh_points(with_ground=True) - center, axis=1).max())
     return SceneInfo(
-        center=center, radius=radius, model_to_world=model_to_world, up=up, table=table
+        center=center,
+        radius=radius,
+        model_to_world=model_to_world,
+        up=up,
+        extent=hi - lo,
+        scene_radius=scene_radius,
+        table=table,
     )
 
 
-def mesh_bounds() -> tuple[np.ndarray, float]:
-    """Centre of the world-space bounding box of all mesh vertices, and the largest
-    distance of a vertex from it."""
+def _add_camera() -> None:
+    cam_data = bpy.data.cameras.new("Camera")
+    cam = bpy.data.objects.new("Camera", cam_data)
+    bpy.context.scene.collection.objects.link(cam)
+    bpy.context.scene.camera = cam
+
+
+def mesh_box() -> tuple[np.ndarray, np.ndarray]:
+    """Corners (min, max) of the world-space bounding box of all mesh vertices."""
+    pts = _mesh_points()
+    return pts.min(axis=0), pts.max(axis=0)
+
+
+def _mesh_points(with_ground: bool = False) -> np.ndarray:
+    """World vertices of every mesh (a ground plane only if ``with_ground``)."""
     pts = []
     depsgraph = bpy.context.evaluated_depsgraph_get()
     for obj in bpy.context.scene.objects:
-        if obj.type != "MESH":
+        if obj.type != "MESH" or (is_ground(obj) and not with_ground):
             continue
         mesh = obj.evaluated_get(depsgraph).data
         co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
         mesh.vertices.foreach_get("co", co)
         m = np.array(obj.matrix_world, dtype=np.float64)
-        pts.append(co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3])
+        with np.errstate(all="ignore"):
+            pts.append(co.reshape(-1, 3) @ m[:3, :3].T + m[:3, 3])
     if not pts:
         raise BlendtruthError("the scene has no mesh to render")
-    allpts = np.concatenate(pts)
+    return np.concatenate(pts)
+
+
+def mesh_bounds() -> tuple[np.ndarray, float]:
+    """Centre of the world-space bounding box of all mesh vertices, and the largest
+    distance of a vertex from it."""
+    allpts = _mesh_points()
+    if not np.isfinite(allpts).all():
+        raise BlendtruthError(
+            "the scene's world coordinates overflow (a transform or coordinate is too large)"
+        )
     center = (allpts.min(axis=0) + allpts.max(axis=0)) / 2
     radius = float(np.linalg.norm(allpts - center, axis=1).max())
     if not radius > 0:

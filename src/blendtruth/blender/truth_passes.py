@@ -13,8 +13,9 @@ import numpy as np
 
 from blendtruth.blender import compat, exr
 from blendtruth.blender._bpy import bpy
-from blendtruth.geometry import normals_to_camera, ray_directions, unit_vectors
+from blendtruth.geometry import normals_to_camera, unit_vectors
 from blendtruth.instances import SceneTable
+from blendtruth.projection import camera_rays
 from blendtruth.view import Camera
 
 AOV_GEOMETRIC = "blendtruth_normal_geometric"
@@ -164,7 +165,7 @@ def camera_normals(
     matters for the geometric normal, which must face the camera by definition."""
     n = normals_to_camera(world.astype(np.float64), camera.cam_to_world)
     if face_camera:
-        flip = np.sum(n * ray_directions(camera.intrinsics), axis=-1) > 0
+        flip = np.sum(n * camera_rays(camera)[1], axis=-1) > 0
         n = np.where(flip[..., None], -n, n)
     return unit_vectors(np.where(mask[..., None], n, 0.0)).astype(np.float32)
 
@@ -181,9 +182,13 @@ def extract(
     m3 = mask[..., None]
     instance = material = None
     if {"instance", "semantic", "object_coords"} & set(passes):
-        instance = np.where(mask, np.rint(channels["IndexOB.X"]), 0).astype(np.int32)
+        instance = np.where(mask, np.rint(channels[f"{compat.OBJECT_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
     if {"material", "semantic"} & set(passes):
-        material = np.where(mask, np.rint(channels["IndexMA.X"]), 0).astype(np.int32)
+        material = np.where(mask, np.rint(channels[f"{compat.MATERIAL_INDEX_PASS}.X"]), 0).astype(
+            np.int32
+        )
     if "instance" in passes:
         out["instance"] = instance
     if "material" in passes:
@@ -200,5 +205,7 @@ def extract(
     if "uv" in passes:
         out["uv"] = np.where(m3, exr.stack(channels, "UV", "UV"), 0.0).astype(np.float32)
     if "albedo" in passes:
-        out["albedo"] = np.where(m3, exr.stack(channels, "DiffCol", "RGB"), 0.0).astype(np.float32)
+        out["albedo"] = np.where(
+            m3, exr.stack(channels, compat.DIFFUSE_COLOR_PASS, "RGB"), 0.0
+        ).astype(np.float32)
     return out

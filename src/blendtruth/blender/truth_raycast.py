@@ -13,10 +13,10 @@ import warnings
 
 import numpy as np
 
+from blendtruth.correspondence import occlusion_boundary
 from blendtruth.errors import BlendtruthWarning
 from blendtruth.passes import PASSES
 from blendtruth.raycast.cast import CAST_PASSES, RayCaster
-from blendtruth.raycast.derived import occlusion_boundary
 from blendtruth.scene import SceneInfo
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera
@@ -43,11 +43,11 @@ class RaycastTruth:
             self._blockers[passes] = raycast_blockers(passes)
         return self._blockers[passes]
 
-    def usable(self, settings: RenderSettings) -> bool:
+    def usable(self, settings: RenderSettings, camera: Camera | None = None) -> bool:
         """True to ray-cast; False (after warning once per reason) to use Cycles."""
         if settings.truth != "raycast":
             return False
-        reasons = self.blockers(settings.passes)
+        reasons = self.blockers(settings.passes) + _camera_blockers(camera)
         if reasons:
             text = "; ".join(reasons)
             if text not in self._warned:
@@ -59,9 +59,11 @@ class RaycastTruth:
                 )
         return not reasons
 
-    def cycles_meta(self, settings: RenderSettings) -> dict:
+    def cycles_meta(self, settings: RenderSettings, camera: Camera | None = None) -> dict:
         """``meta["ground_truth"]`` additions when Cycles made the ground truth."""
-        reasons = self.blockers(settings.passes) if settings.truth == "raycast" else []
+        reasons = []
+        if settings.truth == "raycast":
+            reasons = self.blockers(settings.passes) + _camera_blockers(camera)
         return {
             "backend": "cycles",
             "requested": settings.truth,
@@ -99,7 +101,7 @@ class RaycastTruth:
         if "object_coords" in wanted and table is not None:
             out["object_coords"] = table.object_coords(out["position"], out["instance"])
         if "boundary" in wanted:
-            out["boundary"] = occlusion_boundary(out["depth"], out["mask"], out["instance"])
+            out["boundary"] = occlusion_boundary(out["depth"], out["mask"], out.get("instance"))
         passes = {name: out[name] for name in settings.passes if name in out}
         meta = {
             "backend": "raycast",
@@ -132,3 +134,9 @@ class RaycastTruth:
             masks.append(self._alone[inst].cast(camera, ("mask",))["mask"])
         shape = (0, camera.height, camera.width)
         return ids.astype(np.int32), np.array(masks, bool).reshape(-1, *shape[1:])
+
+
+def _camera_blockers(camera: Camera | None) -> list[str]:
+    """The ray caster casts pinhole rays only; other camera models use Cycles."""
+    model = getattr(camera, "model", "pinhole")
+    return [] if model == "pinhole" else [f"the {model} camera model (pinhole only)"]

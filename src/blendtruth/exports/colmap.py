@@ -13,13 +13,16 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
                                colour from the RGB image (grey 200 without one); error =
                                mean reprojection error (px) over the track
     sparse/0/rigs.txt|bin, frames.txt|bin   trivial rigs (one camera each), one frame per image
-    images/NNNN.png            copies of rgb/NNNN.png; without RGB no images/ is written
+    images/NNNN.png            rgb/NNNN.png (hard links where possible, else copies);
+                               without RGB no images/ is written
                                (the sparse model is complete; image-based tools need RGB)
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -50,10 +53,24 @@ def export_colmap(folder: RenderFolder, out: Path, max_points: int = 200_000) ->
         (Path(out) / "images").mkdir(exist_ok=True)
         for name in folder.names:
             dest = Path(out) / "images" / f"{name}.png"
-            with atomic_open(dest) as f, open(folder.path / "rgb" / f"{name}.png", "rb") as src:
-                shutil.copyfileobj(src, f)
+            _link_or_copy(folder.path / "rgb" / f"{name}.png", dest)
             written.append(dest)
     return written
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    """``dest`` as a hard link to ``src`` (no second copy of the image), else a copy;
+    atomically either way."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        with atomic_open(dest) as f, open(src, "rb") as source:
+            shutil.copyfileobj(source, f)
+        return
+    os.replace(tmp, dest)
 
 
 def build_model(folder: RenderFolder, max_points: int) -> dict:
@@ -90,28 +107,31 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
             colors = view.rgb[rows, cols]
         else:
             colors = np.full((len(rows), 3), 200, dtype=np.uint8)
-        tracks: list[list[tuple[int, float, float]]] = [
-            [(i, c + 0.5, r + 0.5)] for r, c in zip(rows, cols, strict=True)
-        ]
+        centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
+        # Mean reprojection error over the track: the other views' 2D points are the
+        # projections themselves, so only the source pixel centre contributes.
+        proj, _ = project(xyz, view.camera)
+        error_sum = np.linalg.norm(proj - centres, axis=1)
+        others = []
         for j, other in enumerate(views):
-            if j == i:
-                continue
-            uv, seen, _ = visibility(xyz, other.camera, other.depth, other.mask, TRACK_REL_TOL)
-            for k in np.nonzero(seen)[0]:
-                tracks[k].append((j, float(uv[k, 0]), float(uv[k, 1])))
+            if j != i:
+                uv, seen, _ = visibility(xyz, other.camera, other.depth, other.mask, TRACK_REL_TOL)
+                others.append((j, uv, seen))
+        count = 1 + sum(seen.astype(int) for _, _, seen in others)
         for k in range(len(rows)):
-            points.append({"xyz": xyz[k], "rgb": colors[k], "track": tracks[k]})
+            track = [(i, float(centres[k, 0]), float(centres[k, 1]))]
+            track += [(j, float(uv[k, 0]), float(uv[k, 1])) for j, uv, seen in others if seen[k]]
+            points.append(
+                {"xyz": xyz[k], "rgb": colors[k], "track": track, "error": error_sum[k] / count[k]}
+            )
     for pid, point in enumerate(points, start=1):
         elements = []
-        errors = []
         for j, x, y in point["track"]:
             obs = images[j]["points2D"]
             elements.append((j + 1, len(obs)))
             obs.append((x, y, pid))
-            uv, _ = project(point["xyz"][None], views[j].camera)
-            errors.append(float(np.hypot(uv[0, 0] - x, uv[0, 1] - y)))
         point["elements"] = elements
-        point["error"] = float(np.mean(errors))
+        point["error"] = float(point["error"])
     return {"cameras": cameras, "images": images, "points": points}
 
 

@@ -6,6 +6,10 @@
     normal.X, normal.Y, normal.Z  unit normal, camera frame, OpenCV axes (x right, y down,
                                 z forward), facing the camera; 0 where no surface
     mask                        1.0 where a surface is hit at the pixel centre, else 0.0
+    <pass>, <pass>.X/.Y/.Z      every further H×W or H×W×3 array of the view file (e.g.
+                                ``position``, ``normal_geometric``) as float32, and integer
+                                H×W passes (e.g. ``instance``) as uint32; ``rgb`` and
+                                ``alpha`` are left to the PNGs
 Header string attributes: ``blendtruth_K`` (K, pixel centres at +0.5), ``blendtruth_K_opencv``,
 ``blendtruth_cam_to_world`` (4×4, OpenCV axes), all as JSON.
 """
@@ -31,6 +35,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
     (Path(out) / "exr").mkdir(parents=True, exist_ok=True)
     written = []
     for name, view in folder.views():
+        arrays = folder.arrays(name)
         f32 = np.float32
         channels = {
             "depth": view.depth.astype(f32),
@@ -40,6 +45,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
             "normal.Z": np.ascontiguousarray(view.normal[..., 2], dtype=f32),
             "mask": view.mask.astype(f32),
         }
+        channels.update(_extra_channels(arrays))
         header = {
             "compression": OpenEXR.ZIP_COMPRESSION,
             "type": OpenEXR.scanlineimage,
@@ -63,3 +69,23 @@ def _write_atomic(path: Path, write) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+_STANDARD = {"depth", "distance", "normal", "mask", "rgb", "alpha", "K", "cam_to_world", "meta"}
+
+
+def _extra_channels(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Further per-pixel passes: H×W and H×W×3 floats as float32, integer H×W as uint32."""
+    height, width = arrays["depth"].shape
+    out = {}
+    for key, value in arrays.items():
+        if key in _STANDARD or value.shape[:2] != (height, width):
+            continue
+        if value.ndim == 2 and np.issubdtype(value.dtype, np.integer) and value.min() >= 0:
+            out[key] = value.astype(np.uint32)
+        elif value.ndim == 2 and np.issubdtype(value.dtype, np.floating):
+            out[key] = value.astype(np.float32)
+        elif value.ndim == 3 and value.shape[2] == 3 and np.issubdtype(value.dtype, np.floating):
+            for k, axis in enumerate("XYZ"):
+                out[f"{key}.{axis}"] = np.ascontiguousarray(value[..., k], dtype=np.float32)
+    return out

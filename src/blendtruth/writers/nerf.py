@@ -51,6 +51,7 @@ def write_cameras_json(path: PathLike, cameras: Sequence[Camera], names: Sequenc
             "width": cam.width,
             "height": cam.height,
             "cam_to_world": cam.cam_to_world.tolist(),
+            **_model_fields(cam),
         }
         for name, cam in zip(names, cameras, strict=True)
     ]
@@ -83,6 +84,10 @@ def write_transforms_json(
     default 1e-3: see blendtruth.exports.nerfstudio); ``note`` replaces the default note.
     """
     _check_lengths(cameras, rgb_paths=rgb_paths, depth_paths=depth_paths, mask_paths=mask_paths)
+    models = sorted({c.model for c in cameras})
+    if models != ["pinhole"]:
+        _write_json(path, {"frames": [], "blendtruth": {"cannot_express": _cannot(models)}})
+        return
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise BlendtruthError(f"transforms.json scale must be a number > 0, got {scale}")
     folder = Path(path).parent
@@ -193,12 +198,21 @@ def _intrinsics_fields(intr: Intrinsics) -> dict[str, Any]:
 
 
 def _load(path: PathLike) -> dict:
+    from blendtruth.inputs.refs import check_regular
+
+    check_regular(Path(path), "camera file", Path(path))
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise BlendtruthError(f"{path}: cannot read camera file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise BlendtruthError(f"{path}: not a cameras.json or transforms.json (not UTF-8 "
+                              f"text: {exc.reason} at byte {exc.start})") from None  # fmt: skip
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise BlendtruthError(f"{path}: not a cameras.json or transforms.json (JSON nested "
+                              "too deeply)") from None  # fmt: skip
     except ValueError as exc:
         raise BlendtruthError(
             f"{path}: not a cameras.json or transforms.json (invalid JSON: {exc})"
@@ -219,14 +233,38 @@ def _read_frames(path: PathLike, data: dict, make: Callable[[dict, dict], Camera
             cameras.append(make(data, frame))
         except KeyError as exc:
             raise BlendtruthError(f"{path}: frame {k}: missing key {exc}") from None
-        except (BlendtruthError, ValueError, TypeError, IndexError) as exc:
+        except (BlendtruthError, ValueError, TypeError, IndexError, ArithmeticError) as exc:
             raise BlendtruthError(f"{path}: frame {k}: {exc}") from None
     return cameras
 
 
 def _blendtruth_camera(data: dict, frame: dict) -> Camera:
     intr = Intrinsics.from_K(frame["K"], frame["width"], frame["height"])
-    return Camera(intr, np.array(frame["cam_to_world"], dtype=np.float64))
+    model = frame.get("camera_model", "pinhole")
+    fov = frame.get("fisheye_fov_deg")
+    return Camera(intr, np.array(frame["cam_to_world"], dtype=np.float64), model, fov)
+
+
+def _model_fields(cam: Camera) -> dict[str, Any]:
+    """cameras.json fields of a non-pinhole camera (none for pinhole: older readers
+    keep working). Ortho: K's fx = fy are pixels per scene unit."""
+    if cam.model == "pinhole":
+        return {}
+    out: dict[str, Any] = {"camera_model": cam.model}
+    if cam.model == "ortho":
+        out["pixel_size"] = 1.0 / cam.intrinsics.fx
+        out["ortho_scale"] = max(cam.width, cam.height) / cam.intrinsics.fx
+    if cam.model == "fisheye":
+        out["fisheye_fov_deg"] = cam.fov_deg
+    return out
+
+
+def _cannot(models: list[str]) -> str:
+    return (
+        f"these views use camera model(s) {', '.join(models)}; nerfstudio/instant-ngp "
+        "transforms.json here holds pinhole (OPENCV) cameras only, so no frames are written "
+        "rather than wrong ones: read cameras.json (docs/conventions.md#camera-models)"
+    )
 
 
 def _nerf_camera(data: dict, frame: dict, folder: Path) -> Camera:
@@ -259,7 +297,10 @@ def _focal(get: Callable[[str], Any], axis: str, size: float) -> float | None:
     if get(f"fl_{axis}") is not None:
         return float(get(f"fl_{axis}"))
     if get(f"camera_angle_{axis}") is not None:
-        return size / (2 * math.tan(float(get(f"camera_angle_{axis}")) / 2))
+        angle = float(get(f"camera_angle_{axis}"))
+        if not 0 < angle < math.pi:
+            raise BlendtruthError(f"camera_angle_{axis} must be in (0, pi) radians, got {angle}")
+        return size / (2 * math.tan(angle / 2))
     return None
 
 
@@ -268,6 +309,9 @@ def _png_size(image: Path) -> tuple[int, int]:
     instant-ngp and the NeRF synthetic scenes have it."""
     if not image.suffix:
         image = image.with_suffix(".png")
+    from blendtruth.inputs.refs import check_regular
+
+    check_regular(image, "image", image)
     try:
         with open(image, "rb") as f:
             head = f.read(24)

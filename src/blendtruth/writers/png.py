@@ -14,11 +14,11 @@ from blendtruth.writers.atomic import write_bytes
 def write_png(
     path: str | os.PathLike, image: np.ndarray, level: int = 1, durable: bool = True
 ) -> None:
-    """Write an H×W×3 uint8 RGB (or H×W gray) image as PNG, atomically. ``level``: zlib
-    level 0-9 (lossless at every level; 1 encodes several times faster than the default 3
-    for files a few percent larger)."""
+    """Write an H×W×3 uint8 RGB, H×W×4 RGBA (straight alpha) or H×W gray image as PNG,
+    atomically. ``level``: zlib level 0-9 (lossless at every level; 1 encodes several
+    times faster than the default 3 for files a few percent larger)."""
     if image.ndim == 3:
-        image = image[..., ::-1]  # OpenCV wants BGR
+        image = image[..., [2, 1, 0, 3][: image.shape[2]]]  # OpenCV wants BGR(A)
     params = [cv2.IMWRITE_PNG_COMPRESSION, level]
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(image), params)
     if not ok:

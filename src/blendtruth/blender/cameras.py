@@ -1,0 +1,54 @@
+"""Blender cameras for the models beyond pinhole (blendtruth.projection): orthographic,
+equirectangular and equidistant fisheye panoramas (Cycles' own panoramic cameras)."""
+
+from __future__ import annotations
+
+import math
+
+from blendtruth.blender._bpy import bpy
+from blendtruth.errors import BlendtruthError
+from blendtruth.frames import opencv_to_opengl
+from blendtruth.view import Camera
+
+
+def apply_model_camera(obj, camera: Camera, clip: tuple[float, float] | None) -> None:
+    """Make ``obj`` (the scene camera) render ``camera``: its model, resolution, pose."""
+    intr, data = camera.intrinsics, obj.data
+    w, h = intr.width, intr.height
+    data.shift_x = data.shift_y = 0.0
+    data.dof.use_dof = False
+    if camera.model == "ortho":
+        data.type = "ORTHO"
+        data.sensor_fit = "HORIZONTAL"
+        data.ortho_scale = w / intr.fx  # view width in scene units
+        data.shift_x = (w / 2 - intr.cx) / w  # in units of the width, as for pinhole
+        data.shift_y = (intr.cy - h / 2) / w
+    else:
+        data.type = "PANO"
+        data.sensor_fit = "AUTO"
+        if camera.model == "equirect":
+            data.panorama_type = "EQUIRECTANGULAR"
+            data.latitude_min, data.latitude_max = -math.pi / 2, math.pi / 2
+            data.longitude_min, data.longitude_max = -math.pi, math.pi
+        else:
+            data.panorama_type = "FISHEYE_EQUIDISTANT"
+            data.fisheye_fov = math.radians(camera.fov_deg)
+    if clip is not None:
+        data.clip_start, data.clip_end = clip
+    render = bpy.context.scene.render
+    render.resolution_x, render.resolution_y = w, h
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.use_border = False
+    obj.parent = None
+    obj.constraints.clear()
+    obj.animation_data_clear()
+    obj.matrix_world = opencv_to_opengl(camera.cam_to_world).T.tolist()
+    bpy.context.view_layer.update()
+    if camera.model == "ortho":
+        err = abs(data.ortho_scale - w / intr.fx) / (w / intr.fx)
+        if err > 1e-6:
+            raise BlendtruthError(
+                f"orthographic view width {w / intr.fx:g} cannot be held by Blender "
+                f"(relative error {err:.2g})"
+            )
