@@ -9,6 +9,7 @@ material has a bump or normal map).
 
 from __future__ import annotations
 
+from blendtruth.blender import placement
 from blendtruth.blender._bpy import bpy
 
 # Object types that Cycles renders but that are not mesh triangles to the ray caster.
@@ -35,6 +36,8 @@ def raycast_blockers(passes: tuple[str, ...]) -> list[str]:
         if not inst.show_self or not obj.visible_camera:
             continue
         if not inst.is_instance and obj.original.hide_render:
+            continue
+        if not placement.in_ground_truth(obj.original):
             continue
         if obj.type in _NON_MESH:
             reasons.append(f"object {obj.name!r} is a {obj.type.lower()}, not a mesh")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from blendtruth.blender import placement
 from blendtruth.blender._bpy import bpy
 from blendtruth.errors import BlendtruthError
 from blendtruth.raycast.scene import TriangleScene, concatenate
@@ -45,6 +46,8 @@ def extract_triangles() -> TriangleScene:
             continue
         if not inst.is_instance and obj.original.hide_render:
             continue
+        if not placement.in_ground_truth(obj.original):
+            continue  # a ground plane shown in RGB only
         mesh = obj.data
         key = mesh.as_pointer()
         if key not in local_cache:
