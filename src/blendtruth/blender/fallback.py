@@ -15,8 +15,9 @@ from blendtruth.blender._bpy import bpy
 # Object types that Cycles renders but that are not mesh triangles to the ray caster.
 _NON_MESH = ("CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME",
              "GREASEPENCIL", "GPENCIL")  # fmt: skip
-_TRANSPARENT_NODES = ("BSDF_TRANSPARENT", "BSDF_GLASS", "BSDF_REFRACTION", "HOLDOUT",
-                      "BSDF_HAIR", "BSDF_HAIR_PRINCIPLED")  # fmt: skip
+# See-through materials (alpha, transmission, transparent/glass/refraction BSDFs) are
+# found by truth_passes.non_opaque_materials, the Cycles path's own list.
+_OTHER_NODES = ("HOLDOUT", "BSDF_HAIR", "BSDF_HAIR_PRINCIPLED")
 _BUMP_NODES = ("BUMP", "NORMAL_MAP")
 
 
@@ -79,14 +80,8 @@ def _material_blockers(mat, passes: tuple[str, ...]) -> list[str]:
         out.append(f"material {mat.name!r} has a volume")
     surface = _upstream(output.inputs["Surface"])
     node_types = {node.type for node in surface}
-    if node_types & set(_TRANSPARENT_NODES):
-        out.append(f"material {mat.name!r} is transparent or refractive")
-    for node in surface:
-        if node.type == "BSDF_PRINCIPLED" and (
-            _not_constant(node, "Alpha", 1.0) or _not_constant(node, "Transmission Weight", 0.0)
-        ):
-            out.append(f"material {mat.name!r} has alpha or transmission")
-            break
+    if node_types & set(_OTHER_NODES):
+        out.append(f"material {mat.name!r} has a holdout or hair shader")
     method = getattr(mat, "displacement_method", None) or mat.cycles.displacement_method
     displaced = output.inputs["Displacement"].is_linked
     if displaced and method in ("DISPLACEMENT", "BOTH"):
@@ -119,10 +114,3 @@ def _upstream(socket) -> list:
         for inp in node.inputs:
             stack += [link.from_node for link in inp.links if not link.is_muted]
     return list(seen.values())
-
-
-def _not_constant(node, name: str, value: float) -> bool:
-    sock = node.inputs.get(name)
-    if sock is None:
-        return False
-    return sock.is_linked or abs(float(sock.default_value) - value) > 1e-6
