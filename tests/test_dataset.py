@@ -173,7 +173,7 @@ def test_per_model_timeout(meshes, tmp_path):
         lambda job, o: outcomes.setdefault(job.source.name, o) and [],
     )
     assert time.monotonic() - start < 60
-    assert outcomes["cow.obj"] == {"ok": False, "retryable": True,
+    assert outcomes["cow.obj"] == {"ok": False, "retryable": False,  # hangs again if retried
                                    "reason": "timed out after 8 s", "attempt": 0}  # fmt: skip
     assert outcomes["suzanne.obj"]["ok"] and outcomes["teapot.stl"]["ok"]
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.instances import SEMANTIC_BY, read_semantic_map
+from blendtruth.interrupts import Stopped
 from blendtruth.lights import HDRI_LIGHTS
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
@@ -318,10 +319,32 @@ def _parse_K(text: str | None) -> np.ndarray | None:  # noqa: N802
     default=None,
     help="Render a scene.json written by `blendtruth scene` (no MODELS).",
 )
-def render(models: tuple[Path, ...], normals_source: str, scene_file: Path | None, **o) -> None:
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    help="Seconds for the whole import+render before it is stopped (default: no limit).",
+)
+@click.option(
+    "--max-memory",
+    default=None,
+    help="Memory limit of the rendering process, e.g. 4G (default: 80% of RAM; 'none').",
+)
+def render(
+    models: tuple[Path, ...],
+    normals_source: str,
+    scene_file: Path | None,
+    timeout: float | None,
+    max_memory: str | None,
+    **o,
+) -> None:
     """Render MODELS (any number of files, one scene; or one built-in primitive: cube,
     uv_sphere, monkey, plane) or, without MODELS, the tutorial's scene (Blender's factory
     cube) into --out."""
+    from blendtruth import limits
+
+    timeout = limits.check_seconds(timeout)
+    memory = limits.parse_memory(max_memory) if max_memory else limits.default_max_memory(1)
     spec = _scene(models, o) if scene_file is None else scene_from_file(models, scene_file, o)
     ctx = click.get_current_context()
     if spec.ground is not None and ctx.get_parameter_source("sampler").name == "DEFAULT":
@@ -330,31 +353,29 @@ def render(models: tuple[Path, ...], normals_source: str, scene_file: Path | Non
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
     exports = _export_formats(o, tutorial)
-    from blendtruth.output import prepare_out_dir, remove_if_empty, write_single_view
+    from blendtruth.output import prepare_out_dir, remove_if_empty
 
     out = o["out"]
     created = prepare_out_dir(out)
     start = time.perf_counter()
     try:
-        if plan is None:
-            from blendtruth.api import backend_for, render_view
+        from blendtruth.child import run_in_child
+        from blendtruth.interrupts import stop_on_signals
 
-            view = render_view(settings=settings, scene=spec)
-            written = write_single_view(out, view, normals_source, backend_for(spec).info.table)
-            summary = (
-                f"rendered 1 view with Blender {view.meta['blender_version']} on "
-                f"{view.meta['device']}; {int(view.mask.sum())} pixels hit a surface"
+        label = " ".join(str(m) for m in models) or str(scene_file or "the tutorial scene")
+        with stop_on_signals("stopping the render"):
+            summary, written = run_in_child(
+                "blendtruth.render_files:render_files",
+                (spec, plan, settings, out, normals_source),
+                label=label,
+                timeout=timeout,
+                max_memory=memory,
             )
-        else:
-            from blendtruth.multiview import render_model
-            from blendtruth.progress import view_progress
-
-            with view_progress(plan.views, plan.sampler != "file") as on_view:
-                written = render_model(spec, plan, settings, out, on_view=on_view)
-            summary = f"rendered {len(list((out / 'views').glob('*.npz')))} views"
-    except BaseException:
+    except BaseException as exc:
         if created:
             remove_if_empty(out)
+        if isinstance(exc, Stopped):  # SIGINT/SIGTERM, announced; the child is gone
+            raise click.exceptions.Exit(exc.exit_code) from None
         raise
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
     for path in written:
@@ -404,6 +425,12 @@ def render(models: tuple[Path, ...], normals_source: str, scene_file: Path | Non
     help="Replace a worker process after this many models.",
 )
 @click.option("--no-progress", is_flag=True, help="No live progress bar.")
+@click.option(
+    "--max-memory",
+    default=None,
+    help="Memory limit per worker, e.g. 4G or 'none' (default: 80% of RAM / workers, "
+    "at least 1G). A model past it fails and is not retried.",
+)
 def dataset(
     sources: tuple[str, ...],
     workers: int | None,
@@ -414,6 +441,7 @@ def dataset(
     address: str | None,
     recycle_after: int,
     no_progress: bool,
+    max_memory: str | None,
     **o,
 ) -> None:
     """Render every model in SOURCES (files, folders, globs, or .txt lists of paths) into
@@ -426,6 +454,15 @@ def dataset(
         raise BlendtruthError(f"--workers must be >= 1, got {workers}")
     if retries < 0 or recycle_after < 1 or timeout <= 0:
         raise BlendtruthError("--retries must be >= 0, --recycle-after >= 1, --timeout > 0")
+    from blendtruth import limits
+
+    limits.check_seconds(timeout)
+    if max_memory is not None:
+        memory = limits.parse_memory(max_memory)
+    elif executor == "ray":
+        memory = None  # each Ray task takes its node's default (see RayExecutor)
+    else:
+        memory = limits.default_max_memory(workers)
     if o["threads"] == 0 and executor == "ray":
         o["threads"] = 1  # each Ray task reserves --threads CPUs of its node
     elif o["threads"] == 0 and workers > 1:
@@ -448,8 +485,20 @@ def dataset(
         address=address,
         recycle_after=recycle_after,
         progress=not no_progress,
+        max_memory=memory,
     )
-    summary = run_dataset(list(sources), o["out"], spec, plan, settings, options)
+    try:
+        summary = run_dataset(list(sources), o["out"], spec, plan, settings, options)
+    except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: workers are already stopped
+        done = getattr(exc, "summary", None)
+        if done is not None:
+            click.echo(
+                f"stopped: {done['models_done']} models done in this run, "
+                f"{done['skipped_already_done']} before, {done['models_failed']} failed; "
+                "re-run the same command to resume",
+                err=True,
+            )
+        raise click.exceptions.Exit(getattr(exc, "exit_code", 130)) from None
     click.echo(
         f"{summary['models_done']} models done, {summary['models_failed']} failed, "
         f"{summary['skipped_already_done']} already done; {summary['views']} views in "

@@ -42,7 +42,7 @@ def import_model(path: Path) -> list:
     with _captured_output() as log:
         try:
             _IMPORTERS[ext](path)
-        except RuntimeError as exc:
+        except (RuntimeError, OSError) as exc:  # a bad .blend raises OSError
             message = (
                 import_error_reason(str(exc)) or import_error_reason(log()) or "no reason given"
             )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blendtruth.dataset.disk import disk_full, is_disk_full
 from blendtruth.multiview import ViewPlan
 from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
@@ -30,6 +31,11 @@ class ModelJob:
     def final_dir(self) -> Path:
         return self.out / "models" / self.mid
 
+    @property
+    def label(self) -> str:
+        """How failure lines name the model: its source file."""
+        return str(self.source)
+
     def tmp_dir(self, tag: str) -> Path:
         # Dot-prefixed: never mistaken for a finished model folder.
         return self.out / "models" / f".{self.mid}.tmp-{tag}"
@@ -43,14 +49,20 @@ def run_job(job: ModelJob) -> dict[str, Any]:
     start = time.perf_counter()
     tmp = job.tmp_dir(str(os.getpid()))
     shutil.rmtree(tmp, ignore_errors=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        render_model(job.scene, job.plan, job.settings, tmp)
-    files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-    if job.final_dir.exists():  # an earlier run renamed it but died before recording it
-        shutil.rmtree(job.final_dir)
-    os.rename(tmp, job.final_dir)
-    _fsync_dir(job.final_dir.parent)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            render_model(job.scene, job.plan, job.settings, tmp)
+        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        if job.final_dir.exists():  # an earlier run renamed it but died before recording it
+            shutil.rmtree(job.final_dir)
+        os.rename(tmp, job.final_dir)
+        _fsync_dir(job.final_dir.parent)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # no temp folder outlives a failed model
+        if is_disk_full(exc):
+            raise disk_full(exc, tmp) from None
+        raise
     return {
         "views": sum(1 for f in files if f.startswith("views/")),
         "files": files,

@@ -3,8 +3,10 @@ model; a crash or a hang fails that model only (the worker is replaced)."""
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
+import re
 import signal
 import sys
 import time
@@ -15,16 +17,30 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from blendtruth.child import kill_group
 from blendtruth.dataset.job import ModelJob
+from blendtruth.limits import memory_reason, resident_bytes
+
+_crash_log = None  # the worker's faulthandler file, kept open
+
+# How often busy workers' memory is checked, and how long an idle worker gets to exit.
+_MEMORY_POLL_S = 0.25
+_STOP_GRACE_S = 3.0
 
 # (job, outcome): outcome is {"ok": True, **result} or {"ok": False, "reason": str,
 # "retryable": bool}.
 ResultCallback = Callable[[ModelJob, dict[str, Any]], None]
 
 
-def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -> None:
+def _worker_main(
+    conn: Connection, log_path: str | None, run: Callable | None, max_memory: int | None = None
+) -> None:
     """Worker loop: receive a job, send back its outcome; None means stop. ``run``
-    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose)."""
+    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose). The
+    worker has its own process group, dies with the parent and runs under ``max_memory``."""
+    from blendtruth.child import become_worker
+
+    become_worker(max_memory)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     if log_path:
         # Blender and its importers print to fd 1/2; keep that out of the progress bar.
@@ -32,8 +48,13 @@ def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
+        # A crash in Blender's C code leaves the Python stack (which importer) in the log,
+        # through its own descriptor: importers capture fd 1/2 while they run.
+        global _crash_log
+        _crash_log = open(log_path, "a")  # noqa: SIM115 - open for the worker's lifetime
+        faulthandler.enable(file=_crash_log, all_threads=False)
     from blendtruth.dataset.job import run_job
-    from blendtruth.errors import BlendtruthError
+    from blendtruth.dataset.outcome import run_for_outcome
 
     run = run or run_job
 
@@ -41,12 +62,7 @@ def _worker_main(conn: Connection, log_path: str | None, run: Callable | None) -
         job = conn.recv()
         if job is None:
             return
-        try:
-            conn.send({"ok": True, **run(job)})
-        except BlendtruthError as exc:
-            conn.send({"ok": False, "reason": str(exc), "retryable": False})
-        except Exception as exc:  # noqa: BLE001 - reported per model, the run goes on
-            conn.send({"ok": False, "reason": f"{type(exc).__name__}: {exc}", "retryable": True})
+        conn.send(run_for_outcome(run, job, max_memory))
 
 
 @dataclass
@@ -57,6 +73,7 @@ class _Worker:
     started: float = 0.0
     attempt: int = 0
     done: int = 0
+    log: str | None = None
 
 
 class LocalExecutor:
@@ -72,8 +89,10 @@ class LocalExecutor:
         log_dir: Path | None = None,
         run: Callable | None = None,
         gpus: list[str] | None = None,
+        max_memory: int | None = None,
     ) -> None:
         self.workers = workers
+        self.max_memory = max_memory
         self.timeout = timeout
         self.recycle_after = recycle_after
         self.log_dir = log_dir
@@ -87,7 +106,11 @@ class LocalExecutor:
         log = None
         if self.log_dir is not None:
             log = str(self.log_dir / f"worker-{self._count}.log")
-        proc = self._ctx.Process(target=_worker_main, args=(child, log, self.run_fn), daemon=True)
+        proc = self._ctx.Process(
+            target=_worker_main,
+            args=(child, log, self.run_fn, self.max_memory),
+            daemon=True,
+        )
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
         saved_path = sys.path[:]
         if self.gpus:  # one GPU per worker: the spawned process inherits this environment
@@ -106,7 +129,7 @@ class LocalExecutor:
                 os.environ["CUDA_VISIBLE_DEVICES"] = saved
         self._count += 1
         child.close()
-        return _Worker(proc, parent)
+        return _Worker(proc, parent, log=log)
 
     def run(self, jobs: Iterable[tuple[ModelJob, int]], on_result: ResultCallback) -> None:
         """Run (job, attempt) pairs; ``on_result`` is called in this process per outcome
@@ -132,17 +155,26 @@ class LocalExecutor:
                             outcome = w.conn.recv()
                         except (EOFError, OSError):
                             code = w.process.join(5) or w.process.exitcode
+                            log = f"{_crash_site(w.log)}; its output is in {w.log}" if w.log else ""
                             outcome = {
                                 "ok": False,
                                 "retryable": True,
-                                "reason": f"worker crashed ({_describe_exit(code)})",
+                                "reason": f"worker crashed ({_describe_exit(code)}){log}",
                             }
                             pool[i] = self._replace(w)
                     elif self.timeout and time.monotonic() - w.started > self.timeout:
+                        # Not retried: the same file hangs the same way again.
                         outcome = {
                             "ok": False,
-                            "retryable": True,
+                            "retryable": False,
                             "reason": f"timed out after {self.timeout:g} s",
+                        }
+                        pool[i] = self._replace(w)
+                    elif self._over_memory(w):
+                        outcome = {
+                            "ok": False,
+                            "retryable": False,
+                            "reason": memory_reason(self.max_memory),
                         }
                         pool[i] = self._replace(w)
                     else:
@@ -153,15 +185,29 @@ class LocalExecutor:
                     queue.extend(on_result(job, {**outcome, "attempt": attempt}) or [])
                     if pool[i] is w and w.done >= self.recycle_after:
                         pool[i] = self._replace(w)
-        finally:
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM, a full disk): stop every worker now, busy or not.
+            for w in pool:
+                kill_group(w.process)
+                w.conn.close()
+            raise
+        else:
             for w in pool:
                 self._stop(w)
 
+    def _over_memory(self, w: _Worker) -> bool:
+        return self.max_memory is not None and resident_bytes(w.process.pid) > self.max_memory
+
     def _wait_time(self, busy: list[_Worker]) -> float | None:
-        if not self.timeout or not busy:
-            return None if busy else 0
-        left = min(w.started + self.timeout - time.monotonic() for w in busy)
-        return max(0.0, left) + 0.05
+        if not busy:
+            return 0
+        waits = []
+        if self.timeout:
+            left = min(w.started + self.timeout - time.monotonic() for w in busy)
+            waits.append(max(0.0, left) + 0.05)
+        if self.max_memory is not None:  # wake up often enough to catch growth past it
+            waits.append(_MEMORY_POLL_S)
+        return min(waits) if waits else None
 
     def _replace(self, w: _Worker) -> _Worker:
         self._stop(w, kill=w.job is not None)
@@ -174,10 +220,8 @@ class LocalExecutor:
                 w.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-            w.process.join(10)
-        if w.process.is_alive():
-            w.process.kill()
-            w.process.join(10)
+            w.process.join(_STOP_GRACE_S)
+        kill_group(w.process)  # whatever it left running, or a worker stuck at exit
         w.conn.close()
 
 
@@ -195,3 +239,21 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def _crash_site(log: str) -> str:
+    """' while in <function> (blendtruth/<file>:<line>)': the innermost blendtruth frame of
+    the last Python stack faulthandler wrote to ``log`` (empty when there is none)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, os.path.getsize(log) - 16384))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    stack = tail.rpartition("Fatal Python error:")[2]
+    for line in stack.splitlines():
+        match = re.match(r'\s*File "(.*[/\\]blendtruth[/\\].*)", line (\d+) in (\S+)', line)
+        if match and not match[3].startswith("<"):  # a named function, not a lambda
+            where = match[1][match[1].rindex("blendtruth") :]
+            return f" while in {match[3]} ({where}:{match[2]})"
+    return ""

@@ -16,13 +16,18 @@ from blendtruth.dataset.local import ResultCallback
 from blendtruth.errors import BlendtruthError
 
 
-def _remote_job(job: ModelJob) -> dict[str, Any]:
-    from blendtruth.errors import BlendtruthError as _Error
+def _remote_job(job: ModelJob, max_memory: int | None, cpus_per_model: float) -> dict[str, Any]:
+    """In a Ray worker: apply the memory limit (default: this node's share per task, as
+    for local workers), then render."""
+    import os
 
-    try:
-        return {"ok": True, **run_job(job)}
-    except _Error as exc:
-        return {"ok": False, "reason": str(exc), "retryable": False}
+    from blendtruth import limits
+    from blendtruth.dataset.outcome import run_for_outcome
+
+    if max_memory is None:
+        max_memory = limits.default_max_memory(int((os.cpu_count() or 1) // cpus_per_model))
+    limits.apply_memory_limit(max_memory)
+    return run_for_outcome(run_job, job, max_memory)
 
 
 class RayExecutor:
@@ -30,7 +35,11 @@ class RayExecutor:
     so a task's wall time from submission is its run time (for the timeout)."""
 
     def __init__(
-        self, address: str | None = None, timeout: float | None = None, cpus_per_model: float = 1.0
+        self,
+        address: str | None = None,
+        timeout: float | None = None,
+        cpus_per_model: float = 1.0,
+        max_memory: int | None = None,
     ) -> None:
         try:
             import ray
@@ -40,6 +49,8 @@ class RayExecutor:
             ) from None
         self.ray = ray
         self.timeout = timeout
+        self.max_memory = max_memory
+        self.cpus_per_model = cpus_per_model
         if not ray.is_initialized():
             ray.init(
                 address=address,
@@ -47,24 +58,38 @@ class RayExecutor:
                 log_to_driver=False,
                 configure_logging=False,
             )
-        resources = ray.cluster_resources()
-        self.gpus = int(resources.get("GPU", 0))
-        cpus = int(resources.get("CPU", 1))
+        self.gpus = int(ray.cluster_resources().get("GPU", 0))
+        self._count_slots()
         if self.gpus:
-            self.slots = self.gpus
             self.remote = ray.remote(num_gpus=1, num_cpus=0.5, max_retries=0)(_remote_job)
         else:
-            self.slots = max(1, int(cpus // cpus_per_model))
             self.remote = ray.remote(num_cpus=cpus_per_model, max_retries=0)(_remote_job)
 
+    def _count_slots(self) -> None:
+        """Tasks the live nodes can run at once (counted again after a task fails: a node
+        may have gone, and a task queued behind others would run into its timeout)."""
+        resources = self.ray.cluster_resources()
+        if self.gpus:
+            self.slots = max(1, int(resources.get("GPU", 0)))
+        else:
+            self.slots = max(1, int(resources.get("CPU", 1) // self.cpus_per_model))
+
     def run(self, jobs: Iterable[tuple[ModelJob, int]], on_result: ResultCallback) -> None:
-        ray = self.ray
-        queue = deque(jobs)
         running: dict[Any, tuple[ModelJob, int, float]] = {}
+        try:
+            self._run(deque(jobs), running, on_result)
+        except BaseException:
+            for ref in running:  # interrupted: stop every task now
+                self.ray.cancel(ref, force=True)
+            raise
+
+    def _run(self, queue: deque, running: dict, on_result: ResultCallback) -> None:
+        ray = self.ray
         while queue or running:
             while queue and len(running) < self.slots:
                 job, attempt = queue.popleft()
-                running[self.remote.remote(job)] = (job, attempt, time.monotonic())
+                ref = self.remote.remote(job, self.max_memory, self.cpus_per_model)
+                running[ref] = (job, attempt, time.monotonic())
             wait_s = None
             if self.timeout:
                 oldest = min(start for _, _, start in running.values())
@@ -79,13 +104,15 @@ class RayExecutor:
                         outcome = {
                             "ok": False,
                             "retryable": True,
-                            "reason": f"Ray task failed: {type(exc).__name__}: {exc}",
+                            "reason": f"Ray task failed: {type(exc).__name__}: "
+                            + (str(exc).strip().splitlines() or [""])[0],
                         }
+                        self._count_slots()
                 elif self.timeout and time.monotonic() - start > self.timeout:
                     ray.cancel(ref, force=True)
                     outcome = {
                         "ok": False,
-                        "retryable": True,
+                        "retryable": False,
                         "reason": f"timed out after {self.timeout:g} s",
                     }
                 else:

@@ -8,13 +8,17 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blendtruth.dataset.disk import DiskFull, disk_full, is_disk_full
 from blendtruth.dataset.job import ModelJob
+from blendtruth.dataset.lock import OutLock
 from blendtruth.dataset.manifest import Manifest, manifest_name, read_records
 from blendtruth.dataset.sources import expand_sources, in_shard, model_id, model_seed
+from blendtruth.interrupts import Stopped, stop_on_signals
 from blendtruth.multiview import ViewPlan
 from blendtruth.output import prepare_out_dir
 from blendtruth.scene import SceneSpec
@@ -36,6 +40,8 @@ class DatasetOptions:
     address: str | None = None
     recycle_after: int = 200
     progress: bool = True
+    max_memory: int | None = None  # bytes per worker / Ray task; None: no limit
+    run: Callable | None = None  # replaces run_job in local workers (fault tests)
 
 
 def plan_jobs(
@@ -49,7 +55,7 @@ def plan_jobs(
     """Every model of this shard as a job: ``scene`` is a template (normalisation, light,
     material) that gets the job's model; each job has its own deterministic seed."""
     jobs = []
-    for path in expand_sources(sources):
+    for path in expand_sources(sources, exclude=Path(out) / "models"):  # not our outputs
         mid = model_id(path)
         if not in_shard(mid, shard):
             continue
@@ -79,49 +85,67 @@ def run_dataset(
     out = Path(out)
     jobs = plan_jobs(sources, out, scene, plan, settings, options.shard)  # checks sources
     prepare_out_dir(out)
+    with OutLock(out, options.shard):
+        return _run_locked(out, jobs, settings, options)
+
+
+def _run_locked(
+    out: Path, jobs: list[ModelJob], settings: RenderSettings, options: DatasetOptions
+) -> dict[str, Any]:
     (out / "models").mkdir(exist_ok=True)
-    records = read_records(out)
+    records = read_records(out, warn=True)
     todo = [j for j in jobs if not _is_done(records.get(j.mid), j)]
-    _remove_stale_tmp(out, {j.mid for j in jobs})
+    mids = {j.mid for j in jobs}
+    _remove_stale_tmp(out, mids)
     manifest = Manifest(out / manifest_name(options.shard))
     manifest.path.touch()  # a shard that got no models still leaves its (empty) record
     stats = {"done": 0, "failed": 0, "views": 0, "failures": []}
     start = time.perf_counter()
+    stop: BaseException | None = None
 
-    with _Progress(len(todo), options.progress) as bar:
+    def on_result(job: ModelJob, outcome: dict[str, Any]):
+        if outcome.get("disk_full"):  # stop the run; the model is not failed
+            raise DiskFull(outcome["reason"])
+        attempt = outcome["attempt"]
+        if not outcome["ok"] and outcome.get("retryable") and attempt < options.retries:
+            return [(job, attempt + 1)]
+        record = {
+            "id": job.mid,
+            "source": str(job.source),
+            "attempts": attempt + 1,
+            "time": time.time(),
+        }
+        if outcome["ok"]:
+            record.update(
+                status="done",
+                views=outcome["views"],
+                files=outcome["files"],
+                seconds=outcome["seconds"],
+                warnings=outcome["warnings"],
+            )
+        else:
+            reason = _naming_model(outcome["reason"], job)
+            record.update(status="failed", reason=reason)
+        manifest.append(record)
+        if outcome["ok"]:
+            stats["done"] += 1
+            stats["views"] += outcome["views"]
+        else:
+            stats["failed"] += 1
+            stats["failures"].append({"id": job.mid, "source": str(job.source), "reason": reason})
+        bar.advance(stats, time.perf_counter() - start)
+        return []
 
-        def on_result(job: ModelJob, outcome: dict[str, Any]):
-            attempt = outcome["attempt"]
-            if not outcome["ok"] and outcome.get("retryable") and attempt < options.retries:
-                return [(job, attempt + 1)]
-            record = {
-                "id": job.mid,
-                "source": str(job.source),
-                "attempts": attempt + 1,
-                "time": time.time(),
-            }
-            if outcome["ok"]:
-                record.update(
-                    status="done",
-                    views=outcome["views"],
-                    files=outcome["files"],
-                    seconds=outcome["seconds"],
-                    warnings=outcome["warnings"],
-                )
-                stats["done"] += 1
-                stats["views"] += outcome["views"]
-            else:
-                record.update(status="failed", reason=outcome["reason"])
-                stats["failed"] += 1
-                stats["failures"].append(
-                    {"id": job.mid, "source": str(job.source), "reason": outcome["reason"]}
-                )
-            manifest.append(record)
-            bar.advance(stats, time.perf_counter() - start)
-            return []
-
-        executor = _executor(options, settings, out / "logs")
-        executor.run([(j, 0) for j in todo], on_result)
+    try:
+        with _Progress(len(todo), options.progress) as bar:
+            with stop_on_signals(f"stopping {_workers_text(options, len(todo))} now"):
+                executor = _executor(options, settings, out / "logs")
+                executor.run([(j, 0) for j in todo], on_result)
+    except BaseException as exc:  # noqa: BLE001 - the summary is written whatever stopped us
+        stop = exc
+    finally:
+        # The executor has stopped every worker: no temp folder of this shard is in use.
+        _remove_stale_tmp(out, mids)
 
     seconds = time.perf_counter() - start
     summary = {
@@ -137,18 +161,54 @@ def run_dataset(
         "shard": list(options.shard),
         "executor": options.executor,
         "workers": options.workers,
+        "stopped": None if stop is None else _stop_reason(stop),
     }
-    write_bytes(
-        out
-        / (
-            "summary.json"
-            if options.shard[1] == 1
-            else f"summary.shard-{options.shard[0]}-of-{options.shard[1]}.json"
-        ),
-        (json.dumps(summary, indent=2) + "\n").encode(),
+    name = (
+        "summary.json"
+        if options.shard[1] == 1
+        else f"summary.shard-{options.shard[0]}-of-{options.shard[1]}.json"
     )
-    write_index(out)
+    try:
+        write_bytes(out / name, (json.dumps(summary, indent=2) + "\n").encode())
+        write_index(out)
+    except OSError as exc:
+        if stop is None and not is_disk_full(exc):
+            raise
+        if stop is None:
+            stop = disk_full(exc, out / name)
+        # else: the error that stopped the run is the one to report
+    if isinstance(stop, DiskFull):
+        done = stats["done"] + len(jobs) - len(todo)
+        raise DiskFull(
+            f"disk full: {stop}; stopped with {done} of {len(jobs)} models done "
+            "(nothing was marked failed); free space and re-run the same command"
+        ) from None
+    if stop is not None:
+        stop.summary = summary  # the CLI prints what was finished
+        raise stop
     return summary
+
+
+def _naming_model(reason: str, job: ModelJob) -> str:
+    """Failure lines always name the model (a timeout or a crash does not by itself)."""
+    return reason if job.label in reason else f"{job.label}: {reason}"
+
+
+def _workers_text(options: DatasetOptions, todo: int) -> str:
+    if options.executor == "ray":
+        return "the Ray tasks"
+    n = min(options.workers, todo)
+    return f"{n} worker{'s' if n != 1 else ''}"
+
+
+def _stop_reason(stop: BaseException) -> str:
+    if isinstance(stop, Stopped):
+        return str(stop)
+    if isinstance(stop, KeyboardInterrupt):
+        return "SIGINT"
+    if isinstance(stop, DiskFull):
+        return str(stop)
+    return f"{type(stop).__name__}: {stop}"
 
 
 def write_index(out: Path) -> None:
@@ -173,9 +233,12 @@ def _is_done(record: dict | None, job: ModelJob) -> bool:
 
 
 def _remove_stale_tmp(out: Path, mids: set[str]) -> None:
-    # Only this shard's models: another shard may be writing its own right now.
+    # Only this shard's models: another shard may be writing its own right now. A temp
+    # folder is exactly ".<id>.tmp-<digits>" (ids never start with "."), so no finished
+    # model folder can match.
     for path in (out / "models").glob(".*.tmp-*"):
-        if path.name[1:].split(".tmp-")[0] in mids:
+        mid, _, tag = path.name[1:].rpartition(".tmp-")
+        if mid in mids and tag.isdigit():
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -184,14 +247,23 @@ def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
         from blendtruth.dataset.ray_executor import RayExecutor
 
         return RayExecutor(
-            options.address, options.timeout, cpus_per_model=max(1, settings.threads)
+            options.address,
+            options.timeout,
+            cpus_per_model=max(1, settings.threads),
+            max_memory=options.max_memory,
         )
     from blendtruth.dataset.local import LocalExecutor
 
     log_dir.mkdir(exist_ok=True)
     gpus = nvidia_gpus() if settings.device != "cpu" else []
     return LocalExecutor(
-        options.workers, options.timeout, options.recycle_after, log_dir, gpus=gpus
+        options.workers,
+        options.timeout,
+        options.recycle_after,
+        log_dir,
+        gpus=gpus,
+        max_memory=options.max_memory,
+        run=options.run,
     )
 
 

@@ -1,0 +1,73 @@
+"""Put a finished multi-view render in place of an earlier one in the same folder.
+
+``blendtruth render`` writes into a hidden sibling folder first; only when every file is
+written does :func:`replace_render` move the new files in. An earlier render's outputs are
+removed first (only names blendtruth writes: other files in the folder are kept), so the
+folder never mixes two renders' views, and an interrupted render leaves the old one whole.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+from blendtruth.errors import BlendtruthWarning
+
+# Every top-level name a multi-view render or its exports can write.
+RENDER_OUTPUTS = (
+    "views", "depth", "mask", "preview", "rgb", "flow", "nerfstudio_depth", "exr", "png16",
+    "sparse", "images", "webdataset", "show", "cameras.json", "transforms.json",
+    "instances.json", "pairs.json", "points.ply", "mesh.ply",
+)  # fmt: skip
+
+
+def staging_dir(out: Path) -> Path:
+    """The hidden folder beside the outputs that a render writes into first."""
+    return Path(out) / f".render-tmp-{os.getpid()}"
+
+
+def replace_render(staging: Path, out: Path) -> list[Path]:
+    """Move everything in ``staging`` into ``out``, replacing an earlier render's outputs
+    (with a warning naming the folder). Returns the new paths."""
+    staging, out = Path(staging), Path(out)
+    earlier = [out / name for name in RENDER_OUTPUTS if (out / name).exists()]
+    if earlier:
+        warnings.warn(
+            f"--out {out}: replacing the earlier render's files there",
+            BlendtruthWarning,
+            stacklevel=2,
+        )
+    for path in earlier:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    moved = []
+    for item in sorted(staging.iterdir()):
+        os.replace(item, out / item.name)
+        target = out / item.name
+        moved += (
+            sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
+        )
+    staging.rmdir()
+    return moved
+
+
+def remove_stale_staging(out: Path) -> None:
+    """Remove staging folders that interrupted renders left in ``out``."""
+    for path in Path(out).glob(".render-tmp-*"):
+        pid = path.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
