@@ -185,7 +185,11 @@ def _random_view(rng, camera: Camera) -> View:
                 extra={"instance": out["instance"]})  # fmt: skip
 
 
-def test_incremental_fusion_equals_fusing_all_views_at_once():
+@pytest.mark.parametrize("pending_rows", [1 << 20, 100])  # one merge at the end; many
+def test_incremental_fusion_equals_fusing_all_views_at_once(monkeypatch, pending_rows):
+    import blendtruth.pointfusion
+
+    monkeypatch.setattr(blendtruth.pointfusion, "_PENDING_ROWS", pending_rows)
     rng = np.random.default_rng(0)
     views = [_random_view(rng, _camera(eye=e)) for e in
              [(3, -4, 2.5), (-4, 1, 2), (1, 4, -3), (0.5, -0.2, 5)]]  # fmt: skip
