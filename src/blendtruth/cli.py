@@ -27,7 +27,7 @@ from blendtruth.scene_cli import (
     plan_fields,
     scene_from_file,
 )
-from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, RenderSettings
+from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, TRUTHS, RenderSettings
 
 _PATH = click.Path(path_type=Path)
 
@@ -50,7 +50,7 @@ _VIEW_OPTIONS = [
         type=click.Choice(ENGINES),
         default="cycles",
         show_default=True,
-        help="Engine for the RGB image; ground truth always comes from Cycles.",
+        help="Engine for the RGB image (ground truth: see --truth).",
     ),
     click.option(
         "--device",
@@ -192,6 +192,22 @@ _VIEW_OPTIONS = [
         help="Write flow/NNNN_MMMM.npz (flow, covisible) and pairs.json for view pairs: "
         "consecutive (k -> k+1 and back) or all ordered pairs (at most 64 views).",
     ),
+    click.option(
+        "--truth",
+        type=click.Choice(TRUTHS),
+        default="raycast",
+        show_default=True,
+        help="Ground truth from Blender's triangles ray-cast with Embree (falls back to "
+        "Cycles per scene where it cannot match it, e.g. normal maps, transparency, hair) "
+        "or from a 1-sample Cycles render.",
+    ),
+    click.option("--compress", is_flag=True, help="zlib-compress views/*.npz (smaller, slower)."),
+    click.option(
+        "--previews/--no-previews",
+        default=False,
+        show_default=True,
+        help="Also write preview/NNNN_depth.png and NNNN_normal.png to look at.",
+    ),
 ]
 _VIEW_OPTIONS += EXTRA_VIEW_OPTIONS  # light, rig and camera-model options (py)
 
@@ -222,6 +238,9 @@ def _settings(o: dict) -> RenderSettings:
         passes=o["passes_text"],
         alpha_threshold=o["alpha_threshold"],
         amodal=o["amodal"],
+        truth=o["truth"],
+        compress=o["compress"],
+        previews=o["previews"],
     )
 
 

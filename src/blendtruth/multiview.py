@@ -30,13 +30,15 @@ from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry import backproject
 from blendtruth.pointcloud import voxel_downsample, write_ply
+from blendtruth.pointfusion import VoxelAccumulator
 from blendtruth.renderable import Coverage, check_cameras, check_scene
 from blendtruth.samplers import check_options, sample_cameras
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.special_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.view import Camera, View
-from blendtruth.writers.atomic import atomic_open
+from blendtruth.writers.atomic import atomic_open, sync_folder
+from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
@@ -142,37 +144,50 @@ def render_model(
     check_cameras(cameras, info)
     coverage = Coverage(len(cameras))
     out = Path(out)
-    for sub in ("views", "depth", "mask", "preview") + (("rgb",) if settings.rgb else ()):
+    from blendtruth.exports.nerfstudio import (
+        DEPTH_DIR,
+        write_nerfstudio_depth,
+        write_nerfstudio_transforms,
+    )
+
+    subs = ("views", "depth", "mask", DEPTH_DIR) + (("preview",) if settings.previews else ())
+    for sub in subs + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     names = [f"{i:04d}" for i in range(len(cameras))]
     written: list[Path] = []
-    clouds = []
     pixels: dict[str, dict[int, int]] = {}
     amodal: dict[str, dict] = {}
-    for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
-        # Cameras read from a file bring their own resolution.
-        view = backend.render(
-            camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
-        )
-        coverage.add(name, view.mask)
-        written += write_view_files(out, name, view)
+    fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
+
+    def write(name: str, view: View) -> None:
+        # Not fsynced one by one: the folder is flushed once at the end (sync_folder).
+        written.extend(write_view_files(out, name, view, settings, durable=False))
+        written.append(write_nerfstudio_depth(out, name, view.depth, durable=False))
         if "instance" in view.extra:
-            ids, counts = np.unique(view.extra["instance"], return_counts=True)
-            pixels[name] = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+            counts = np.bincount(view.extra["instance"].ravel())
+            ids = np.flatnonzero(counts)
+            pixels[name] = dict(zip(ids.tolist(), counts[ids].tolist(), strict=True))
         if view.meta.get("amodal"):
             amodal[name] = view.meta["amodal"]
-        clouds.append(_view_points(view))
-        if on_view:
-            on_view(i + 1, len(cameras))
+        fused.add_view(view)
+
+    # Files are written on a background thread while the next view renders.
+    with BackgroundWriter() as writer:
+        for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
+            # Cameras read from a file bring their own resolution.
+            view = backend.render(
+                camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
+            )
+            coverage.add(name, view.mask)
+            writer.submit(lambda name=name, view=view: write(name, view))
+            if on_view:
+                on_view(i + 1, len(cameras))
     coverage.finish(written)
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
-    from blendtruth.exports.nerfstudio import export_nerfstudio
-    from blendtruth.exports.source import render_folder
-
-    written += export_nerfstudio(render_folder(out), out, require_rgb=False)
-    pts, nrm, col = fuse_points(clouds, voxel=info.radius * _VOXEL_FRACTION)
+    written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb))
+    pts, nrm, col = fused.result()
     write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
         f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
         "normals: unit, world frame; one measured surface sample per voxel",
@@ -184,26 +199,35 @@ def render_model(
         written += write_pairs(
             out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
         )
+    sync_folder(out)
     return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 
-def write_view_files(out: Path, name: str, view: View) -> list[Path]:
-    paths = [
-        out / "views" / f"{name}.npz",
-        out / "depth" / f"{name}.npy",
-        out / "mask" / f"{name}.png",
-        out / "preview" / f"{name}_depth.png",
-        out / "preview" / f"{name}_normal.png",
-    ]
-    write_view_npz(paths[0], view)
-    with atomic_open(paths[1]) as f:
-        np.save(f, view.depth.astype(np.float32))
-    write_png(paths[2], (view.mask * 255).astype(np.uint8))
-    write_png(paths[3], depth_preview(view.depth, view.mask))
-    write_png(paths[4], normal_preview(view.normal, view.mask))
+def write_view_files(
+    out: Path,
+    name: str,
+    view: View,
+    settings: RenderSettings | None = None,
+    durable: bool = True,
+) -> list[Path]:
+    """One view's files (see the module docstring); ``settings`` chooses compression and
+    previews (default: uncompressed npz, no previews); ``durable`` = False leaves the
+    fsync to the caller (each file is still written atomically)."""
+    compress = settings.compress if settings else False
+    previews = settings.previews if settings else False
+    paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
+             out / "mask" / f"{name}.png"]  # fmt: skip
+    write_view_npz(paths[0], view, compress=compress, durable=durable)
+    with atomic_open(paths[1], durable) as f:
+        np.save(f, view.depth.astype(np.float32, copy=False))
+    write_png(paths[2], view.mask.view(np.uint8) * np.uint8(255), durable=durable)
+    if previews:
+        paths += [out / "preview" / f"{name}_depth.png", out / "preview" / f"{name}_normal.png"]
+        write_png(paths[3], depth_preview(view.depth, view.mask), durable=durable)
+        write_png(paths[4], normal_preview(view.normal, view.mask), durable=durable)
     if view.rgb is not None:
         paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], _rgb_image(view))
+        write_png(paths[-1], _rgb_image(view), durable=durable)
     return paths
 
 

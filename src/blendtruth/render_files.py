@@ -37,8 +37,12 @@ def render_files(
         remove_stale_staging(out)
         staging = staging_dir(out)
         shutil.rmtree(staging, ignore_errors=True)
+        from blendtruth.progress import view_progress
+
         try:
-            render_model(spec, plan, settings, staging)
+            # A live bar when the child's stderr is the user's terminal.
+            with view_progress(plan.views, plan.sampler != "file") as on_view:
+                render_model(spec, plan, settings, staging, on_view=on_view)
             written = replace_render(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

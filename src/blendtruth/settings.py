@@ -11,6 +11,7 @@ from blendtruth.passes import DEFAULT_PASSES, parse_passes
 ENGINES = ("cycles", "eevee", "workbench")
 DEVICES = ("auto", "cpu", "gpu")
 NORMAL_SOURCES = ("pass", "pinhole", "sobel")
+TRUTHS = ("raycast", "cycles")
 MIN_SIZE = 4  # Blender renders at least 4 px in each direction
 MAX_SIZE = 16384
 
@@ -25,7 +26,11 @@ class RenderSettings:
     ground-truth passes to make (names from :mod:`blendtruth.passes`; depth, distance,
     normal and mask are always made); ``alpha_threshold``: the transparency policy, surfaces
     with material alpha below it are skipped by ground truth (0: every surface counts);
-    ``amodal``: also make every instance's full silhouette (see :mod:`blendtruth.amodal`).
+    ``amodal``: also make every instance's full silhouette (see :mod:`blendtruth.amodal`);
+    ``truth``: "raycast" casts Blender's evaluated triangles with Embree (falling back to
+    Cycles per scene where it cannot match it) or "cycles" renders ground truth with Cycles;
+    ``compress``: zlib-compressed view files (smaller, slower); ``previews``: write the
+    depth/normal preview PNGs.
     """
 
     width: int = 640
@@ -38,6 +43,9 @@ class RenderSettings:
     rgb: bool = True
     threads: int = 0
     passes: tuple[str, ...] = DEFAULT_PASSES
+    truth: str = "raycast"
+    compress: bool = False
+    previews: bool = False
     alpha_threshold: float = 0.5
     amodal: bool = False
 
@@ -66,6 +74,7 @@ class RenderSettings:
             )
         _choice("engine", self.engine, ENGINES)
         _choice("device", self.device, DEVICES)
+        _choice("truth", self.truth, TRUTHS)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

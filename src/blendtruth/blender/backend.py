@@ -35,6 +35,7 @@ from blendtruth.blender import (
     truth_passes,
 )
 from blendtruth.blender._bpy import bpy
+from blendtruth.blender.truth_raycast import RaycastTruth
 from blendtruth.color import linear_to_srgb8
 from blendtruth.correspondence import occlusion_boundary
 from blendtruth.errors import BlendtruthError
@@ -61,6 +62,8 @@ class BlenderBackend:
         self._device: tuple[str, str] | None = None
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
+        self._raycast = RaycastTruth()
+        self._default_cameras: dict[tuple[int, int], Camera] = {}
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
 
@@ -84,10 +87,17 @@ class BlenderBackend:
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
         self._device = None
+        self._raycast = RaycastTruth()
+        self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
 
     def default_camera(self, settings: RenderSettings) -> Camera:
-        return scene.scene_camera(settings.width, settings.height)
+        # The scene's own camera as loaded: rendering moves Blender's camera object (and
+        # rounds its pose to float32), so it is read once per scene and size.
+        key = (settings.width, settings.height)
+        if key not in self._default_cameras:
+            self._default_cameras[key] = scene.scene_camera(*key)
+        return self._default_cameras[key]
 
     def render(self, camera: Camera, settings: RenderSettings) -> View:
         if (camera.width, camera.height) != (settings.width, settings.height):
@@ -95,6 +105,8 @@ class BlenderBackend:
                 f"camera is {camera.width}x{camera.height} but settings ask for "
                 f"{settings.width}x{settings.height}"
             )
+        if self._raycast.usable(settings, camera):
+            return self._raycast_view(camera, settings)
         bscene = bpy.context.scene
         info = self.info
         eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
@@ -193,6 +205,7 @@ class BlenderBackend:
             "height": camera.height,
             **model_meta(camera),
         }
+        meta["ground_truth"].update(self._raycast.cycles_meta(settings, camera))
         return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
 
     def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
@@ -257,6 +270,42 @@ class BlenderBackend:
         )
         flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
         return flag & mask  # like every pass, background (False) where nothing is hit
+
+    def _raycast_view(self, camera: Camera, settings: RenderSettings) -> View:
+        """Ground truth from the ray caster, RGB (when asked) from the usual render."""
+        passes, ground_truth = self._raycast.cast(camera, settings, self.info)
+        amodal_meta = None
+        if settings.amodal:
+            ids_, masks = self._raycast.amodal_masks(camera, settings.threads)
+            passes["amodal_ids"], passes["amodal"] = ids_, amodal.pack(masks)
+            amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
+        rgb = alpha = None
+        used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
+        light_meta = self._lighting_for_view(camera, settings)
+        if settings.rgb:  # as in render(), without the ground-truth render
+            info = self.info
+            eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
+            far = info.scene_radius or info.radius
+            scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
+            lighting.follow_camera(camera.cam_to_world)
+            _common_setup(bpy.context.scene, settings)
+            truth_passes.enable_passes(bpy.context.view_layer, ())
+            truth_materials.for_rgb()
+            rgb, alpha = self._render_rgb(settings)
+        meta = {
+            "blender_version": compat.VERSION_STRING,
+            "ground_truth": ground_truth,
+            "rgb": None if rgb is None else _rgb_meta(settings),
+            "amodal": amodal_meta,
+            "device": used_device,
+            "scene": _scene_meta(self._spec, self.info),
+            "lighting": light_meta,
+            "width": camera.width,
+            "height": camera.height,
+            **model_meta(camera),
+        }
+        core = [passes.pop(name) for name in ("depth", "distance", "normal", "mask")]
+        return View(camera, *core, rgb, alpha, meta, extra=passes)
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
@@ -399,4 +448,14 @@ def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
         "ground": None if not spec or spec.ground is None else vars(spec.ground),
         "model_to_world": info.model_to_world.tolist(),
         "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
+    }
+
+
+def _rgb_meta(settings: RenderSettings) -> dict:
+    return {
+        "engine": compat.ENGINES[settings.engine],
+        "samples": settings.samples,
+        "denoise": settings.denoise,
+        "seed": settings.seed,
+        "view_transform": "Standard",
     }

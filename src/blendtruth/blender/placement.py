@@ -126,6 +126,11 @@ def is_ground(obj) -> bool:
     return bool(obj.get(_GROUND_FLAG, False))
 
 
+def in_ground_truth(obj) -> bool:
+    """False for a ground plane left out of the ground truth (``--ground`` not in truth)."""
+    return not is_ground(obj) or bool(obj.get(_IN_TRUTH, True))
+
+
 def set_ground_visibility(truth_pass: bool) -> None:
     """Before a render: a ground plane left out of the ground truth is invisible to
     camera rays in the ground-truth render and visible in the RGB render."""

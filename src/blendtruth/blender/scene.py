@@ -25,7 +25,22 @@ from blendtruth.view import Camera
 
 def load_factory_scene() -> None:
     """Reset Blender to its factory startup file: the tutorial's cube, camera and light."""
-    bpy.ops.wm.read_factory_settings(use_empty=False)
+    reset_scene(use_empty=False)
+
+
+_prefs_reset = False
+
+
+def reset_scene(use_empty: bool) -> None:
+    """Blender's factory startup file, empty or with the tutorial's scene. Factory
+    preferences are loaded once per process; later resets only reload the startup file
+    (5x faster: preferences and add-ons are not re-registered for every model)."""
+    global _prefs_reset
+    if not _prefs_reset:
+        bpy.ops.wm.read_factory_settings(use_empty=use_empty)
+        _prefs_reset = True
+    else:
+        bpy.ops.wm.read_homefile(use_empty=use_empty, use_factory_startup=True, load_ui=False)
 
 
 def scene_camera(width: int, height: int) -> Camera:
@@ -147,7 +162,7 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
             sources[GROUND_NAME] = "ground"
         _add_camera()
     else:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
+        reset_scene(use_empty=True)
         roots = []
         for path in spec.models:
             new = import_model(path)

@@ -61,12 +61,22 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
     cameras, written = [], []
     for name, view in folder.views():
         cameras.append(view.camera)
-        path = out / DEPTH_DIR / f"{name}.npy"
-        with atomic_open(path) as f:
-            np.save(f, view.depth.astype(np.float64) * 1000.0)  # exact for float32 depth
-        written.append(path)
-    names = folder.names
-    base = folder.path.resolve()
+        written.append(write_nerfstudio_depth(out, name, view.depth))
+    return written + [write_nerfstudio_transforms(out, folder.path, folder.names, cameras, rgb)]
+
+
+def write_nerfstudio_depth(out: Path, name: str, depth: np.ndarray, durable: bool = True) -> Path:
+    """``out/nerfstudio_depth/<name>.npy``: float64 depth × 1000 (see the module doc)."""
+    path = Path(out) / DEPTH_DIR / f"{name}.npy"
+    with atomic_open(path, durable) as f:
+        np.save(f, depth.astype(np.float64) * 1000.0)  # exact for float32 depth
+    return path
+
+
+def write_nerfstudio_transforms(out: Path, folder: Path, names, cameras: list, rgb: bool) -> Path:
+    """``out/transforms.json`` for the views ``names`` of render folder ``folder``."""
+    out = Path(out)
+    base = Path(folder).resolve()
     write_transforms_json(
         out / "transforms.json",
         cameras,
@@ -76,4 +86,4 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
         depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
         note=_NOTE if rgb else _NOTE_NO_RGB,
     )
-    return written + [out / "transforms.json"]
+    return out / "transforms.json"

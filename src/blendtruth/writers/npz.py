@@ -35,9 +35,14 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
 
 
 def write_view_npz(
-    path: str | os.PathLike, view: View, extra: dict[str, Any] | None = None
+    path: str | os.PathLike,
+    view: View,
+    extra: dict[str, Any] | None = None,
+    compress: bool = False,
+    durable: bool = True,
 ) -> None:
-    """Write ``view`` to ``path`` (compressed npz, atomically). Keys: every pass the view
+    """Write ``view`` to ``path`` atomically (an npz, zlib-compressed when ``compress``).
+    Keys: every pass the view
     holds (depth, distance, normal, mask and the requested ones of :mod:`blendtruth.passes`,
     each with the table's dtype), K, cam_to_world, meta (a JSON string) and, when rendered,
     rgb, alpha."""
@@ -58,8 +63,8 @@ def write_view_npz(
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
         arrays["alpha"] = view.alpha.astype(np.float32)
-    with atomic_open(path) as f:
-        np.savez_compressed(f, **arrays)
+    with atomic_open(path, durable) as f:
+        (np.savez_compressed if compress else np.savez)(f, **arrays)
 
 
 def read_view_npz(path: str | os.PathLike) -> View:

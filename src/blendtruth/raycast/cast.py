@@ -1,0 +1,234 @@
+"""One ray per pixel centre against a :class:`TriangleScene`, with Embree, refined in float64.
+
+Rays follow docs/conventions.md: the ray of pixel (u, v) is ``K^-1 (u + 0.5, v + 0.5, 1)``
+in the camera frame (OpenCV axes), scaled to camera z = 1, rotated to the world by
+``cam_to_world``. Embree (float32) finds the hit triangle; the hit's parameter is then
+recomputed in float64 against that triangle's plane from the float64 corners, so depth
+(= the parameter, since rays have z = 1) is exact to float64 rounding, not float32's.
+
+Shading normals follow Cycles: a flat triangle's normal is its face normal; a smooth one's
+is the barycentric blend of its corner normals, normalised (the face normal if the blend is
+zero); both are flipped when the ray hits the back of the triangle (Cycles' ``backfacing``,
+judged from the face normal).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry import ray_directions
+from blendtruth.raycast.scene import TriangleScene
+from blendtruth.view import Camera
+
+# Passes this module makes itself; others (semantic, object_coords, boundary) are derived.
+CAST_PASSES = ("depth", "distance", "normal", "normal_geometric", "mask", "instance",
+               "material", "position", "uv")  # fmt: skip
+# Rays per Embree call: bounds the float32 ray buffers and lets threads share the image.
+_CHUNK = 1 << 17
+
+
+def _embree():
+    try:
+        from embreex import rtcore_scene
+        from embreex.mesh_construction import TriangleMesh
+    except ImportError:
+        raise BlendtruthError(
+            "--truth raycast needs the embreex package: pip install 'blendtruth[raycast]' "
+            "(or use --truth cycles)"
+        ) from None
+    return rtcore_scene, TriangleMesh
+
+
+class RayCaster:
+    """An Embree scene of ``scene``'s triangles, built once, cast per camera.
+
+    ``threads``: rays are cast in chunks of 2^17 on this many threads (0 = one per core);
+    they run in parallel only as far as embreex releases the GIL."""
+
+    def __init__(self, scene: TriangleScene, threads: int = 0) -> None:
+        rtcore_scene, triangle_mesh = _embree()
+        self.scene = scene
+        lo, hi = scene.bounds()
+        # Embree works in float32: centre the scene so float32 keeps its relative precision.
+        self._offset = (lo + hi) / 2
+        self._embree = rtcore_scene.EmbreeScene()
+        triangle_mesh(self._embree, (scene.corners - self._offset).astype(np.float32))
+        self._face_normal = scene.face_normals()
+        self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
+        self._dual = _dual_basis(scene.corners)
+        self._threads = threads if threads > 0 else (os.cpu_count() or 1)
+        self._rays_key: tuple | None = None
+        self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
+        self._origins32 = np.zeros((0, 3), np.float32)
+
+    def _camera_rays(self, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Camera-frame rays (z = 1) for the last intrinsics, cached: N×3 float64, N×3
+        float32, and their N float64 lengths."""
+        intr = camera.intrinsics
+        key = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
+        if key != self._rays_key:
+            self._rays = ray_directions(intr).reshape(-1, 3)
+            self._rays32 = self._rays.astype(np.float32)
+            self._lengths = np.linalg.norm(self._rays, axis=1)
+            self._rays_key = key
+        return self._rays, self._rays32, self._lengths
+
+    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray) -> np.ndarray:
+        """Embree's hit triangle (int32, -1 = miss) for N rays from ``origin``, in chunks
+        on the process's thread pool."""
+        n = len(dirs32)
+        prim = np.empty(n, np.int32)
+        if len(self._origins32) < min(n, _CHUNK):
+            self._origins32 = np.empty((min(n, _CHUNK), 3), np.float32)
+        org = self._origins32
+        org[:] = origin.astype(np.float32)
+
+        def run(start: int) -> None:
+            stop = min(start + _CHUNK, n)
+            prim[start:stop] = self._embree.run(org[: stop - start], dirs32[start:stop])
+
+        starts = range(0, n, _CHUNK)
+        if self._threads > 1 and len(starts) > 1:
+            list(_pool(self._threads).map(run, starts))
+        else:
+            for start in starts:
+                run(start)
+        return prim
+
+    def cast(
+        self, camera: Camera, passes: tuple[str, ...] = CAST_PASSES, *, internals: bool = False
+    ) -> dict[str, np.ndarray]:
+        """The requested passes of :data:`CAST_PASSES` for ``camera`` (H×W[×C] arrays with
+        the dtypes of :mod:`blendtruth.passes`; camera-frame normals, world positions).
+        ``internals`` adds ``triangle`` (H×W int32, -1 = miss) and ``barycentric``
+        (H×W×3 float64 weights of the corners)."""
+        from blendtruth.passes import PASSES
+
+        h, w = camera.height, camera.width
+        pose = camera.cam_to_world
+        rot = pose[:3, :3]
+        rays_cam, rays_cam32, lengths = self._camera_rays(camera)
+        origin = pose[:3, 3] - self._offset
+        dirs32 = rays_cam32 @ rot.T.astype(np.float32)
+        prim = self._intersect(origin, dirs32)
+        hit = np.flatnonzero(prim >= 0)
+        p = prim[hit]
+        d = rays_cam[hit] @ rot.T  # float64, for the refinement
+        ng = self._face_normal[p]
+        denom = np.einsum("ij,ij->i", ng, d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (self._plane[p] - ng @ origin) / denom
+        # Embree's own distance where the float64 plane is degenerate (ray in its plane).
+        bad = ~(np.isfinite(t) & (t > 0))
+        if bad.any():
+            t[bad] = self._embree_t(origin, d[bad])
+        # Barycentrics of the float64 hit: (q - c0) against the triangle's dual basis.
+        q = origin + t[:, None] * d - (self.scene.corners[p, 0] - self._offset)
+        dual = self._dual[p]
+        bu = np.einsum("ij,ij->i", q, dual[:, 0])
+        bv = np.einsum("ij,ij->i", q, dual[:, 1])
+        bary = np.stack([1.0 - bu - bv, bu, bv], axis=1)
+        backfacing = denom > 0
+        sign = np.where(backfacing, -1.0, 1.0)[:, None]
+        out: dict[str, np.ndarray] = {}
+
+        def image(values: np.ndarray, name: str) -> np.ndarray:
+            spec = PASSES[name]
+            shape = (h * w,) if spec.channels == 0 else (h * w, spec.channels)
+            arr = np.zeros(shape, spec.dtype)  # every cast pass's background is 0
+            arr[hit] = values
+            return arr.reshape((h, w) + shape[1:])
+
+        want = set(passes)
+        if "mask" in want:
+            mask = np.zeros(h * w, bool)
+            mask[hit] = True
+            out["mask"] = mask.reshape(h, w)
+        if "depth" in want:
+            out["depth"] = image(t, "depth")
+        if "distance" in want:
+            out["distance"] = image(t * lengths[hit], "distance")
+        if "normal_geometric" in want:
+            out["normal_geometric"] = image((ng * sign) @ rot, "normal_geometric")
+        if "normal" in want:
+            out["normal"] = image(self._shading_normals(p, ng, bary) * sign @ rot, "normal")
+        if "instance" in want:
+            out["instance"] = image(self.scene.instance[p], "instance")
+        if "material" in want:
+            out["material"] = image(self.scene.material[p], "material")
+        if "position" in want:
+            out["position"] = image(pose[:3, 3] + t[:, None] * d, "position")
+        if "uv" in want:
+            out["uv"] = image(_blend(bary, self.scene.uv[p]), "uv")
+        if internals:
+            tri = np.full(h * w, -1, np.int32)
+            tri[hit] = p
+            out["triangle"] = tri.reshape(h, w)
+            full = np.zeros((h * w, 3))
+            full[hit] = bary
+            out["barycentric"] = full.reshape(h, w, 3)
+        return out
+
+    def _shading_normals(self, p: np.ndarray, ng: np.ndarray, bary: np.ndarray) -> np.ndarray:
+        """World-frame unit shading normals of hits on triangles ``p`` (before the flip)."""
+        smooth = self.scene.smooth[p]
+        if smooth.all():
+            n = np.empty_like(ng)
+            blend = _blend(bary, self.scene.corner_normals[p])
+            length = np.linalg.norm(blend, axis=1, keepdims=True)
+            ok = length[:, 0] > 0
+            n[ok] = blend[ok] / length[ok]
+            n[~ok] = ng[~ok]
+            return n
+        n = ng.copy()
+        if smooth.any():
+            blend = _blend(bary[smooth], self.scene.corner_normals[p[smooth]])
+            length = np.linalg.norm(blend, axis=1, keepdims=True)
+            ok = length[:, 0] > 0
+            blend = np.divide(blend, length, out=np.zeros_like(blend), where=length > 0)
+            n[np.flatnonzero(smooth)[ok]] = blend[ok]
+        return n
+
+    def _embree_t(self, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Embree's own ray parameters for rays ``d`` (fallback for degenerate planes)."""
+        org = np.broadcast_to(origin.astype(np.float32), d.shape)
+        out = self._embree.run(np.ascontiguousarray(org), d.astype(np.float32), output=1)
+        return out["tfar"].astype(np.float64)
+
+
+def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """N×C: the N×3 barycentric ``weights`` applied to N×3×C corner values (float64)."""
+    return (
+        weights[:, 0:1] * corners[:, 0] + weights[:, 1:2] * corners[:, 1]
+        + weights[:, 2:3] * corners[:, 2]
+    )  # fmt: skip
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One casting pool per thread count, shared by every caster of the process (a
+    dataset worker builds a caster per model)."""
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="embree")
+    return _POOLS[threads]
+
+
+def _dual_basis(corners: np.ndarray) -> np.ndarray:
+    """T×2×3 float64 (g1, g2) with (q - c0)·g1, (q - c0)·g2 the barycentric weights of
+    corners 1 and 2 of a point q in the triangle's plane; 0 for degenerate triangles."""
+    e1 = corners[:, 1] - corners[:, 0]
+    e2 = corners[:, 2] - corners[:, 0]
+    d00 = np.einsum("ij,ij->i", e1, e1)
+    d01 = np.einsum("ij,ij->i", e1, e2)
+    d11 = np.einsum("ij,ij->i", e2, e2)
+    det = d00 * d11 - d01 * d01
+    inv = np.divide(1.0, det, out=np.zeros_like(det), where=det > 0)[:, None]
+    g1 = (d11[:, None] * e1 - d01[:, None] * e2) * inv
+    g2 = (d00[:, None] * e2 - d01[:, None] * e1) * inv
+    return np.stack([g1, g2], axis=1)

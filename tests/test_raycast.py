@@ -1,0 +1,254 @@
+"""The ray caster, the incremental point fusion and the background writer (no bpy).
+
+Truth: analytic ray-box / ray-sphere casts in float64 (tests/analytic.py) and trimesh's
+own ray caster, each built from K and the pose independently of blendtruth.geometry.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("embreex")
+trimesh = pytest.importorskip("trimesh")
+
+from blendtruth import Camera, Intrinsics, View  # noqa: E402
+from blendtruth.errors import BlendtruthError  # noqa: E402
+from blendtruth.frames import look_at  # noqa: E402
+from blendtruth.multiview import _view_points, fuse_points  # noqa: E402
+from blendtruth.pointfusion import VoxelAccumulator  # noqa: E402
+from blendtruth.raycast.cast import RayCaster  # noqa: E402
+from blendtruth.raycast.scene import TriangleScene, concatenate, from_arrays  # noqa: E402
+from blendtruth.writers.background import BackgroundWriter  # noqa: E402
+from blendtruth.writers.npz import read_view_npz, write_view_npz  # noqa: E402
+
+from analytic import camera_rays, ray_box, ray_sphere  # noqa: E402
+
+W, H = 96, 64
+
+
+def _camera(eye=(3.0, -4.0, 2.5), target=(0.0, 0.0, 0.0), intr=None) -> Camera:
+    intr = intr or Intrinsics(fx=90.0, fy=95.0, cx=50.3, cy=30.9, width=W, height=H)
+    return Camera(intr, look_at(np.array(eye), np.array(target)))
+
+
+def _box_scene(offset=(0.0, 0.0, 0.0)) -> TriangleScene:
+    box = trimesh.creation.box(extents=(2, 2, 2))
+    return from_arrays(box.vertices + np.asarray(offset), box.faces)
+
+
+def test_box_matches_analytic_in_float64():
+    camera = _camera()
+    out = RayCaster(_box_scene()).cast(camera)
+    depth, dist, normal_world, mask = ray_box(
+        camera.intrinsics, camera.cam_to_world, -np.ones(3), np.ones(3)
+    )
+    assert np.array_equal(out["mask"], mask) and mask.sum() > 1000
+    # float32 storage is the only error: <= half an ulp (6e-8) relative.
+    rel = np.abs(out["depth"][mask] - depth[mask]) / depth[mask]
+    assert rel.max() <= 1.2e-7, rel.max()
+    rel = np.abs(out["distance"][mask] - dist[mask]) / dist[mask]
+    assert rel.max() <= 1.2e-7, rel.max()
+    normal_cam = normal_world @ camera.cam_to_world[:3, :3]
+    assert np.abs(out["normal"][mask] - normal_cam[mask]).max() < 1e-6
+    assert np.abs(out["normal_geometric"][mask] - normal_cam[mask]).max() < 1e-6
+    # position = camera centre + depth * ray (world), and all passes share the silhouette.
+    rays = camera_rays(camera.intrinsics) @ camera.cam_to_world[:3, :3].T
+    pos = camera.cam_to_world[:3, 3] + rays * depth[..., None]
+    assert np.abs(out["position"][mask] - pos[mask]).max() < 1e-6
+    for name in ("depth", "distance", "normal", "instance", "position"):
+        assert not out[name][~mask].any(), name
+    assert set(np.unique(out["instance"][mask])) == {1}
+
+
+def test_far_from_origin_keeps_float64_depth():
+    # 1e4 units away, float32 vertices alone would be off by ~1e-3; the float64 plane
+    # refinement keeps depth exact.
+    shift = np.array([1e4, -2e4, 5e3])
+    camera = _camera(eye=shift + (3.0, -4.0, 2.5), target=shift)
+    out = RayCaster(_box_scene(shift)).cast(camera, ("depth", "mask"))
+    depth, _, _, mask = ray_box(camera.intrinsics, camera.cam_to_world, shift - 1, shift + 1)
+    both = mask & out["mask"]
+    assert (mask != out["mask"]).sum() <= 2
+    rel = np.abs(out["depth"][both] - depth[both]) / depth[both]
+    assert rel.max() <= 1.2e-7, rel.max()
+
+
+def test_half_pixel_shift_would_be_caught():
+    camera = _camera()
+    i = camera.intrinsics
+    moved = Camera(Intrinsics(i.fx, i.fy, i.cx + 0.5, i.cy, W, H), camera.cam_to_world)
+    out = RayCaster(_box_scene()).cast(moved, ("depth", "mask"))
+    depth, _, _, mask = ray_box(i, camera.cam_to_world, -np.ones(3), np.ones(3))
+    both = mask & out["mask"]
+    assert np.abs(out["depth"][both] - depth[both]).max() > 1e-3
+
+
+def test_smooth_sphere_normals_are_interpolated_and_match_trimesh():
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    scene = from_arrays(sphere.vertices, sphere.faces, vertex_normals=sphere.vertex_normals,
+                        uv=sphere.vertices[:, :2] * 0.5 + 0.5, material=7, instance=3)  # fmt: skip
+    camera = _camera(eye=(0.5, -3.0, 1.0))
+    out = RayCaster(scene).cast(camera, internals=True)
+    # Independent: trimesh's ray caster on the same triangles (its own rays from K).
+    rays = camera_rays(camera.intrinsics) @ camera.cam_to_world[:3, :3].T
+    origins = np.broadcast_to(camera.cam_to_world[:3, 3], rays.reshape(-1, 3).shape)
+    tm = trimesh.Trimesh(sphere.vertices, sphere.faces, process=False)
+    locs, ray_idx, tri_idx = tm.ray.intersects_location(origins, rays.reshape(-1, 3),
+                                                         multiple_hits=False)  # fmt: skip
+    mask = np.zeros(H * W, bool)
+    mask[ray_idx] = True
+    assert (mask.reshape(H, W) != out["mask"]).sum() <= 3
+    tri = np.full(H * W, -1)
+    tri[ray_idx] = tri_idx
+    same = (tri.reshape(H, W) == out["triangle"]) & out["mask"]
+    assert same.sum() > 0.99 * out["mask"].sum()
+    pos = np.zeros((H * W, 3))
+    pos[ray_idx] = locs
+    pos = pos.reshape(H, W, 3)
+    assert np.abs(out["position"][same] - pos[same]).max() < 1e-5
+    # Shading normal = normalised barycentric blend of the vertex normals, camera frame.
+    bary = trimesh.triangles.points_to_barycentric(tm.triangles[tri_idx], locs)
+    blend = np.einsum("ij,ijk->ik", bary, sphere.vertex_normals[sphere.faces[tri_idx]])
+    blend /= np.linalg.norm(blend, axis=1, keepdims=True)
+    expect = np.zeros((H * W, 3))
+    expect[ray_idx] = blend @ camera.cam_to_world[:3, :3]
+    expect = expect.reshape(H, W, 3)
+    assert np.abs(out["normal"][same] - expect[same]).max() < 1e-5
+    # Close to the analytic sphere normal, but not the face normal: it is interpolated.
+    _, exact, _ = ray_sphere(camera.intrinsics, (0, 0, 0), 1.0, camera.cam_to_world)
+    m = out["mask"]
+    err_interp = np.degrees(np.arccos(np.clip((out["normal"][m] * exact[m]).sum(-1), -1, 1)))
+    err_face = np.degrees(
+        np.arccos(np.clip((out["normal_geometric"][m] * exact[m]).sum(-1), -1, 1))
+    )
+    assert np.median(err_interp) < 0.3 * np.median(err_face)
+    uv_expect = np.zeros((H * W, 2))
+    uv_expect[ray_idx] = np.einsum("ij,ijk->ik", bary, (sphere.vertices[:, :2] * 0.5 + 0.5)
+                                   [sphere.faces[tri_idx]])  # fmt: skip
+    assert np.abs(out["uv"][same] - uv_expect.reshape(H, W, 2)[same]).max() < 1e-5
+    assert set(np.unique(out["material"][m])) == {7} and set(np.unique(out["instance"][m])) == {3}
+
+
+def test_back_faces_flip_the_shading_normal_like_cycles():
+    # A single triangle seen from behind: normal_geometric faces the camera, and so does
+    # the (flat) shading normal; a smooth one is flipped with it.
+    v = np.array([[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [0.0, 1.0, 0.0]])
+    f = np.array([[0, 1, 2]])  # front side +z
+    camera = _camera(eye=(0.1, 0.2, -3.0))  # looks at the back
+    for normals in (None, np.tile([0.0, 0.3, 1.0], (3, 1))):
+        out = RayCaster(from_arrays(v, f, vertex_normals=normals)).cast(camera)
+        m = out["mask"]
+        assert m.sum() > 100
+        rays = camera_rays(camera.intrinsics)[m]
+        assert np.all(np.sum(out["normal_geometric"][m] * rays, -1) < 0)
+        assert np.all(np.sum(out["normal"][m] * rays, -1) < 0)
+
+
+def test_triangle_scene_rejects_bad_arrays():
+    good = _box_scene()
+    with pytest.raises(BlendtruthError, match="corner_normals"):
+        TriangleScene(**{**good.__dict__, "corner_normals": good.corner_normals[:1]})
+    with pytest.raises(BlendtruthError, match="NaN"):
+        bad = good.corners.copy()
+        bad[0, 0, 0] = np.nan
+        TriangleScene(**{**good.__dict__, "corners": bad})
+    with pytest.raises(BlendtruthError, match="no triangles"):
+        concatenate([])
+    both = concatenate([good, _box_scene((5.0, 0, 0))])
+    assert both.triangle_count == 24 and list(np.unique(both.transform)) == [0, 1]
+
+
+def test_missing_embreex_is_one_clear_line(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_embree(name, *args, **kwargs):
+        if name.startswith("embreex"):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_embree)
+    with pytest.raises(BlendtruthError, match=r"pip install 'blendtruth\[raycast\]'.*cycles"):
+        RayCaster(_box_scene())
+
+
+def _random_view(rng, camera: Camera) -> View:
+    out = RayCaster(_box_scene()).cast(camera)
+    rgb = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    return View(camera, out["depth"], out["distance"], out["normal"], out["mask"], rgb,
+                extra={"instance": out["instance"]})  # fmt: skip
+
+
+@pytest.mark.parametrize("pending_rows", [1 << 20, 100])  # one merge at the end; many
+def test_incremental_fusion_equals_fusing_all_views_at_once(monkeypatch, pending_rows):
+    import blendtruth.pointfusion
+
+    monkeypatch.setattr(blendtruth.pointfusion, "_PENDING_ROWS", pending_rows)
+    rng = np.random.default_rng(0)
+    views = [_random_view(rng, _camera(eye=e)) for e in
+             [(3, -4, 2.5), (-4, 1, 2), (1, 4, -3), (0.5, -0.2, 5)]]  # fmt: skip
+    voxel = 1.0 / 16
+    acc = VoxelAccumulator(voxel, np.zeros(3), np.sqrt(3))
+    for v in views:
+        acc.add_view(v)
+    got = acc.result()
+    want = fuse_points([_view_points(v) for v in views], voxel)
+    assert len(got[0]) == len(want[0]) > 500
+    np.testing.assert_allclose(got[0], want[0], atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], atol=1e-12)
+    assert np.array_equal(got[2], want[2])
+    with pytest.raises(BlendtruthError, match="voxel"):
+        VoxelAccumulator(0.0, np.zeros(3), 1.0)
+
+
+def test_npz_holds_every_pass_uncompressed_by_default(tmp_path):
+    view = _random_view(np.random.default_rng(1), _camera())
+    write_view_npz(tmp_path / "a.npz", view)
+    write_view_npz(tmp_path / "b.npz", view, compress=True)
+    with zipfile.ZipFile(tmp_path / "a.npz") as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+    with zipfile.ZipFile(tmp_path / "b.npz") as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+    for name in ("a.npz", "b.npz"):
+        back = read_view_npz(tmp_path / name)
+        assert np.array_equal(back.extra["instance"], view.extra["instance"])
+        assert back.extra["instance"].dtype == np.int32
+        assert np.array_equal(back.depth, view.depth) and np.array_equal(back.rgb, view.rgb)
+
+
+def test_background_writer_runs_in_order_and_reraises():
+    done: list[int] = []
+    with BackgroundWriter() as w:
+        for i in range(5):
+            w.submit(lambda i=i: (time.sleep(0.01), done.append(i)))
+    assert done == list(range(5))
+    w = BackgroundWriter()
+    w.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        w.close()
+    assert not any(t.name == "blendtruth-writer" for t in threading.enumerate())
+
+
+def test_bad_truth_option_is_one_line(capsys):
+    from blendtruth.cli import main
+    from blendtruth.settings import RenderSettings
+
+    assert main(["render", "cube", "--truth", "embree", "--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--truth" in err[0] and "raycast" in err[0], err
+    with pytest.raises(BlendtruthError, match="--truth must be one of raycast, cycles"):
+        RenderSettings(truth="embree")
+
+
+def test_cast_passes_have_zero_background():
+    # cast.py fills images with zeros; the pass table must agree.
+    from blendtruth.passes import PASSES
+    from blendtruth.raycast.cast import CAST_PASSES
+
+    assert all(PASSES[name].background == 0 for name in CAST_PASSES)
