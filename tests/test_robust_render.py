@@ -95,11 +95,12 @@ def test_sigterm_stops_render_at_once(meshes, tmp_path):
     _MARKERS.append(marker)
     out = tmp_path / "o"
     args = [sys.executable, "-m", "blendtruth.cli", "render", str(meshes / "stanford-bunny.obj"),
-            "--out", str(out), "--views", "200", "--width", "64", "--height", "64"]  # fmt: skip
+            "--out", str(out), "--views", "3000", "--width", "64", "--height", "64"]  # fmt: skip
     run = subprocess.Popen(args, env=_marked_env(marker), text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 120
-    while not ((out / "views").is_dir() and any((out / "views").glob("*.npz"))):
+    # A render writes into a staging folder first (writers/swap.py).
+    while not any(out.glob(".render-tmp-*/views/*.npz")):
         assert time.monotonic() < deadline, "the render did not start"
         time.sleep(0.1)
     sent = time.monotonic()
