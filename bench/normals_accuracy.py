@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from blendtruth.camera import Intrinsics  # noqa: E402
-from blendtruth.normals import normals_from_depth  # noqa: E402
+from blendtruth.geometry.camera import Intrinsics  # noqa: E402
+from blendtruth.geometry.normals import normals_from_depth  # noqa: E402
 
 from analytic import ray_plane, ray_sphere  # noqa: E402
 

@@ -1,8 +1,8 @@
 """Analytic ray casting in numpy (float64): the independent truth for pure and render tests.
 
 Rays are built here from K itself (K^-1 applied to pixel centres (u + 0.5, v + 0.5, 1)),
-not with blendtruth.geometry, so a mistake there cannot hide in its own truth.
-All helpers take an :class:`~blendtruth.camera.Intrinsics` and return H×W(×3) arrays:
+not with blendtruth.geometry.rays, so a mistake there cannot hide in its own truth.
+All helpers take an :class:`~blendtruth.geometry.camera.Intrinsics` and return H×W(×3) arrays:
 planar depth (camera z, 0 = miss), normals and a hit mask.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
+from blendtruth.geometry.camera import Intrinsics
 
 
 def camera_rays(intr: Intrinsics) -> np.ndarray:

@@ -33,7 +33,7 @@ def ensure_mesh_ply(folder: Path) -> Path:
     triangulation and the file's are the same triangles."""
     import trimesh
 
-    from blendtruth.meshfile import write_mesh_ply
+    from blendtruth.writers.meshfile import write_mesh_ply
 
     path = Path(folder) / "mesh.ply"
     if path.exists():

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blendtruth.camera import (
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import (
     BlenderCamera,
     Intrinsics,
     intrinsics_from_blender,
     intrinsics_to_blender,
 )
-from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import pixel_centers, project, ray_directions
+from blendtruth.geometry.rays import pixel_centers, project, ray_directions
 
 from analytic import camera_rays
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.samplers import sample_cameras
+from blendtruth.scenes.samplers import sample_cameras
 
 POSE = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 5], [0, 0, 0, 1]]
 K = [[10, 0, 8], [0, 10, 8], [0, 0, 1]]

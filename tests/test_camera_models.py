@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import look_at
-from blendtruth.projection import camera_rays, model_intrinsics
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import look_at
+from blendtruth.geometry.projection import camera_rays, model_intrinsics
 from blendtruth.view import Camera
 from blendtruth.writers.nerf import read_cameras, write_cameras_json, write_transforms_json
 

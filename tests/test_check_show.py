@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from blendtruth.cli import main
-from blendtruth.geometry import ray_directions
+from blendtruth.geometry.rays import ray_directions
 from blendtruth.show.contact import depth_colors
 from export_helpers import MESHES, ensure_mesh_ply, npz, render
 
@@ -76,7 +76,7 @@ def test_mesh_ply_ray_cast_gives_our_depth(cow):
     mesh = trimesh.load(cow / "mesh.ply", process=False)  # trimesh's own PLY reader
     for name in ("0000", "0001", "0002", "0003"):
         v = npz(cow, name)
-        from blendtruth.camera import Intrinsics
+        from blendtruth.geometry.camera import Intrinsics
 
         dirs = ray_directions(Intrinsics.from_K(v["K"], 64, 48)).reshape(-1, 3)
         rot, origin = v["cam_to_world"][:3, :3], v["cam_to_world"][:3, 3]

@@ -90,7 +90,7 @@ def test_render_command_writes_the_tutorials_files(tmp_path):
         assert f"wrote {out / name}" in proc.stdout
     assert "Fra:" not in proc.stdout, "Blender's per-sample progress must not leak"
 
-    from blendtruth.normals import dmap2norm
+    from blendtruth.geometry.normals import dmap2norm
 
     with np.load(out / "d.npz") as d, np.load(out / "view_0000.npz") as v:
         assert sorted(d.files) == ["dmap", "nmap"]

@@ -1,7 +1,7 @@
 """Correspondence (flow, covisible) and occlusion boundaries against independent truth.
 
 Pure tests: an analytic scene (a finite square on z = 0 with a sphere resting on it) ray
-cast in numpy here, with rays from K (tests/analytic.camera_rays), not blendtruth.geometry.
+cast in numpy here, with rays from K (tests/analytic.camera_rays), not blendtruth.geometry.rays.
 Render tests: BoxTextured.glb and the uv_sphere primitive rendered by render_model with
 ``pairs``, checked against Embree (trimesh + embreex) ray casts of the same world triangles.
 """
@@ -13,9 +13,10 @@ import json
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.cli import main
-from blendtruth.correspondence import (
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.correspondence import (
     CONVENTION,
     MAX_ALL_VIEWS,
     flow_between,
@@ -24,8 +25,7 @@ from blendtruth.correspondence import (
     pair_list,
     write_pairs,
 )
-from blendtruth.errors import BlendtruthError
-from blendtruth.frames import look_at
+from blendtruth.geometry.frames import look_at
 from blendtruth.view import Camera, View
 
 from analytic import camera_rays

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports import parse_formats
 from blendtruth.exports.colmap import _quaternion
 from blendtruth.exports.png16 import auto_depth_scale
-from blendtruth.meshfile import read_mesh_ply, write_mesh_ply
-from blendtruth.reproject import interpolate_depth, project, visibility
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.reproject import interpolate_depth, project, visibility
 from blendtruth.view import Camera
+from blendtruth.writers.meshfile import read_mesh_ply, write_mesh_ply
 
 INTR = Intrinsics(60.0, 55.0, 30.5, 25.25, 64, 48)
 

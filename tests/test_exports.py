@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.cli import main
-from blendtruth.frames import invert_pose
-from blendtruth.geometry import backproject
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import invert_pose
+from blendtruth.geometry.rays import backproject
 from export_helpers import K_ODD, MESHES, npz, render
 
 pytestmark = pytest.mark.render

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import (
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import (
     OPENCV_TO_OPENGL,
     invert_pose,
     look_at,
@@ -17,7 +17,7 @@ from blendtruth.frames import (
     opengl_to_opencv,
     validate_pose,
 )
-from blendtruth.geometry import project
+from blendtruth.geometry.rays import project
 
 coords = st.floats(-50, 50)
 points = st.tuples(coords, coords, coords)

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import CONVENTIONS_VERSION, conventions
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import look_at
-from blendtruth.geometry import (
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import look_at
+from blendtruth.geometry.rays import (
     backproject,
     depth_to_distance,
     distance_to_depth,

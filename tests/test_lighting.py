@@ -12,14 +12,14 @@ import pytest
 
 from blendtruth.cli import main
 from blendtruth.errors import BlendtruthError
-from blendtruth.lights import (
+from blendtruth.scene import SceneSpec
+from blendtruth.scenes.lights import (
     composite_background,
     parse_background,
     parse_rotation,
     rotation_for_view,
     srgb_to_linear,
 )
-from blendtruth.scene import SceneSpec
 
 NOT_GROUND_TRUTH = {"rgb", "alpha", "meta"}
 
@@ -195,8 +195,8 @@ def test_hdri_rotation_turns_the_environment_counter_clockwise():
     turned by +90° about +Z (counter-clockwise from above) moves a quarter turn towards
     -λ: the image rolls W/4 pixels to the left. Upper half only (the plane is below)."""
     import blendtruth
-    from blendtruth.camera import Intrinsics
-    from blendtruth.projection import model_intrinsics
+    from blendtruth.geometry.camera import Intrinsics
+    from blendtruth.geometry.projection import model_intrinsics
     from blendtruth.view import Camera
 
     w, h = 64, 32

@@ -12,10 +12,10 @@ import zlib
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import look_at
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import look_at
 from blendtruth.view import Camera
 from blendtruth.writers.nerf import (
     read_cameras,
@@ -30,7 +30,7 @@ INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 
 def _our_rays(cam: Camera) -> tuple[np.ndarray, np.ndarray]:
     """Canonical rays: K⁻¹ (u + 0.5, v + 0.5, 1) rotated by cam_to_world, normalised;
-    written out here rather than taken from blendtruth.geometry."""
+    written out here rather than taken from blendtruth.geometry.rays."""
     u, v = np.meshgrid(np.arange(cam.width) + 0.5, np.arange(cam.height) + 0.5)
     pix = np.dstack([u, v, np.ones_like(u)])
     d = pix @ np.linalg.inv(cam.K).T @ cam.cam_to_world[:3, :3].T

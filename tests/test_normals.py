@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import backproject
-from blendtruth.normals import dmap2norm, normals_from_depth
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.normals import dmap2norm, normals_from_depth
+from blendtruth.geometry.rays import backproject
 from blendtruth.writers.tutorial import encode_nmap
 
 from analytic import ray_plane, ray_sphere

@@ -14,8 +14,8 @@ trimesh = pytest.importorskip("trimesh")
 
 import blendtruth  # noqa: E402
 from blendtruth import Camera, Intrinsics, SceneSpec  # noqa: E402
-from blendtruth.frames import look_at  # noqa: E402
-from blendtruth.geometry import backproject, ray_directions  # noqa: E402
+from blendtruth.geometry.frames import look_at  # noqa: E402
+from blendtruth.geometry.rays import backproject, ray_directions  # noqa: E402
 from blendtruth.multiview import ViewPlan, render_model  # noqa: E402
 from blendtruth.passes import PASSES, markdown_table, parse_passes  # noqa: E402
 from blendtruth.writers.npz import read_view_npz  # noqa: E402

@@ -22,7 +22,7 @@ pytest.importorskip("bpy")
 
 import blendtruth  # noqa: E402
 from blendtruth import Camera, Intrinsics, SceneSpec  # noqa: E402
-from blendtruth.frames import look_at  # noqa: E402
+from blendtruth.geometry.frames import look_at  # noqa: E402
 from blendtruth.passes import PASSES, parse_passes  # noqa: E402
 
 from analytic import camera_rays, ray_sphere  # noqa: E402

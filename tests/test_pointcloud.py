@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.pointcloud import read_ply, voxel_downsample, write_ply
+from blendtruth.geometry.pointcloud import read_ply, voxel_downsample, write_ply
 
 
 def test_ply_round_trip(tmp_path):

@@ -1,7 +1,7 @@
 """The ray caster, the incremental point fusion and the background writer (no bpy).
 
 Truth: analytic ray-box / ray-sphere casts in float64 (tests/analytic.py) and trimesh's
-own ray caster, each built from K and the pose independently of blendtruth.geometry.
+own ray caster, each built from K and the pose independently of blendtruth.geometry.rays.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ trimesh = pytest.importorskip("trimesh")
 
 from blendtruth import Camera, Intrinsics, View  # noqa: E402
 from blendtruth.errors import BlendtruthError  # noqa: E402
-from blendtruth.frames import look_at  # noqa: E402
+from blendtruth.geometry.frames import look_at  # noqa: E402
+from blendtruth.geometry.pointfusion import VoxelAccumulator  # noqa: E402
 from blendtruth.multiview import _view_points, fuse_points  # noqa: E402
-from blendtruth.pointfusion import VoxelAccumulator  # noqa: E402
 from blendtruth.raycast.cast import RayCaster  # noqa: E402
 from blendtruth.raycast.scene import TriangleScene, concatenate, from_arrays  # noqa: E402
 from blendtruth.writers.background import BackgroundWriter  # noqa: E402
@@ -187,9 +187,9 @@ def _random_view(rng, camera: Camera) -> View:
 
 @pytest.mark.parametrize("pending_rows", [1 << 20, 100])  # one merge at the end; many
 def test_incremental_fusion_equals_fusing_all_views_at_once(monkeypatch, pending_rows):
-    import blendtruth.pointfusion
+    import blendtruth.geometry.pointfusion
 
-    monkeypatch.setattr(blendtruth.pointfusion, "_PENDING_ROWS", pending_rows)
+    monkeypatch.setattr(blendtruth.geometry.pointfusion, "_PENDING_ROWS", pending_rows)
     rng = np.random.default_rng(0)
     views = [_random_view(rng, _camera(eye=e)) for e in
              [(3, -4, 2.5), (-4, 1, 2), (1, 4, -3), (0.5, -0.2, 5)]]  # fmt: skip

@@ -22,7 +22,7 @@ import blendtruth.api  # noqa: E402
 from blendtruth import Camera, Intrinsics  # noqa: E402
 from blendtruth.api import backend_for  # noqa: E402
 from blendtruth.errors import BlendtruthWarning  # noqa: E402
-from blendtruth.frames import look_at  # noqa: E402
+from blendtruth.geometry.frames import look_at  # noqa: E402
 from blendtruth.scene import SceneSpec  # noqa: E402
 from blendtruth.settings import RenderSettings  # noqa: E402
 

@@ -16,8 +16,8 @@ pytest.importorskip("bpy")
 import blendtruth  # noqa: E402
 from blendtruth import Camera, Intrinsics  # noqa: E402
 from blendtruth.color import linear_to_srgb8  # noqa: E402
-from blendtruth.frames import look_at  # noqa: E402
-from blendtruth.geometry import backproject, ray_directions  # noqa: E402
+from blendtruth.geometry.frames import look_at  # noqa: E402
+from blendtruth.geometry.rays import backproject, ray_directions  # noqa: E402
 
 from analytic import ray_box, uv_sphere_vertex_normal_deviation  # noqa: E402
 

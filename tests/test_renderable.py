@@ -8,12 +8,12 @@ import warnings
 import numpy as np
 import pytest
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
-from blendtruth.frames import look_at
-from blendtruth.renderable import Coverage, check_cameras, check_scene
-from blendtruth.samplers import sample_cameras
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import look_at
+from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
 from blendtruth.scene import SceneInfo, SceneSpec
+from blendtruth.scenes.samplers import sample_cameras
 from blendtruth.view import Camera
 
 INFO = SceneInfo(center=np.zeros(3), radius=1.0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.rigs import (
+from blendtruth.scenes.rigs import (
     RIGS,
     make_rig,
     place_rig,

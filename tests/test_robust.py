@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from blendtruth import limits
-from blendtruth.child import run_in_child
 from blendtruth.dataset.disk import DiskFull
 from blendtruth.dataset.job import ModelJob
 from blendtruth.dataset.local import LocalExecutor
@@ -30,6 +28,8 @@ from blendtruth.dataset.runner import DatasetOptions, run_dataset
 from blendtruth.dataset.sources import expand_sources, model_id
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.multiview import ViewPlan
+from blendtruth.runtime import limits
+from blendtruth.runtime.child import run_in_child
 from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy.spatial import SphericalVoronoi
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import project
-from blendtruth.samplers import auto_distance, directions, sample_cameras
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.rays import project
+from blendtruth.scenes.samplers import auto_distance, directions, sample_cameras
 from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
 
 INTR = Intrinsics(200.0, 180.0, 70.0, 60.0, 160, 120)  # off-centre principal point, fx != fy

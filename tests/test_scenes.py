@@ -11,7 +11,7 @@ import pytest
 
 from blendtruth.cli import main
 from blendtruth.errors import BlendtruthError
-from blendtruth.placement import (
+from blendtruth.scenes.placement import (
     Ground,
     LayoutOptions,
     Placement,

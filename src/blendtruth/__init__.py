@@ -4,9 +4,9 @@
 """
 
 from blendtruth.api import default_camera, render_view
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import Intrinsics
 from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View

@@ -33,9 +33,9 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
-from blendtruth.geometry import backproject, ray_directions
-from blendtruth.meshfile import read_mesh_ply
-from blendtruth.reproject import project, visibility
+from blendtruth.geometry.rays import backproject, ray_directions
+from blendtruth.geometry.reproject import project, visibility
+from blendtruth.writers.meshfile import read_mesh_ply
 
 THRESHOLDS = {
     "mask_disagreement": 0.005,

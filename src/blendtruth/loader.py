@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import Intrinsics
 from blendtruth.view import Camera, View
 
 _STANDARD = {"depth", "distance", "normal", "mask", "rgb", "alpha", "K", "cam_to_world", "meta"}

@@ -12,7 +12,7 @@ Layout of ``out``:
     nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
     flow/NNNN_MMMM.npz      with ``ViewPlan.pairs``: flow and covisible from view NNNN to MMMM
-    pairs.json              the pairs written (see blendtruth.correspondence)
+    pairs.json              the pairs written (see blendtruth.geometry.correspondence)
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.api import backend_for
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import backproject
-from blendtruth.pointcloud import voxel_downsample, write_ply
-from blendtruth.pointfusion import VoxelAccumulator
-from blendtruth.renderable import Coverage, check_cameras, check_scene
-from blendtruth.samplers import check_options, sample_cameras
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.pointcloud import voxel_downsample, write_ply
+from blendtruth.geometry.pointfusion import VoxelAccumulator
+from blendtruth.geometry.rays import backproject
+from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
 from blendtruth.scene import SceneInfo, SceneSpec
+from blendtruth.scenes.model_cameras import check_model_options, model_cameras, rig_cameras
+from blendtruth.scenes.samplers import check_options, sample_cameras
 from blendtruth.settings import RenderSettings
-from blendtruth.special_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open, sync_folder
 from blendtruth.writers.background import BackgroundWriter
@@ -50,7 +50,7 @@ _VOXEL_FRACTION = 1.0 / 256
 
 @dataclass(frozen=True)
 class ViewPlan:
-    """How to place the cameras: a sampler from :mod:`blendtruth.samplers` and its options."""
+    """How to place the cameras: a sampler (:mod:`blendtruth.scenes.samplers`) and options."""
 
     sampler: str = "sphere"
     views: int = 8
@@ -60,24 +60,24 @@ class ViewPlan:
     fill: float = 0.8
     elevation_deg: float = 30.0
     camera_file: Path | None = None
-    # A dataset's camera set (blendtruth.rigs.RIGS); replaces the sampler. rig_views
+    # A dataset's camera set (blendtruth.scenes.rigs.RIGS); replaces the sampler. rig_views
     # overrides the view count of the random rigs.
     rig: str | None = None
     rig_views: int | None = None
-    # Camera model (blendtruth.projection.CAMERA_MODELS); ortho_scale: view extent across
+    # Camera model (blendtruth.geometry.projection.CAMERA_MODELS); ortho_scale: view extent across
     # the larger image side in scene units (None: frame the bounding sphere by --fill);
     # fisheye_fov: the fisheye's full field of view, degrees.
     camera_model: str = "pinhole"
     ortho_scale: float | None = None
     fisheye_fov: float = 180.0
     # View pairs to write flow/covisible for after rendering: "none", "consecutive", "all"
-    # or explicit (i, j) pairs (see blendtruth.correspondence.pair_list).
+    # or explicit (i, j) pairs (see blendtruth.geometry.correspondence.pair_list).
     pairs: str | tuple[tuple[int, int], ...] = "none"
 
     def __post_init__(self) -> None:
         check_model_options(self)
         if self.rig is not None:
-            from blendtruth.rigs import make_rig
+            from blendtruth.scenes.rigs import make_rig
 
             make_rig(self.rig, 0, self.rig_views)
             if self.camera_file is not None:
@@ -85,7 +85,7 @@ class ViewPlan:
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
         if self.pairs != "none":
-            from blendtruth.correspondence import check_pairs
+            from blendtruth.geometry.correspondence import check_pairs
 
             # A camera file or rig brings its own view count: checked again when known.
             views = None if self.sampler == "file" or self.rig is not None else self.views
@@ -138,7 +138,7 @@ def render_model(
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
-        from blendtruth.correspondence import check_pairs
+        from blendtruth.geometry.correspondence import check_pairs
 
         check_pairs(plan.pairs, len(cameras))
     check_cameras(cameras, info)
@@ -193,7 +193,7 @@ def render_model(
         "normals: unit, world frame; one measured surface sample per voxel",
     ])  # fmt: skip
     if plan.pairs != "none":
-        from blendtruth.correspondence import write_pairs
+        from blendtruth.geometry.correspondence import write_pairs
         from blendtruth.writers.npz import read_view_npz
 
         written += write_pairs(
@@ -244,7 +244,7 @@ def _view_points(view: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if view.camera.model == "pinhole":
         pts = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[view.mask]
     else:
-        from blendtruth.projection import surface_points
+        from blendtruth.geometry.projection import surface_points
 
         local = surface_points(view.camera, view.distance)[view.mask]
         pts = local @ view.cam_to_world[:3, :3].T + view.cam_to_world[:3, 3]

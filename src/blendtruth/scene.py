@@ -9,8 +9,8 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.instances import SEMANTIC_BY, SceneTable
-from blendtruth.lights import HDRI_LIGHTS, check_hdri_file, parse_background, parse_rotation
-from blendtruth.placement import Ground, Placement
+from blendtruth.scenes.lights import HDRI_LIGHTS, check_hdri_file, parse_background, parse_rotation
+from blendtruth.scenes.placement import Ground, Placement
 
 PRIMITIVES = ("cube", "uv_sphere", "monkey", "plane")
 LIGHTS = ("studio", "sun", "ambient", "factory")
@@ -32,11 +32,11 @@ class SceneSpec:
     (glob pattern, class id) pairs overriding them (see :mod:`blendtruth.instances`).
 
     Image-based light (docs/scenes.md): ``light`` "hdri:NAME" (one of the HDRIs the bpy
-    wheel ships, :data:`blendtruth.lights.HDRI_NAMES`) or "hdri" with ``hdri`` an .exr/.hdr
+    wheel ships, :data:`blendtruth.scenes.lights.HDRI_NAMES`) or "hdri" with ``hdri`` an .exr/.hdr
     file; ``hdri_strength`` scales its radiance; ``hdri_rotation`` is degrees about world
-    +Z or "random" / "random-per-view" (:func:`blendtruth.lights.rotation_for_view`).
+    +Z or "random" / "random-per-view" (:func:`blendtruth.scenes.lights.rotation_for_view`).
     ``background`` of the RGB image: "world", "hdri", "transparent" or a colour
-    (:func:`blendtruth.lights.parse_background`). None of these changes the ground truth.
+    (:func:`blendtruth.scenes.lights.parse_background`). None of these changes the ground truth.
     """
 
     models: tuple[Path, ...] = ()
@@ -48,7 +48,7 @@ class SceneSpec:
     hdri_strength: float = 1.0
     hdri_rotation: float | str = 0.0
     background: str = "world"
-    # A multi-object scene (blendtruth.placement): placed models and an optional ground.
+    # A multi-object scene (blendtruth.scenes.placement): placed models and an optional ground.
     placements: tuple[Placement, ...] = ()
     ground: Ground | None = None
 

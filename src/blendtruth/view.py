@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
-from blendtruth.frames import validate_pose
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import validate_pose
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Camera:
 
     intrinsics: Intrinsics
     cam_to_world: np.ndarray
-    # Camera model (blendtruth.projection): "pinhole" (default), "ortho" (fx = fy are
+    # Camera model (blendtruth.geometry.projection): "pinhole" (default), "ortho" (fx = fy are
     # pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
     # fy = H/fov pixels per radian, full field of view fov_deg).
     model: str = "pinhole"
@@ -29,7 +29,7 @@ class Camera:
 
     def __post_init__(self) -> None:
         if self.model != "pinhole":
-            from blendtruth.projection import check_model
+            from blendtruth.geometry.projection import check_model
 
             check_model(self.model, self.intrinsics, self.fov_deg)
         pose = np.array(self.cam_to_world, dtype=np.float64)

@@ -37,12 +37,12 @@ from blendtruth.blender import (
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.truth_raycast import RaycastTruth
 from blendtruth.color import linear_to_srgb8
-from blendtruth.correspondence import occlusion_boundary
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import depth_to_distance, normals_to_camera, unit_vectors
-from blendtruth.lights import composite_background, parse_background, rotation_for_view
-from blendtruth.projection import model_meta
+from blendtruth.geometry.correspondence import occlusion_boundary
+from blendtruth.geometry.projection import model_meta
+from blendtruth.geometry.rays import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.scene import SceneInfo, SceneSpec
+from blendtruth.scenes.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 

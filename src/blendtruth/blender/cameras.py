@@ -1,4 +1,4 @@
-"""Blender cameras for the models beyond pinhole (blendtruth.projection): orthographic,
+"""Blender cameras for the models beyond pinhole (blendtruth.geometry.projection): orthographic,
 equirectangular and equidistant fisheye panoramas (Cycles' own panoramic cameras)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 from blendtruth.blender._bpy import bpy
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import opencv_to_opengl
+from blendtruth.geometry.frames import opencv_to_opengl
 from blendtruth.view import Camera
 
 

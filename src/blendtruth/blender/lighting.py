@@ -9,8 +9,8 @@ import numpy as np
 from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import opencv_to_opengl
-from blendtruth.lights import HDRI_NAMES
+from blendtruth.geometry.frames import opencv_to_opengl
+from blendtruth.scenes.lights import HDRI_NAMES
 
 KEY_LIGHT = "blendtruth_key"
 HDRI_WORLD = "blendtruth_hdri"

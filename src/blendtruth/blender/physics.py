@@ -17,7 +17,7 @@ import numpy as np
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.placement import file_vertices, import_placed, world_triangles
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
-from blendtruth.placement import LayoutOptions, Placement, Spawn
+from blendtruth.scenes.placement import LayoutOptions, Placement, Spawn
 
 # Rest: every body moves less than this fraction of the largest radius per frame, for
 # _REST_FRAMES frames in a row.

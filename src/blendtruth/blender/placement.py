@@ -13,7 +13,7 @@ from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.models import import_model
 from blendtruth.errors import BlendtruthError
-from blendtruth.placement import Ground, Placement
+from blendtruth.scenes.placement import Ground, Placement
 
 GROUND_NAME = "ground"
 _GROUND_FLAG = "blendtruth_ground"

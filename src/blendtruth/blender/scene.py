@@ -10,14 +10,14 @@ from blendtruth.blender.ids import assign_ids
 from blendtruth.blender.lighting import hdri_file, setup_hdri, setup_lighting, use_clay
 from blendtruth.blender.models import import_model
 from blendtruth.blender.placement import GROUND_NAME, build_placements, is_ground
-from blendtruth.camera import (
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import (
     BlenderCamera,
     Intrinsics,
     intrinsics_from_blender,
     intrinsics_to_blender,
 )
-from blendtruth.errors import BlendtruthError
-from blendtruth.frames import opencv_to_opengl, opengl_to_opencv
+from blendtruth.geometry.frames import opencv_to_opengl, opengl_to_opencv
 from blendtruth.models import default_up
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.view import Camera

@@ -13,9 +13,9 @@ import numpy as np
 
 from blendtruth.blender import compat, exr
 from blendtruth.blender._bpy import bpy
-from blendtruth.geometry import normals_to_camera, unit_vectors
+from blendtruth.geometry.projection import camera_rays
+from blendtruth.geometry.rays import normals_to_camera, unit_vectors
 from blendtruth.instances import SceneTable
-from blendtruth.projection import camera_rays
 from blendtruth.view import Camera
 
 AOV_GEOMETRIC = "blendtruth_normal_geometric"

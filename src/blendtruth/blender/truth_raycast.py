@@ -13,8 +13,8 @@ import warnings
 
 import numpy as np
 
-from blendtruth.correspondence import occlusion_boundary
 from blendtruth.errors import BlendtruthWarning
+from blendtruth.geometry.correspondence import occlusion_boundary
 from blendtruth.passes import PASSES
 from blendtruth.raycast.cast import CAST_PASSES, RayCaster
 from blendtruth.scene import SceneInfo

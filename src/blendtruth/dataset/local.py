@@ -17,9 +17,9 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from blendtruth.child import kill_group
 from blendtruth.dataset.job import ModelJob
-from blendtruth.limits import memory_reason, resident_bytes
+from blendtruth.runtime.child import kill_group
+from blendtruth.runtime.limits import memory_reason, resident_bytes
 
 _crash_log = None  # the worker's faulthandler file, kept open
 
@@ -38,7 +38,7 @@ def _worker_main(
     """Worker loop: receive a job, send back its outcome; None means stop. ``run``
     replaces :func:`run_job` (tests use it to crash or hang a worker on purpose). The
     worker has its own process group, dies with the parent and runs under ``max_memory``."""
-    from blendtruth.child import become_worker
+    from blendtruth.runtime.child import become_worker
 
     become_worker(max_memory)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C

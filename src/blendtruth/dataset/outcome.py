@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from blendtruth import limits
 from blendtruth.dataset.disk import DiskFull, disk_full, is_disk_full
 from blendtruth.errors import BlendtruthError
+from blendtruth.runtime import limits
 
 
 def run_for_outcome(run: Callable, job: Any, max_memory: int | None) -> dict[str, Any]:

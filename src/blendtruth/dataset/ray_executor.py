@@ -21,8 +21,8 @@ def _remote_job(job: ModelJob, max_memory: int | None, cpus_per_model: float) ->
     for local workers), then render."""
     import os
 
-    from blendtruth import limits
     from blendtruth.dataset.outcome import run_for_outcome
+    from blendtruth.runtime import limits
 
     if max_memory is None:
         max_memory = limits.default_max_memory(int((os.cpu_count() or 1) // cpus_per_model))

@@ -18,12 +18,12 @@ from blendtruth.dataset.job import ModelJob
 from blendtruth.dataset.lock import OutLock
 from blendtruth.dataset.manifest import Manifest, manifest_name, read_records
 from blendtruth.dataset.sources import expand_sources, in_shard, model_id, model_seed
-from blendtruth.interrupts import Stopped, stop_on_signals
 from blendtruth.multiview import ViewPlan
-from blendtruth.output import prepare_out_dir
+from blendtruth.runtime.interrupts import Stopped, stop_on_signals
 from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.writers.atomic import write_bytes
+from blendtruth.writers.output import prepare_out_dir
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.exports.source import RenderFolder
-from blendtruth.frames import invert_pose
-from blendtruth.geometry import backproject
-from blendtruth.reproject import project, visibility
+from blendtruth.geometry.frames import invert_pose
+from blendtruth.geometry.rays import backproject
+from blendtruth.geometry.reproject import project, visibility
 from blendtruth.writers.atomic import atomic_open, write_bytes
 
 # A point joins a view's track when that view's depth there agrees to this relative tolerance.

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import ray_directions
+from blendtruth.geometry.rays import ray_directions
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.view import Camera
 

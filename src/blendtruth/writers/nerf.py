@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import opencv_to_opengl, opengl_to_opencv, validate_pose
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import opencv_to_opengl, opengl_to_opencv, validate_pose
 from blendtruth.view import Camera
 from blendtruth.writers.atomic import write_bytes
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import Intrinsics
 from blendtruth.passes import PASSES, REQUIRED
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open

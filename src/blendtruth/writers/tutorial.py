@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.normals import dmap2norm, normals_from_depth
+from blendtruth.geometry.normals import dmap2norm, normals_from_depth
 from blendtruth.view import View
 from blendtruth.writers.atomic import atomic_open
 

@@ -4,7 +4,7 @@ Each view's hit points (voxel key, point, normal, colour) are queued as the view
 rendered and merged into a running table of per-voxel (sums, count) whenever the queue
 outgrows 4x the table or 2^20 rows; memory grows with the number of occupied voxels, not
 with views × pixels. The result equals
-:func:`blendtruth.pointcloud.voxel_downsample` of all views' points at once: the mean
+:func:`blendtruth.geometry.pointcloud.voxel_downsample` of all views' points at once: the mean
 point, renormalised mean normal and rounded mean colour per voxel, ordered by voxel index.
 """
 
@@ -88,7 +88,7 @@ class VoxelAccumulator:
             local = np.empty((len(rows), 3))
             local[:, 0], local[:, 1], local[:, 2] = x * depth, y * depth, depth
         else:
-            from blendtruth.projection import surface_points
+            from blendtruth.geometry.projection import surface_points
 
             local = surface_points(view.camera, view.distance)[rows, cols]
         points = local @ pose[:3, :3].T + pose[:3, 3]

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from blendtruth.models import check_model_file, default_up
-from blendtruth.placement import (
+from blendtruth.scene import SceneSpec
+from blendtruth.scenes.placement import (
     Ground,
     LayoutOptions,
     SceneFile,
@@ -27,7 +28,6 @@ from blendtruth.placement import (
     read_scene_file,
     write_scene_file,
 )
-from blendtruth.scene import SceneSpec
 
 
 def make_scene(pool: list[Path], options: LayoutOptions) -> SceneFile:

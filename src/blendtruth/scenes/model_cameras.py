@@ -1,5 +1,5 @@
 """Cameras for the view plans beyond a pinhole sampler: dataset rigs and the orthographic,
-equirectangular and fisheye models (blendtruth.rigs, blendtruth.projection)."""
+equirectangular and fisheye models (blendtruth.scenes.rigs, blendtruth.geometry.projection)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import dataclasses
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.samplers import sample_cameras
+from blendtruth.geometry.camera import Intrinsics
 from blendtruth.scene import SceneInfo
+from blendtruth.scenes.samplers import sample_cameras
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera
 
 
 def rig_cameras(plan, info: SceneInfo, settings: RenderSettings, seed: int) -> list[Camera]:
-    from blendtruth.rigs import make_rig, place_rig, rig_intrinsics, rig_scale
+    from blendtruth.scenes.rigs import make_rig, place_rig, rig_intrinsics, rig_scale
 
     rig = make_rig(plan.rig, seed, plan.rig_views)
     scale = rig_scale(rig, info.radius, info.extent)
@@ -31,7 +31,7 @@ def rig_cameras(plan, info: SceneInfo, settings: RenderSettings, seed: int) -> l
 
 
 def check_model_options(plan) -> None:
-    from blendtruth.projection import CAMERA_MODELS
+    from blendtruth.geometry.projection import CAMERA_MODELS
 
     if plan.camera_model not in CAMERA_MODELS:
         raise BlendtruthError(
@@ -55,7 +55,7 @@ def model_cameras(plan, info: SceneInfo, settings: RenderSettings, seed: int) ->
     """Sampler placement for the non-pinhole models. Distance: --radius, else 2.5 ×
     the bounding radius (outside the object: an orthographic camera plane must not cut
     it)."""
-    from blendtruth.projection import model_intrinsics
+    from blendtruth.geometry.projection import model_intrinsics
 
     w, h = settings.width, settings.height
     if plan.camera_model == "ortho":

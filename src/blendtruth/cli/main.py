@@ -11,22 +11,22 @@ from pathlib import Path
 import click
 import numpy as np
 
-from blendtruth.errors import BlendtruthError, BlendtruthWarning
-from blendtruth.instances import SEMANTIC_BY, read_semantic_map
-from blendtruth.interrupts import Stopped
-from blendtruth.lights import HDRI_LIGHTS
-from blendtruth.models import check_model_file
-from blendtruth.multiview import ViewPlan
-from blendtruth.passes import PASSES
-from blendtruth.samplers import SAMPLERS
-from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
-from blendtruth.scene_cli import (
+from blendtruth.cli.scene import (
     EXTRA_VIEW_OPTIONS,
     build_scene_command,
     lighting_fields,
     plan_fields,
     scene_from_file,
 )
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.instances import SEMANTIC_BY, read_semantic_map
+from blendtruth.models import check_model_file
+from blendtruth.multiview import ViewPlan
+from blendtruth.passes import PASSES
+from blendtruth.runtime.interrupts import Stopped
+from blendtruth.scene import LIGHTS, MATERIALS, PRIMITIVES, SceneSpec
+from blendtruth.scenes.lights import HDRI_LIGHTS
+from blendtruth.scenes.samplers import SAMPLERS
 from blendtruth.settings import DEVICES, ENGINES, NORMAL_SOURCES, TRUTHS, RenderSettings
 
 _PATH = click.Path(path_type=Path)
@@ -341,7 +341,7 @@ def render(
     """Render MODELS (any number of files, one scene; or one built-in primitive: cube,
     uv_sphere, monkey, plane) or, without MODELS, the tutorial's scene (Blender's factory
     cube) into --out."""
-    from blendtruth import limits
+    from blendtruth.runtime import limits
 
     timeout = limits.check_seconds(timeout)
     memory = limits.parse_memory(max_memory) if max_memory else limits.default_max_memory(1)
@@ -353,19 +353,19 @@ def render(
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else _plan(o)
     exports = _export_formats(o, tutorial)
-    from blendtruth.output import prepare_out_dir, remove_if_empty
+    from blendtruth.writers.output import prepare_out_dir, remove_if_empty
 
     out = o["out"]
     created = prepare_out_dir(out)
     start = time.perf_counter()
     try:
-        from blendtruth.child import run_in_child
-        from blendtruth.interrupts import stop_on_signals
+        from blendtruth.runtime.child import run_in_child
+        from blendtruth.runtime.interrupts import stop_on_signals
 
         label = " ".join(str(m) for m in models) or str(scene_file or "the tutorial scene")
         with stop_on_signals("stopping the render"):
             summary, written = run_in_child(
-                "blendtruth.render_files:render_files",
+                "blendtruth.cli.render_files:render_files",
                 (spec, plan, settings, out, normals_source),
                 label=label,
                 timeout=timeout,
@@ -454,7 +454,7 @@ def dataset(
         raise BlendtruthError(f"--workers must be >= 1, got {workers}")
     if retries < 0 or recycle_after < 1 or timeout <= 0:
         raise BlendtruthError("--retries must be >= 0, --recycle-after >= 1, --timeout > 0")
-    from blendtruth import limits
+    from blendtruth.runtime import limits
 
     limits.check_seconds(timeout)
     if max_memory is not None:
@@ -524,13 +524,13 @@ def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
 
 
 def _run_exports(formats: list[str], out: Path) -> None:
-    from blendtruth.cli_tools import run_exports
+    from blendtruth.cli.tools import run_exports
 
     written = run_exports(formats, out)
     click.echo(f"exported {', '.join(formats)}: {len(written)} files")
 
 
-from blendtruth.cli_tools import register as _register_tools  # noqa: E402
+from blendtruth.cli.tools import register as _register_tools  # noqa: E402
 
 _register_tools(cli)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
 from blendtruth.models import check_model_file
-from blendtruth.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
-from blendtruth.rigs import RIGS
 from blendtruth.scene import SceneSpec
+from blendtruth.scenes.rigs import RIGS
 
 _PATH = click.Path(path_type=Path)
 
@@ -96,8 +96,8 @@ def plan_fields(o: dict) -> dict:
 
 def scene_from_file(models: tuple, scene_file: Path, o: dict) -> SceneSpec:
     """`render --scene-file`: the saved scene with the command's light and material."""
-    from blendtruth.multiscene import scene_spec
-    from blendtruth.placement import read_scene_file
+    from blendtruth.scenes.multiscene import scene_spec
+    from blendtruth.scenes.placement import read_scene_file
 
     if models:
         raise BlendtruthError("give MODELS or --scene-file, not both")
@@ -182,8 +182,8 @@ def build_scene_command(
         seeded poses and scales, settle them on a ground plane with Blender's rigid-body
         simulation, write scene.json and render its views into --out."""
         from blendtruth.dataset.sources import expand_sources
-        from blendtruth.multiscene import render_scene, render_scenes
-        from blendtruth.placement import LayoutOptions
+        from blendtruth.scenes.multiscene import render_scene, render_scenes
+        from blendtruth.scenes.placement import LayoutOptions
 
         try:
             lo, hi = (float(x) for x in scale_text.split(","))

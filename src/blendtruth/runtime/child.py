@@ -2,7 +2,7 @@
 
 The child starts with ``spawn`` (no state shared with the parent), in its own process
 group (so killing the group also ends anything Blender started), dies with its parent
-(``PR_SET_PDEATHSIG``), and runs under :func:`blendtruth.limits.apply_memory_limit`. The
+(``PR_SET_PDEATHSIG``), and runs under :func:`blendtruth.runtime.limits.apply_memory_limit`. The
 parent only waits: it kills the group when the time runs out, the resident set passes the
 limit, or the parent itself is interrupted (Ctrl-C, SIGTERM), so a stop is immediate even
 while Blender is busy in C code. Results, warnings and exceptions come back by pipe.
@@ -25,8 +25,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from blendtruth import limits
 from blendtruth.errors import BlendtruthError
+from blendtruth.runtime import limits
 
 _POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blendtruth.frames import invert_pose
+from blendtruth.geometry.frames import invert_pose
 from blendtruth.view import Camera
 
 

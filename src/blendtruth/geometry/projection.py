@@ -36,7 +36,7 @@ def model_intrinsics(model: str, width: int, height: int, fov_deg: float | None 
     """The intrinsics a panoramic model implies (centred principal point): equirect
     fx = W/2π, fy = H/π (pixels per radian of longitude/latitude); fisheye fx = W/fov,
     fy = H/fov (pixels per radian of θ)."""
-    from blendtruth.camera import Intrinsics
+    from blendtruth.geometry.camera import Intrinsics
 
     if model == "equirect":
         return Intrinsics(

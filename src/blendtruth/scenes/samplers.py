@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import look_at
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import look_at
 from blendtruth.view import Camera
 
 SAMPLERS = ("orbit", "sphere", "hemisphere", "random", "file")

@@ -19,7 +19,7 @@ def render_files(
 ) -> tuple[str, list[Path]]:
     """Render into ``out``: the tutorial's single view when ``plan`` is None, else every
     planned view. Returns the summary line and the files written."""
-    from blendtruth.output import write_single_view
+    from blendtruth.writers.output import write_single_view
 
     if plan is None:
         from blendtruth.api import backend_for, render_view

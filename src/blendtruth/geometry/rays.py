@@ -1,7 +1,7 @@
 """Rays, depth <-> distance, back-projection and projection for a pinhole camera (numpy).
 
 Camera frame: OpenCV axes (x right, y down, z forward). Pixel centres at (u + 0.5, v + 0.5)
-(see :mod:`blendtruth.camera`). ``depth`` is planar: the camera-frame z of the surface
+(see :mod:`blendtruth.geometry.camera`). ``depth`` is planar: the camera-frame z of the surface
 point; ``distance`` is the Euclidean length of the ray from the camera centre to it. Both
 are in scene units (metres), and 0 means no surface for both. Inputs may be float32 or
 float64; outputs are float64.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.frames import validate_pose
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.frames import validate_pose
 
 
 def pixel_centers(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import backproject, unit_vectors
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.rays import backproject, unit_vectors
 
 METHODS = ("pinhole", "sobel")
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry import backproject, pixel_centers, project
-from blendtruth.normals import normals_from_depth
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.normals import normals_from_depth
+from blendtruth.geometry.rays import backproject, pixel_centers, project
 from blendtruth.view import View
 from blendtruth.writers.atomic import atomic_open
 

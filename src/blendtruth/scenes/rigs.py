@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blendtruth.camera import Intrinsics
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import Intrinsics
 from blendtruth.view import Camera
 
 RIGS = ("hunyuan3d-6", "syncdreamer-16", "zero123", "trellis-150")

@@ -1,0 +1,7 @@
+"""``python -m blendtruth.cli``."""
+
+import sys
+
+from blendtruth.cli.main import main
+
+sys.exit(main())
