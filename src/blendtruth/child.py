@@ -72,12 +72,18 @@ def _child_main(
     conn: Connection, target: str, args: tuple, max_memory: int | None, label: str, log: str
 ) -> None:
     become_worker(max_memory)
-    # Blender's own C-level messages go to a log, so the user sees one line, not its noise;
-    # our warnings and errors come back by pipe.
+    # Blender's own C-level messages (fds 1 and 2) go to a log, so the user sees one line,
+    # not its noise; Python-level output (progress) keeps the terminal, and our warnings and
+    # errors come back by pipe.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kept = os.dup(1), os.dup(2)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)
     for target_fd in (1, 2):
         os.dup2(fd, target_fd)
     os.close(fd)
+    sys.stdout = os.fdopen(kept[0], "w", buffering=1)
+    sys.stderr = os.fdopen(kept[1], "w", buffering=1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     module, name = target.rsplit(":", 1)
     try:
