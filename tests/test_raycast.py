@@ -174,7 +174,7 @@ def test_missing_embreex_is_one_clear_line(monkeypatch):
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_embree)
-    with pytest.raises(BlendtruthError, match=r"pip install 'blendtruth\[raycast\]'.*cycles"):
+    with pytest.raises(BlendtruthError, match=r"pip install embreex.*--truth cycles"):
         RayCaster(_box_scene())
 
 

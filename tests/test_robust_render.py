@@ -99,10 +99,11 @@ def test_sigterm_stops_render_at_once(meshes, tmp_path):
     run = subprocess.Popen(args, env=_marked_env(marker), text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 120
-    # A render writes into a staging folder first (writers/swap.py).
-    while not any(out.glob(".render-tmp-*/views/*.npz")):
+    # Views go to the hidden staging folder first (writers/swap.py): watch it, so the
+    # signal arrives while the render runs, not after it moved its files into place.
+    while not (out.is_dir() and any(out.glob(".render-tmp-*/views/*.npz"))):
         assert time.monotonic() < deadline, "the render did not start"
-        time.sleep(0.1)
+        time.sleep(0.05)
     sent = time.monotonic()
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=30)

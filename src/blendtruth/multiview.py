@@ -37,7 +37,7 @@ from blendtruth.scenes.model_cameras import check_model_options, model_cameras, 
 from blendtruth.scenes.samplers import check_options, sample_cameras
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
-from blendtruth.writers.atomic import atomic_open, sync_folder
+from blendtruth.writers.atomic import atomic_open, sync_files
 from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
@@ -160,7 +160,7 @@ def render_model(
     fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
 
     def write(name: str, view: View) -> None:
-        # Not fsynced one by one: the folder is flushed once at the end (sync_folder).
+        # Not fsynced one by one on the hot path: flushed together at the end (sync_files).
         written.extend(write_view_files(out, name, view, settings, durable=False))
         written.append(write_nerfstudio_depth(out, name, view.depth, durable=False))
         if "instance" in view.extra:
@@ -199,7 +199,7 @@ def render_model(
         written += write_pairs(
             out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
         )
-    sync_folder(out)
+    sync_files([p for p in written if p.exists()])
     return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
 
 

@@ -37,8 +37,8 @@ def _embree():
         from embreex.mesh_construction import TriangleMesh
     except ImportError:
         raise BlendtruthError(
-            "--truth raycast needs the embreex package: pip install 'blendtruth[raycast]' "
-            "(or use --truth cycles)"
+            "--truth raycast needs the embreex package (a blendtruth dependency): "
+            "pip install embreex (or use --truth cycles)"
         ) from None
     return rtcore_scene, TriangleMesh
 

@@ -25,8 +25,8 @@ def atomic_open(path: str | os.PathLike, durable: bool = True) -> Iterator[Binar
     rename it to ``path``, on any error remove it. The temporary name starts with '.'
     and ends in '.tmp', so globbing for outputs never matches it. ``durable`` = False
     skips the fsync (the rename stays atomic: an interrupted process never leaves a
-    partial file under ``path``; a caller writing many files flushes them once with
-    :func:`sync_folder`)."""
+    partial file under ``path``; a caller writing many files flushes them afterwards with
+    :func:`sync_files`)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -49,18 +49,21 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
         f.write(data)
 
 
-def sync_folder(path: str | os.PathLike) -> None:
-    """Flush every file written to ``path``'s file system to disk (Linux ``syncfs``: one
-    call instead of an fsync per file; elsewhere ``os.sync``)."""
-    import ctypes
-    import ctypes.util
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
-            os.sync()
-    except OSError:
-        os.sync()
-    finally:
-        os.close(fd)
+def sync_files(paths) -> None:
+    """Flush ``paths`` (written with ``durable=False``) and their folders to disk: one
+    fsync each, after the fact, so that a render's many files cost no fsync on its hot
+    path (a file-system-wide ``syncfs`` would also wait for other processes' writes)."""
+    folders = set()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        folders.add(os.path.dirname(os.path.abspath(path)))
+    for folder in sorted(folders):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
