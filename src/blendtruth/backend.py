@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from blendtruth.raycast.scene import TriangleScene
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
@@ -27,4 +28,8 @@ class Backend(Protocol):
 
     def render(self, camera: Camera, settings: RenderSettings) -> View:
         """Render one view: ground truth always, RGB when ``settings.rgb``."""
+        ...
+
+    def triangles(self) -> TriangleScene:
+        """The loaded scene's world triangles, exactly those ground truth is made from."""
         ...

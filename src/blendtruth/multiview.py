@@ -8,6 +8,7 @@ Layout of ``out``:
     preview/NNNN_depth.png, preview/NNNN_normal.png
     instances.json          the scene's instance/material/semantic id table (NOCS mappings)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
+    mesh.ply                the world triangles the ground truth was made from (Blender's)
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
     nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
     points.ply              every view's depth back-projected and fused (world frame)
@@ -39,6 +40,7 @@ from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open, sync_files
 from blendtruth.writers.background import BackgroundWriter
+from blendtruth.writers.meshfile import write_triangles_ply
 from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
@@ -185,6 +187,7 @@ def render_model(
     coverage.finish(written)
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
+    write_triangles_ply(out / "mesh.ply", backend.triangles().corners)
     # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
     written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb))
     pts, nrm, col = fused.result()
@@ -200,7 +203,9 @@ def render_model(
             out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
         )
     sync_files([p for p in written if p.exists()])
-    return written + [out / name for name in ("instances.json", "cameras.json", "points.ply")]
+    return written + [
+        out / name for name in ("instances.json", "cameras.json", "mesh.ply", "points.ply")
+    ]
 
 
 def write_view_files(

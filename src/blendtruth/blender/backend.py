@@ -41,6 +41,7 @@ from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.correspondence import occlusion_boundary
 from blendtruth.geometry.projection import model_meta
 from blendtruth.geometry.rays import depth_to_distance, normals_to_camera, unit_vectors
+from blendtruth.raycast.scene import TriangleScene
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.scenes.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.settings import RenderSettings
@@ -90,6 +91,10 @@ class BlenderBackend:
         self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
+
+    def triangles(self) -> TriangleScene:
+        """The world triangles ground truth is made from, as Blender triangulated them."""
+        return self._raycast.triangles()
 
     def default_camera(self, settings: RenderSettings) -> Camera:
         # The scene's own camera as loaded: rendering moves Blender's camera object (and

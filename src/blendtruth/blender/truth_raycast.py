@@ -70,6 +70,14 @@ class RaycastTruth:
             "fallback_reason": "; ".join(reasons) or None,
         }
 
+    def triangles(self):
+        """The scene's evaluated world triangles (the caster's, when it has been built)."""
+        if self._caster is not None:
+            return self._caster.scene
+        from blendtruth.blender.triangles import extract_triangles
+
+        return extract_triangles()
+
     def caster(self, threads: int) -> RayCaster:
         if self._caster is None:
             from blendtruth.blender.triangles import extract_triangles

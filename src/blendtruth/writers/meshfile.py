@@ -89,3 +89,15 @@ def read_mesh_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise BlendtruthError(f"{path}: face indices out of range")
     return vertices, faces
+
+
+def write_triangles_ply(path: str | os.PathLike, corners: np.ndarray) -> None:
+    """Write T×3×3 triangle corners (world frame) as ``mesh.ply``, with corners that are
+    equal in float32 shared, in the order of the triangles."""
+    flat = np.ascontiguousarray(np.asarray(corners, dtype="<f4").reshape(-1, 3))
+    keys = flat.view(np.dtype((np.void, 12))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # vertices in order of first use
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    write_mesh_ply(path, flat[first[order]], rank[inverse].reshape(-1, 3))
