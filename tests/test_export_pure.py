@@ -121,3 +121,10 @@ def test_import_blendtruth_and_load_stay_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_bench_baseline_open3d_imports():
+    # bench/truth_speed.py's baseline: the test extra installs it, .ci/run its libusb.
+    import open3d as o3d  # no skip: a missing system library must fail CI
+
+    assert hasattr(o3d.t.geometry, "RaycastingScene")
