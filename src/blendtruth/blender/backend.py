@@ -42,6 +42,7 @@ from blendtruth.geometry.correspondence import occlusion_boundary
 from blendtruth.geometry.projection import model_meta
 from blendtruth.geometry.rays import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.raycast.scene import TriangleScene
+from blendtruth.runtime.processes import pid_alive
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.scenes.lights import composite_background, parse_background, rotation_for_view
 from blendtruth.settings import RenderSettings
@@ -375,18 +376,8 @@ def _remove_orphaned_temp_dirs() -> None:
     worker killed for a timeout cannot run its atexit handler)."""
     for path in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*-*"):
         pid = path.name[len(_TMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _common_setup(bscene, settings: RenderSettings) -> None:

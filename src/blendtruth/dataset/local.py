@@ -20,6 +20,7 @@ from typing import Any
 from blendtruth.dataset.job import ModelJob
 from blendtruth.runtime.child import kill_group
 from blendtruth.runtime.limits import memory_reason, resident_bytes
+from blendtruth.runtime.processes import describe_exit
 
 _crash_log = None  # the worker's faulthandler file, kept open
 
@@ -159,7 +160,7 @@ class LocalExecutor:
                             outcome = {
                                 "ok": False,
                                 "retryable": True,
-                                "reason": f"worker crashed ({_describe_exit(code)}){log}",
+                                "reason": f"worker crashed ({describe_exit(code)}){log}",
                             }
                             pool[i] = self._replace(w)
                     elif self.timeout and time.monotonic() - w.started > self.timeout:
@@ -228,17 +229,6 @@ class LocalExecutor:
 def _is_blender_script_path(path: str) -> bool:
     parts = Path(path).parts
     return "bpy" in parts and "scripts" in parts[parts.index("bpy") :]
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "no exit code"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def _crash_site(log: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.runtime import limits
+from blendtruth.runtime.processes import describe_exit
 
 _POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
@@ -184,16 +185,5 @@ def _crashed(label: str, code: int | None, log: str, max_memory: int | None) -> 
         return BlendtruthError(f"{label}: {limits.memory_reason(max_memory)}")
     if not tail.strip():
         Path(log).unlink(missing_ok=True)
-        return BlendtruthError(f"{label}: Blender crashed ({_describe(code)})")
-    return BlendtruthError(f"{label}: Blender crashed ({_describe(code)}; its log: {log})")
-
-
-def _describe(code: int | None) -> str:
-    if code is None:
-        return "no exit code"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
+        return BlendtruthError(f"{label}: Blender crashed ({describe_exit(code)})")
+    return BlendtruthError(f"{label}: Blender crashed ({describe_exit(code)}; its log: {log})")

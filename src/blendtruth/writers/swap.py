@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from blendtruth.errors import BlendtruthWarning
+from blendtruth.runtime.processes import pid_alive
 
 # Every top-level name a multi-view render or its exports can write.
 RENDER_OUTPUTS = (
@@ -59,15 +60,5 @@ def remove_stale_staging(out: Path) -> None:
     """Remove staging folders that interrupted renders left in ``out``."""
     for path in Path(out).glob(".render-tmp-*"):
         pid = path.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
