@@ -29,7 +29,6 @@ from test_robust import (  # noqa: E402
 
 pytestmark = pytest.mark.render
 
-GOOD = ["cow.obj", "suzanne.obj", "teapot.stl", "sphere.ply"]
 SMALL = ["--views", "2", "--width", "32", "--height", "32", "--no-rgb", "--no-progress"]
 
 
@@ -42,24 +41,38 @@ def _blendtruth(*args: str, marker: str = "", timeout: float = 300):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 250 KiB tmpfs (room for about two of the four models below, about 100 KiB each)."""
+    """A tmpfs of a given size in bytes (a callable), unmounted afterwards."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=250k", "tmpfs", str(disk)],
-                             capture_output=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root); the simulated full disk in "
-                    "test_robust.py still runs")  # fmt: skip
-    yield disk
+
+    def mount(size: int):
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                                  str(disk)], capture_output=True)  # fmt: skip
+        if mounted.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here (needs root); the simulated full disk in "
+                        "test_robust.py still runs")  # fmt: skip
+        return disk
+
+    yield mount
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_really_full_disk_stops_cleanly_and_the_next_run_completes(meshes, tmp_path, small_disk):
+    # Four copies of one model, so every model's folder has the same size; the disk holds
+    # about two and a half of them (measured here, so new output files keep it true).
     src = tmp_path / "src"
     src.mkdir()
-    for name in GOOD:
-        shutil.copy(meshes / name, src / name)
-    out = small_disk / "out"
+    names = [f"m{i}.ply" for i in range(4)]
+    for name in names:
+        shutil.copy(meshes / "sphere.ply", src / name)
+    probe = tmp_path / "probe"
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(meshes / "sphere.ply", one / "m.ply")
+    assert _blendtruth("dataset", str(one), "--out", str(probe), *SMALL).returncode == 0
+    per_model = sum(p.stat().st_size for p in (probe / "models").rglob("*") if p.is_file())
+    disk = small_disk(int(2.5 * per_model) + 32 * 1024)
+    out = disk / "out"
     start = time.monotonic()
     full = _blendtruth("dataset", str(src), "--out", str(out), "--workers", "2", *SMALL)
     lines = full.stderr.strip().splitlines()
@@ -68,16 +81,16 @@ def test_a_really_full_disk_stops_cleanly_and_the_next_run_completes(meshes, tmp
     assert "No space left on device" in lines[0] and "nothing was marked failed" in lines[0]
     assert time.monotonic() - start < 120
     records = read_records(out)
-    assert 0 < len(records) < len(GOOD) and all(r["status"] == "done" for r in records.values())
+    assert 0 < len(records) < len(names) and all(r["status"] == "done" for r in records.values())
     assert not [p for p in (out / "models").iterdir() if p.name.startswith(".")]
-    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
     again = _blendtruth("dataset", str(src), "--out", str(out), "--workers", "2", *SMALL)
     assert again.returncode == 0, again.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skipped_already_done"] == len(records)
-    assert summary["models_done"] == len(GOOD) - len(records)
+    assert summary["models_done"] == len(names) - len(records)
     index = json.loads((out / "index.json").read_text())
-    assert len(index["models"]) == len(GOOD)
+    assert len(index["models"]) == len(names)
 
 
 def test_render_timeout_is_one_line_and_leaves_no_process(meshes, tmp_path):

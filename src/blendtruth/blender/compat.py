@@ -82,6 +82,12 @@ def square_pixels_for_saving(render) -> Iterator[None]:
         render.pixel_aspect_x, render.pixel_aspect_y = saved
 
 
+def uses_nodes(idblock) -> bool:
+    """Whether a material or world is node-based (always from 5.0, where the flag is
+    deprecated and reading it warns)."""
+    return VERSION >= (5, 0, 0) or bool(idblock.use_nodes)
+
+
 def use_nodes(idblock) -> None:
     """Make a world or material node-based (always so from 5.0, where the flag is deprecated)."""
     if VERSION < (5, 0, 0):

@@ -9,7 +9,7 @@ material has a bump or normal map).
 
 from __future__ import annotations
 
-from blendtruth.blender import placement
+from blendtruth.blender import compat, placement
 from blendtruth.blender._bpy import bpy
 
 # Object types that Cycles renders but that are not mesh triangles to the ray caster.
@@ -71,7 +71,7 @@ def _material_blockers(mat, passes: tuple[str, ...]) -> list[str]:
     out: list[str] = []
     if getattr(mat, "surface_render_method", "DITHERED") == "BLENDED":
         out.append(f"material {mat.name!r} is alpha-blended")
-    if not mat.use_nodes or mat.node_tree is None:
+    if not compat.uses_nodes(mat) or mat.node_tree is None:
         return out
     output = _active_output(mat.node_tree)
     if output is None:
