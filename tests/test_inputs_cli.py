@@ -298,6 +298,9 @@ _MAKE_TEXTURED_FBX = _MAKE_TEXTURED_BLEND.replace(
     "material.node_tree.nodes['Principled BSDF'].inputs['Base Color'])",
 ).replace(
     "bpy.ops.wm.save_as_mainfile(filepath=str(out))",
+    # Mesh only: bpy 5.0's FBX importer can fail on the factory light ('cast_shadow').
+    "for o in [o for o in bpy.data.objects if o.type != 'MESH']:\n"
+    "    bpy.data.objects.remove(o)\n"
     "bpy.ops.export_scene.fbx(filepath=str(out), path_mode='RELATIVE')",
 )
 
