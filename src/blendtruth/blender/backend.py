@@ -194,15 +194,7 @@ class BlenderBackend:
                     "see_through_materials": self._see_through,
                 },
             },
-            "rgb": None
-            if rgb is None
-            else {
-                "engine": compat.ENGINES[settings.engine],
-                "samples": settings.samples,
-                "denoise": settings.denoise,
-                "seed": settings.seed,
-                "view_transform": "Standard",
-            },
+            "rgb": None if rgb is None else _rgb_meta(settings),
             "amodal": amodal_meta,
             "device": used_device,
             "scene": _scene_meta(self._spec, info),

@@ -40,11 +40,7 @@ def apply_model_camera(obj, camera: Camera, clip: tuple[float, float] | None) ->
     render.resolution_percentage = 100
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
     render.use_border = False
-    obj.parent = None
-    obj.constraints.clear()
-    obj.animation_data_clear()
-    obj.matrix_world = opencv_to_opengl(camera.cam_to_world).T.tolist()
-    bpy.context.view_layer.update()
+    place_camera_object(obj, camera.cam_to_world)
     if camera.model == "ortho":
         err = abs(data.ortho_scale - w / intr.fx) / (w / intr.fx)
         if err > 1e-6:
@@ -52,3 +48,13 @@ def apply_model_camera(obj, camera: Camera, clip: tuple[float, float] | None) ->
                 f"orthographic view width {w / intr.fx:g} cannot be held by Blender "
                 f"(relative error {err:.2g})"
             )
+
+
+def place_camera_object(obj, cam_to_world) -> None:
+    """Put the camera object exactly at ``cam_to_world`` (4×4, OpenCV axes): no parent,
+    constraints or animation may move it."""
+    obj.parent = None
+    obj.constraints.clear()
+    obj.animation_data_clear()
+    obj.matrix_world = opencv_to_opengl(cam_to_world).T.tolist()
+    bpy.context.view_layer.update()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
-from blendtruth.blender.cameras import apply_model_camera
+from blendtruth.blender.cameras import apply_model_camera, place_camera_object
 from blendtruth.blender.ids import assign_ids
 from blendtruth.blender.lighting import hdri_file, setup_hdri, setup_lighting, use_clay
 from blendtruth.blender.models import import_model
@@ -17,7 +17,7 @@ from blendtruth.geometry.camera import (
     intrinsics_from_blender,
     intrinsics_to_blender,
 )
-from blendtruth.geometry.frames import opencv_to_opengl, opengl_to_opencv
+from blendtruth.geometry.frames import opengl_to_opencv
 from blendtruth.models import default_up
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.view import Camera
@@ -94,11 +94,7 @@ def apply_camera(camera: Camera, clip: tuple[float, float] | None = None) -> Non
     render.pixel_aspect_x = params.pixel_aspect_x
     render.pixel_aspect_y = params.pixel_aspect_y
     render.use_border = False
-    obj.parent = None
-    obj.constraints.clear()
-    obj.animation_data_clear()
-    obj.matrix_world = opencv_to_opengl(camera.cam_to_world).T.tolist()
-    bpy.context.view_layer.update()
+    place_camera_object(obj, camera.cam_to_world)
     _check_applied(obj, camera.intrinsics, params)
 
 
