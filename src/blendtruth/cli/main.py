@@ -14,13 +14,19 @@ import numpy as np
 from blendtruth.cli.options import (
     PATH,
     plan_from_options,
+    report_summary,
     scene_from_options,
     settings_from_options,
     view_options,
 )
 from blendtruth.cli.scene import (
     build_scene_command,
+    check_layout_unused,
+    layout_from_options,
+    layout_options,
     lighting_fields,
+    pop_layout,
+    run_scene_datasets,
     scene_from_file,
 )
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
@@ -124,6 +130,7 @@ def render(
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
 @view_options
+@layout_options
 @click.option(
     "--workers",
     type=int,
@@ -182,9 +189,15 @@ def dataset(
     **o,
 ) -> None:
     """Render every model in SOURCES (files, folders, globs, or .txt lists of paths) into
-    --out/models/<id>/, resumably. Exit code 1 if any model failed."""
+    --out/models/<id>/, resumably; with --scenes K, make K multi-object scenes from them
+    into --out/scenes/NNNN/ instead. Exit code 1 if any model or scene failed."""
     from blendtruth.dataset.runner import DatasetOptions, default_workers, run_dataset
     from blendtruth.dataset.sources import parse_shard
+
+    lay = pop_layout(o)
+    layout = layout_from_options(lay, o) if lay["scenes"] is not None else None
+    if layout is None:
+        check_layout_unused(lay)
 
     workers = default_workers(o["device"], not o["no_rgb"]) if workers is None else workers
     if workers < 1:
@@ -225,7 +238,10 @@ def dataset(
         max_memory=memory,
     )
     try:
-        summary = run_dataset(list(sources), o["out"], spec, plan, settings, options)
+        if layout is not None:
+            summary = run_scene_datasets(sources, lay["scenes"], layout, o, settings, plan, options)
+        else:
+            summary = run_dataset(list(sources), o["out"], spec, plan, settings, options)
     except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: workers are already stopped
         done = getattr(exc, "summary", None)
         if done is not None:
@@ -236,16 +252,10 @@ def dataset(
                 err=True,
             )
         raise click.exceptions.Exit(getattr(exc, "exit_code", 130)) from None
-    click.echo(
-        f"{summary['models_done']} models done, {summary['models_failed']} failed, "
-        f"{summary['skipped_already_done']} already done; {summary['views']} views in "
-        f"{summary['seconds']:.1f} s"
-    )
-    for failure in summary["failures"]:
-        click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
+    failed = report_summary(summary)
     if exports and summary["models_done"] + summary["skipped_already_done"]:
         _run_exports(exports, o["out"])
-    if summary["models_failed"]:
+    if failed:
         raise click.exceptions.Exit(1)
 
 

@@ -285,3 +285,16 @@ def parse_k(text: str | None) -> np.ndarray | None:  # noqa: N802
     except ValueError:
         raise BlendtruthError(f"--K must be 'fx,fy,cx,cy' in pixels, got {text!r}") from None
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def report_summary(summary: dict) -> bool:
+    """Print a dataset run's summary line and its failures; True if anything failed."""
+    kind = summary.get("kind", "models")
+    click.echo(
+        f"{summary['models_done']} {kind} done, {summary['models_failed']} failed, "
+        f"{summary['skipped_already_done']} already done; {summary['views']} views in "
+        f"{summary['seconds']:.1f} s"
+    )
+    for failure in summary["failures"]:
+        click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
+    return bool(summary["models_failed"])

@@ -15,6 +15,7 @@ from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
 from blendtruth.models import check_model_file
 from blendtruth.scene import SceneSpec
+from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.scenes.rigs import RIGS
 
 _PATH = click.Path(path_type=Path)
@@ -104,8 +105,103 @@ def scene_from_file(models: tuple, scene_file: Path, o: dict) -> SceneSpec:
     saved = read_scene_file(scene_file)
     for placement in saved.placements:
         check_model_file(placement.model)
-    template = SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o))
-    return scene_spec(saved, template)
+    return scene_spec(saved, scene_template(o))
+
+
+LAYOUT_OPTIONS = [
+    click.option(
+        "--scenes",
+        type=int,
+        default=None,
+        help="Make K multi-object scenes from the models (scenes/NNNN/, resumable).",
+    ),
+    click.option("--objects", type=int, default=5, show_default=True, help="Models per scene."),
+    click.option(
+        "--ground/--no-ground",
+        default=True,
+        show_default=True,
+        help="Drop onto a ground plane and settle (Blender rigid body), or float in a volume.",
+    ),
+    click.option(
+        "--ground-size", type=float, default=None, help="Side of the ground plane (default: auto)."
+    ),
+    click.option(
+        "--ground-in-truth/--no-ground-in-truth",
+        default=True,
+        show_default=True,
+        help="Whether the ground plane is part of depth/normals/masks (RGB always shows it).",
+    ),
+    click.option(
+        "--scale",
+        "scale_text",
+        default="0.5,1.0",
+        show_default=True,
+        help="'MIN,MAX' bounding radius of each model, scene units.",
+    ),
+    click.option(
+        "--upright", is_flag=True, help="Random turns about +Z only (Y-up files stood up)."
+    ),
+    click.option(
+        "--collision",
+        type=click.Choice(["convex", "mesh"]),
+        default="convex",
+        show_default=True,
+        help="Rigid-body collision shape of each model.",
+    ),
+]
+_LAYOUT_NAMES = (
+    "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
+    "collision",
+)  # fmt: skip
+
+
+def layout_options(fn: Callable) -> Callable:
+    for option in reversed(LAYOUT_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def pop_layout(o: dict) -> dict:
+    """Take the layout options out of the command's keyword arguments."""
+    return {name: o.pop(name) for name in _LAYOUT_NAMES}
+
+
+def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
+    """The LayoutOptions of the layout options; with a ground and the default sampler,
+    cameras are drawn on the upper hemisphere (``o["sampler"]`` is set)."""
+    try:
+        lo, hi = (float(x) for x in lay["scale_text"].split(","))
+    except ValueError:
+        raise BlendtruthError(f"--scale must be 'MIN,MAX', got {lay['scale_text']!r}") from None
+    if lay["scenes"] is not None and lay["scenes"] < 1:
+        raise BlendtruthError(f"--scenes must be a whole number >= 1, got {lay['scenes']}")
+    ctx = click.get_current_context()
+    if lay["ground"] and ctx.get_parameter_source("sampler").name == "DEFAULT":
+        o["sampler"] = "hemisphere"  # cameras above the ground plane
+    return LayoutOptions(
+        objects=lay["objects"],
+        seed=o["seed"],
+        scale_range=(lo, hi),
+        upright=lay["upright"],
+        ground=lay["ground"],
+        ground_size=lay["ground_size"],
+        ground_in_truth=lay["ground_in_truth"],
+        collision=lay["collision"],
+    )
+
+
+def check_layout_unused(lay: dict) -> None:
+    """``dataset`` without --scenes: a layout option given anyway is an error, not ignored."""
+    ctx = click.get_current_context()
+    for name in _LAYOUT_NAMES:
+        if ctx.get_parameter_source(name).name != "DEFAULT":
+            flag = "--scale" if name == "scale_text" else "--" + name.replace("_", "-")
+            raise BlendtruthError(f"{flag} is a scene option: it needs --scenes K")
+
+
+def scene_template(o: dict) -> SceneSpec:
+    """The SceneSpec every scene is rendered with (light, material), before placement."""
+    return SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o))
 
 
 def build_scene_command(
@@ -116,40 +212,7 @@ def build_scene_command(
     @click.command()
     @click.argument("pool", nargs=-1, required=True)
     @view_options
-    @click.option("--objects", type=int, default=5, show_default=True, help="Models per scene.")
-    @click.option(
-        "--ground/--no-ground",
-        default=True,
-        show_default=True,
-        help="Drop onto a ground plane and settle (Blender rigid body), or float in a volume.",
-    )
-    @click.option(
-        "--ground-size", type=float, default=None, help="Side of the ground plane (default: auto)."
-    )
-    @click.option(
-        "--ground-in-truth/--no-ground-in-truth",
-        default=True,
-        show_default=True,
-        help="Whether the ground plane is part of depth/normals/masks (RGB always shows it).",
-    )
-    @click.option(
-        "--scale",
-        "scale_text",
-        default="0.5,1.0",
-        show_default=True,
-        help="'MIN,MAX' bounding radius of each model, scene units.",
-    )
-    @click.option(
-        "--upright", is_flag=True, help="Random turns about +Z only (Y-up files stood up)."
-    )
-    @click.option(
-        "--collision",
-        type=click.Choice(["convex", "mesh"]),
-        default="convex",
-        show_default=True,
-        help="Rigid-body collision shape of each model.",
-    )
-    @click.option("--scenes", type=int, default=None, help="Make K scenes into --out/scenes/NNNN/.")
+    @layout_options
     @click.option(
         "--workers",
         type=int,
@@ -162,72 +225,48 @@ def build_scene_command(
         type=float,
         default=1800.0,
         show_default=True,
-        help="With --scenes and --workers > 1: seconds per scene before its worker is killed.",
+        help="With --scenes: seconds per scene before its worker is killed.",
     )
-    def scene(
-        pool: tuple[str, ...],
-        objects: int,
-        ground: bool,
-        ground_size: float | None,
-        ground_in_truth: bool,
-        scale_text: str,
-        upright: bool,
-        collision: str,
-        scenes: int | None,
-        workers: int,
-        timeout: float,
-        **o,
-    ) -> None:
+    @click.option("--no-progress", is_flag=True, help="With --scenes: no live progress bar.")
+    def scene(pool: tuple[str, ...], workers: int, timeout: float, no_progress: bool, **o) -> None:
         """Place --objects models drawn from POOL (files, folders, .txt lists) with random
         seeded poses and scales, settle them on a ground plane with Blender's rigid-body
-        simulation, write scene.json and render its views into --out."""
+        simulation, write scene.json and render its views into --out. With --scenes K:
+        K such scenes into --out/scenes/NNNN/ (the same as `dataset POOL --scenes K`)."""
         from blendtruth.dataset.sources import expand_sources
-        from blendtruth.scenes.multiscene import render_scene, render_scenes
-        from blendtruth.scenes.placement import LayoutOptions
+        from blendtruth.scenes.multiscene import render_scene
 
-        try:
-            lo, hi = (float(x) for x in scale_text.split(","))
-        except ValueError:
-            raise BlendtruthError(f"--scale must be 'MIN,MAX', got {scale_text!r}") from None
-        if scenes is not None and scenes < 1:
-            raise BlendtruthError(f"--scenes must be a whole number >= 1, got {scenes}")
+        lay = pop_layout(o)
         if workers < 1 or timeout <= 0:
             raise BlendtruthError(
                 f"--workers must be >= 1 and --timeout > 0, got {workers}, {timeout}"
             )
         if workers > 1 and o["threads"] == 0:
             o["threads"] = max(1, (os.cpu_count() or 1) // workers)
-        ctx = click.get_current_context()
-        if ground and ctx.get_parameter_source("sampler").name == "DEFAULT":
-            o["sampler"] = "hemisphere"  # cameras above the ground plane
-        options = LayoutOptions(
-            objects=objects,
-            seed=o["seed"],
-            scale_range=(lo, hi),
-            upright=upright,
-            ground=ground,
-            ground_size=ground_size,
-            ground_in_truth=ground_in_truth,
-            collision=collision,
-        )
+        options = layout_from_options(lay, o)
         settings, plan = settings_fn(o), plan_fn(o)
-        template = SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o))
-        models = expand_sources(list(pool))
-        start = time.perf_counter()
-        if scenes is None:
-            written = render_scene(models, options, template, plan, settings, o["out"])
-            click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-            for path in written:
-                click.echo(f"wrote {path}")
+        if lay["scenes"] is not None:
+            from blendtruth.cli.options import report_summary  # options imports this module
+            from blendtruth.dataset.runner import DatasetOptions
+
+            run = DatasetOptions(workers=workers, timeout=timeout, progress=not no_progress)
+            summary = run_scene_datasets(pool, lay["scenes"], options, o, settings, plan, run)
+            if report_summary(summary):
+                raise click.exceptions.Exit(1)
             return
-        done, failures = render_scenes(
-            models, scenes, options, template, plan, settings, o["out"], workers, timeout
-        )
-        seconds = time.perf_counter() - start
-        click.echo(f"{len(done)} scenes in {o['out'] / 'scenes'} ({seconds:.1f} s)")
-        for failure in failures:
-            click.echo(f"blendtruth: failed: {failure}", err=True)
-        if failures:
-            raise click.exceptions.Exit(1)
+        start = time.perf_counter()
+        models = expand_sources(list(pool))
+        written = render_scene(models, options, scene_template(o), plan, settings, o["out"])
+        click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
+        for path in written:
+            click.echo(f"wrote {path}")
 
     return scene
+
+
+def run_scene_datasets(pool, count, layout, o, settings, plan, run) -> dict:
+    """K scenes through the dataset runner (shared by ``scene`` and ``dataset``)."""
+    from blendtruth.dataset.runner import run_scene_dataset
+
+    template = scene_template(o)
+    return run_scene_dataset(list(pool), count, layout, o["out"], template, plan, settings, run)

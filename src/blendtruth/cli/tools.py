@@ -139,9 +139,9 @@ def show_command(folder, out, views, no_progress):
         raise BlendtruthError(f"--views must be >= 1, got {views}")
     if not Path(folder).is_dir():
         raise BlendtruthError(f"{folder}: no such folder")
-    total = (
-        len(list((Path(folder) / "models").glob("*"))) if (Path(folder) / "models").is_dir() else 1
-    )
+    from blendtruth.exports.source import dataset_items, is_dataset_folder
+
+    total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
     click.echo(f"wrote {written[-1]}")

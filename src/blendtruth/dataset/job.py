@@ -20,6 +20,7 @@ from blendtruth.settings import RenderSettings
 class ModelJob:
     """Render ``scene`` (one model) with ``plan`` into ``out/models/<mid>``."""
 
+    group = "models"  # the dataset folder's sub-folder of finished items
     mid: str
     source: Path
     out: Path
@@ -29,7 +30,7 @@ class ModelJob:
 
     @property
     def final_dir(self) -> Path:
-        return self.out / "models" / self.mid
+        return self.out / self.group / self.mid
 
     @property
     def label(self) -> str:
@@ -38,21 +39,30 @@ class ModelJob:
 
     def tmp_dir(self, tag: str) -> Path:
         # Dot-prefixed: never mistaken for a finished model folder.
-        return self.out / "models" / f".{self.mid}.tmp-{tag}"
+        return self.out / self.group / f".{self.mid}.tmp-{tag}"
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest says of this job besides its outcome."""
+        return {"source": str(self.source)}
+
+    def render_into(self, folder: Path) -> None:
+        from blendtruth.multiview import render_model
+
+        render_model(self.scene, self.plan, self.settings, folder)
 
 
 def run_job(job: ModelJob) -> dict[str, Any]:
-    """Render into a temporary folder, then rename it into place. Returns the number of
-    views, the files (relative to the model folder), seconds and any warnings."""
-    from blendtruth.multiview import render_model
-
+    """Render ``job`` (a :class:`ModelJob` or a scene job: anything with ``render_into``,
+    ``tmp_dir`` and ``final_dir``) into a temporary folder, then rename it into place.
+    Returns the number of views, the files (relative to the final folder), seconds and
+    any warnings."""
     start = time.perf_counter()
     tmp = job.tmp_dir(str(os.getpid()))
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            render_model(job.scene, job.plan, job.settings, tmp)
+            job.render_into(tmp)
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         if job.final_dir.exists():  # an earlier run renamed it but died before recording it
             shutil.rmtree(job.final_dir)

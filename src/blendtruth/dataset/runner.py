@@ -18,9 +18,12 @@ from blendtruth.dataset.job import ModelJob
 from blendtruth.dataset.lock import OutLock
 from blendtruth.dataset.manifest import Manifest, manifest_name, read_records
 from blendtruth.dataset.sources import expand_sources, in_shard, model_id, model_seed
+from blendtruth.errors import BlendtruthError
+from blendtruth.exports.source import ITEM_GROUPS
 from blendtruth.multiview import ViewPlan
 from blendtruth.runtime.interrupts import Stopped, stop_on_signals
 from blendtruth.scene import SceneSpec
+from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
 from blendtruth.writers.atomic import write_bytes
 from blendtruth.writers.output import prepare_out_dir
@@ -84,19 +87,48 @@ def run_dataset(
     ``summary.json``; ``index.json`` lists every finished model of all shards)."""
     out = Path(out)
     jobs = plan_jobs(sources, out, scene, plan, settings, options.shard)  # checks sources
+    return run_jobs(out, jobs, "models", settings, options)
+
+
+def run_scene_dataset(
+    pool,
+    count: int,
+    layout: LayoutOptions,
+    out: Path,
+    template: SceneSpec,
+    plan: ViewPlan,
+    settings: RenderSettings,
+    options: DatasetOptions,
+) -> dict[str, Any]:
+    """Make and render scenes 0..count-1 of this shard into ``out/scenes/NNNN`` (see
+    :mod:`blendtruth.dataset.scene_job`); the same summary, manifest and index as models."""
+    from blendtruth.dataset.scene_job import plan_scene_jobs
+
+    out = Path(out)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise BlendtruthError(f"--scenes must be a whole number >= 1, got {count!r}")
+    models = expand_sources(pool, exclude=out / "scenes")  # not our mesh.ply files
+    jobs = plan_scene_jobs(models, count, layout, out, template, plan, settings, options.shard)
+    return run_jobs(out, jobs, "scenes", settings, options)
+
+
+def run_jobs(
+    out: Path, jobs: list, group: str, settings: RenderSettings, options: DatasetOptions
+) -> dict[str, Any]:
+    """Run ``jobs`` (:class:`ModelJob` or scene jobs) whose folders go to ``out/group``."""
     prepare_out_dir(out)
     with OutLock(out, options.shard):
-        return _run_locked(out, jobs, settings, options)
+        return _run_locked(out, jobs, group, settings, options)
 
 
 def _run_locked(
-    out: Path, jobs: list[ModelJob], settings: RenderSettings, options: DatasetOptions
+    out: Path, jobs: list, group: str, settings: RenderSettings, options: DatasetOptions
 ) -> dict[str, Any]:
-    (out / "models").mkdir(exist_ok=True)
+    (out / group).mkdir(exist_ok=True)
     records = read_records(out, warn=True)
     todo = [j for j in jobs if not _is_done(records.get(j.mid), j)]
     mids = {j.mid for j in jobs}
-    _remove_stale_tmp(out, mids)
+    _remove_stale_tmp(out / group, mids)
     manifest = Manifest(out / manifest_name(options.shard))
     manifest.path.touch()  # a shard that got no models still leaves its (empty) record
     stats = {"done": 0, "failed": 0, "views": 0, "failures": []}
@@ -111,7 +143,7 @@ def _run_locked(
             return [(job, attempt + 1)]
         record = {
             "id": job.mid,
-            "source": str(job.source),
+            **job.record(),
             "attempts": attempt + 1,
             "time": time.time(),
         }
@@ -145,10 +177,11 @@ def _run_locked(
         stop = exc
     finally:
         # The executor has stopped every worker: no temp folder of this shard is in use.
-        _remove_stale_tmp(out, mids)
+        _remove_stale_tmp(out / group, mids)
 
     seconds = time.perf_counter() - start
     summary = {
+        "kind": group,
         "models_total": len(jobs),
         "skipped_already_done": len(jobs) - len(todo),
         "models_done": stats["done"],
@@ -212,31 +245,30 @@ def _stop_reason(stop: BaseException) -> str:
 
 
 def write_index(out: Path) -> None:
-    """``index.json``: every model finished by any shard, with its views."""
-    models = []
+    """``index.json``: every model (``models``) or scene (``scenes``) finished by any
+    shard, with its folder and views."""
+    index: dict[str, list] = {"models": []}
     for mid, rec in sorted(read_records(out).items()):
-        if rec.get("status") == "done" and (out / "models" / mid).is_dir():
+        group = next((g for g in ITEM_GROUPS if (out / g / mid).is_dir()), None)
+        if rec.get("status") == "done" and group is not None:
             views = sorted(f for f in rec["files"] if f.startswith("views/"))
-            models.append(
-                {
-                    "id": mid,
-                    "source": rec["source"],
-                    "folder": f"models/{mid}",
-                    "views": [f"models/{mid}/{v}" for v in views],
-                }
-            )
-    write_bytes(out / "index.json", (json.dumps({"models": models}, indent=2) + "\n").encode())
+            entry = {"id": mid, "source": rec["source"], "folder": f"{group}/{mid}"}
+            if "seed" in rec:
+                entry["seed"] = rec["seed"]
+            entry["views"] = [f"{group}/{mid}/{v}" for v in views]
+            index.setdefault(group, []).append(entry)
+    write_bytes(out / "index.json", (json.dumps(index, indent=2) + "\n").encode())
 
 
 def _is_done(record: dict | None, job: ModelJob) -> bool:
     return bool(record) and record.get("status") == "done" and job.final_dir.is_dir()
 
 
-def _remove_stale_tmp(out: Path, mids: set[str]) -> None:
-    # Only this shard's models: another shard may be writing its own right now. A temp
+def _remove_stale_tmp(folder: Path, mids: set[str]) -> None:
+    # Only this shard's items: another shard may be writing its own right now. A temp
     # folder is exactly ".<id>.tmp-<digits>" (ids never start with "."), so no finished
-    # model folder can match.
-    for path in (out / "models").glob(".*.tmp-*"):
+    # folder can match.
+    for path in folder.glob(".*.tmp-*"):
         mid, _, tag = path.name[1:].rpartition(".tmp-")
         if mid in mids and tag.isdigit():
             shutil.rmtree(path, ignore_errors=True)

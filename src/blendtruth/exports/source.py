@@ -2,7 +2,8 @@
 
 A *render folder* (what ``blendtruth render MODEL`` writes, one per model) holds
 ``views/NNNN.npz`` and ``cameras.json``. A *dataset folder* (``blendtruth dataset``) holds
-one render folder per model under ``models/<id>/`` plus ``manifest*.jsonl``,
+one render folder per model under ``models/<id>/`` (or per scene under ``scenes/NNNN/``)
+plus ``manifest*.jsonl``,
 ``summary.json`` and ``index.json``.
 """
 
@@ -60,8 +61,25 @@ def is_render_folder(path: Path) -> bool:
     return (Path(path) / "views").is_dir() and any((Path(path) / "views").glob("*.npz"))
 
 
+# The sub-folders of a dataset folder that hold finished items: models/<id>/ from
+# ``blendtruth dataset``, scenes/NNNN/ from ``--scenes K``.
+ITEM_GROUPS = ("models", "scenes")
+
+
 def is_dataset_folder(path: Path) -> bool:
-    return (Path(path) / "models").is_dir()
+    return any((Path(path) / g).is_dir() for g in ITEM_GROUPS)
+
+
+def dataset_items(path: Path) -> list[Path]:
+    """The item folders of a dataset folder (``models/<id>/``, ``scenes/NNNN/``), in
+    name order, temporary ``.<id>.tmp-*`` folders skipped."""
+    return [
+        p
+        for g in ITEM_GROUPS
+        if (Path(path) / g).is_dir()
+        for p in sorted((Path(path) / g).iterdir())
+        if p.is_dir() and not p.name.startswith(".")
+    ]
 
 
 def render_folder(path: Path) -> RenderFolder:
@@ -74,24 +92,20 @@ def render_folder(path: Path) -> RenderFolder:
 
 
 def render_folders(path: Path) -> list[RenderFolder]:
-    """The render folders of ``path``: itself (a render folder) or every finished model of
-    a dataset folder (``models/<id>/``, temporary ``.<id>.tmp-*`` folders skipped)."""
+    """The render folders of ``path``: itself (a render folder) or every finished item of
+    a dataset folder (:func:`dataset_items`)."""
     path = Path(path)
     if not path.exists():
         raise BlendtruthError(f"{path}: no such folder")
     if is_render_folder(path):
         return [render_folder(path)]
     if is_dataset_folder(path):
-        found = [
-            render_folder(p)
-            for p in sorted((path / "models").iterdir())
-            if p.is_dir() and not p.name.startswith(".") and is_render_folder(p)
-        ]
+        found = [render_folder(p) for p in dataset_items(path) if is_render_folder(p)]
         if not found:
             raise BlendtruthError(f"{path}: a dataset folder with no rendered models")
         return found
     raise BlendtruthError(
-        f"{path}: neither a render folder (views/NNNN.npz) nor a dataset folder (models/)"
+        f"{path}: neither a render folder (views/NNNN.npz) nor a dataset folder (models/, scenes/)"
     )
 
 

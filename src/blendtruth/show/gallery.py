@@ -19,7 +19,9 @@ from pathlib import Path
 import cv2
 
 from blendtruth.exports.source import (
+    ITEM_GROUPS,
     RenderFolder,
+    dataset_items,
     is_dataset_folder,
     is_render_folder,
     read_json,
@@ -79,13 +81,11 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
     summary = read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
     written = []
     rows = []
-    ids = sorted(
-        set(records)
-        | {p.name for p in (path / "models").iterdir() if p.is_dir() and not p.name.startswith(".")}
-    )
-    for mid in ids:
+    items = {p.name: p for p in dataset_items(path)}
+    group = next((g for g in ITEM_GROUPS if (path / g).is_dir()), "models")
+    for mid in sorted(set(records) | set(items)):
         rec = records.get(mid, {})
-        folder_path = path / "models" / mid
+        folder_path = items.get(mid, path / group / mid)
         cells = {"id": mid, "status": rec.get("status", "unrecorded"), "rec": rec, "img": None}
         if is_render_folder(folder_path):
             folder = render_folder(folder_path)
