@@ -255,7 +255,7 @@ def test_multiview_files_and_points_for_a_camera_model(tmp_path, model):
     from blendtruth.writers.npz import read_view_npz
 
     out = tmp_path / "o"
-    args = ["render", "uv_sphere", "--camera", model, "--views", "2", "--no-rgb"]
+    args = ["render", "uv_sphere", "--camera", model, "--views", "2", "--no-rgb", "--points"]
     assert main([*args, "--width", "48", "--height", "32", "--out", str(out)]) == 0
     cloud = trimesh.load(out / "points.ply")
     radii = np.linalg.norm(np.asarray(cloud.vertices), axis=1)

@@ -126,13 +126,16 @@ def nerfstudio_depth(folder: Path, frame: dict, float32: bool) -> np.ndarray:
     return cv2.imread(str(path), cv2.IMREAD_ANYDEPTH).astype(np.float64) * scale
 
 
-@pytest.mark.parametrize("where", ["render", "export"])
-def test_nerfstudio_defaults_recover_depth_in_scene_units(spot, tmp_path, where):
-    if where == "export":
-        folder = tmp_path / "ns"
-        assert main(["export", "nerfstudio", str(spot), "--out", str(folder)]) == 0
-    else:
-        folder = spot  # the transforms.json that `render` wrote
+def test_render_writes_transforms_without_a_depth_copy(spot):
+    data = json.loads((spot / "transforms.json").read_text())  # what `render` wrote
+    assert "depth_unit_scale_factor" not in data and not (spot / "nerfstudio_depth").exists()
+    assert all("depth_file_path" not in f and f["mask_path"] for f in data["frames"])
+    assert "--export nerfstudio adds nerfstudio_depth/" in data["blendtruth"]["note"]
+
+
+def test_nerfstudio_defaults_recover_depth_in_scene_units(spot, tmp_path):
+    folder = tmp_path / "ns"
+    assert main(["export", "nerfstudio", str(spot), "--out", str(folder)]) == 0
     data = json.loads((folder / "transforms.json").read_text())
     assert data["depth_unit_scale_factor"] == 1e-3
     assert (data["fl_x"], data["fl_y"], data["cx"], data["cy"], data["w"], data["h"]) == (
@@ -155,7 +158,7 @@ def test_nerfstudio_defaults_recover_depth_in_scene_units(spot, tmp_path, where)
 def test_nerfstudio_without_rgb_has_no_fake_image(cow, capsys):
     data = json.loads((cow / "transforms.json").read_text())
     assert all("file_path" not in f for f in data["frames"])
-    assert all((cow / f["depth_file_path"]).is_file() for f in data["frames"])
+    assert all((cow / f["mask_path"]).is_file() for f in data["frames"])
     assert "no RGB" in data["blendtruth"]["note"]
     code = main(["export", "nerfstudio", str(cow), "--out", str(cow.parent / "ns")])
     err = capsys.readouterr().err.strip().splitlines()

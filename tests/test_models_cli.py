@@ -98,7 +98,7 @@ def test_render_models_writes_the_model_folder(meshes, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["render", str(meshes / "suzanne.obj"), str(meshes / "cow.obj"), "--out", str(out),
             "--views", "3", "--sampler", "orbit", "--width", "40", "--height", "30",
-            "--samples", "2", "--K", "45,40,19.5,15.5"]  # fmt: skip
+            "--samples", "2", "--K", "45,40,19.5,15.5", "--points"]  # fmt: skip
     assert main(args) == 0
     assert "rendered 3 views" in capsys.readouterr().out
     for sub, ext in [("views", "npz"), ("rgb", "png"), ("depth", "npy"), ("mask", "png")]:

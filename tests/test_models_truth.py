@@ -55,7 +55,8 @@ def _render(meshes, tmp_path_factory, name: str, normalize: bool = False, views:
     out = tmp_path_factory.mktemp(name.split(".")[0])
     spec = SceneSpec(models=(meshes / name,), normalize=normalize)
     plan = ViewPlan(sampler="sphere", views=views)
-    render_model(spec, plan, RenderSettings(width=128, height=128, samples=2), out)
+    settings = RenderSettings(width=128, height=128, samples=2, points=True)
+    render_model(spec, plan, settings, out)
     return out
 
 

@@ -9,9 +9,9 @@ Layout of ``out``:
     instances.json          the scene's instance/material/semantic id table (NOCS mappings)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     mesh.ply                the world triangles the ground truth was made from (Blender's)
-    transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes)
-    nerfstudio_depth/NNNN.npy  float64 depth x 1000 for nerfstudio's default depth scale
-    points.ply              every view's depth back-projected and fused (world frame)
+    transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes), masks
+    points.ply              with ``settings.points``: every view's surface points fused
+                            (world frame)
     flow/NNNN_MMMM.npz      with ``ViewPlan.pairs``: flow and covisible from view NNNN to MMMM
     pairs.json              the pairs written (see blendtruth.geometry.correspondence)
 """
@@ -146,32 +146,30 @@ def render_model(
     check_cameras(cameras, info)
     coverage = Coverage(len(cameras))
     out = Path(out)
-    from blendtruth.exports.nerfstudio import (
-        DEPTH_DIR,
-        write_nerfstudio_depth,
-        write_nerfstudio_transforms,
-    )
+    from blendtruth.exports.nerfstudio import write_nerfstudio_transforms
 
-    subs = ("views", "depth", "mask", DEPTH_DIR) + (("preview",) if settings.previews else ())
+    subs = ("views", "depth", "mask") + (("preview",) if settings.previews else ())
     for sub in subs + (("rgb",) if settings.rgb else ()):
         (out / sub).mkdir(parents=True, exist_ok=True)
     names = [f"{i:04d}" for i in range(len(cameras))]
     written: list[Path] = []
     pixels: dict[str, dict[int, int]] = {}
     amodal: dict[str, dict] = {}
-    fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
+    fused = None
+    if settings.points:
+        fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
 
     def write(name: str, view: View) -> None:
         # Not fsynced one by one on the hot path: flushed together at the end (sync_files).
         written.extend(write_view_files(out, name, view, settings, durable=False))
-        written.append(write_nerfstudio_depth(out, name, view.depth, durable=False))
         if "instance" in view.extra:
             counts = np.bincount(view.extra["instance"].ravel())
             ids = np.flatnonzero(counts)
             pixels[name] = dict(zip(ids.tolist(), counts[ids].tolist(), strict=True))
         if view.meta.get("amodal"):
             amodal[name] = view.meta["amodal"]
-        fused.add_view(view)
+        if fused is not None:
+            fused.add_view(view)
 
     # Files are written on a background thread while the next view renders.
     with BackgroundWriter() as writer:
@@ -188,13 +186,16 @@ def render_model(
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
     write_triangles_ply(out / "mesh.ply", backend.triangles().corners)
-    # nerfstudio reads it at its defaults (depth in nerfstudio_depth/, see exports/nerfstudio.py).
-    written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb))
-    pts, nrm, col = fused.result()
-    write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
-        f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
-        "normals: unit, world frame; one measured surface sample per voxel",
-    ])  # fmt: skip
+    # Cameras and masks for nerfstudio; `--export nerfstudio` adds its depth copy.
+    written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb, False))
+    extra = ["instances.json", "cameras.json", "mesh.ply"]
+    if fused is not None:
+        pts, nrm, col = fused.result()
+        write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
+            f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
+            "normals: unit, world frame; one measured surface sample per voxel",
+        ])  # fmt: skip
+        extra.append("points.ply")
     if plan.pairs != "none":
         from blendtruth.geometry.correspondence import write_pairs
         from blendtruth.writers.npz import read_view_npz
@@ -203,9 +204,7 @@ def render_model(
             out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
         )
     sync_files([p for p in written if p.exists()])
-    return written + [
-        out / name for name in ("instances.json", "cameras.json", "mesh.ply", "points.ply")
-    ]
+    return written + [out / name for name in extra]
 
 
 def write_view_files(

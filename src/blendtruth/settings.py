@@ -30,7 +30,7 @@ class RenderSettings:
     ``truth``: "raycast" casts Blender's evaluated triangles with Embree (falling back to
     Cycles per scene where it cannot match it) or "cycles" renders ground truth with Cycles;
     ``compress``: zlib-compressed view files (smaller, slower); ``previews``: write the
-    depth/normal preview PNGs.
+    depth/normal preview PNGs; ``points``: write ``points.ply``, every view fused.
     """
 
     width: int = 640
@@ -46,6 +46,7 @@ class RenderSettings:
     truth: str = "raycast"
     compress: bool = False
     previews: bool = False
+    points: bool = False
     alpha_threshold: float = 0.5
     amodal: bool = False
 

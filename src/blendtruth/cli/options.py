@@ -199,6 +199,12 @@ VIEW_OPTIONS = [
         show_default=True,
         help="Also write preview/NNNN_depth.png and NNNN_normal.png to look at.",
     ),
+    click.option(
+        "--points/--no-points",
+        default=False,
+        show_default=True,
+        help="Also write points.ply: every view's surface points fused (world frame).",
+    ),
 ]
 VIEW_OPTIONS += EXTRA_VIEW_OPTIONS  # light, rig and camera-model options (py)
 
@@ -226,6 +232,7 @@ def settings_from_options(o: dict) -> RenderSettings:
         truth=o["truth"],
         compress=o["compress"],
         previews=o["previews"],
+        points=o["points"],
     )
 
 

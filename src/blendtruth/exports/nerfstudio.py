@@ -46,6 +46,12 @@ _NOTE_NO_RGB = _NOTE + (
     "trainers cannot use this file; it carries cameras, depth and masks."
 )
 
+_NOTE_NO_DEPTH = (
+    " This file was written by `blendtruth render` without --export nerfstudio: frames have "
+    "no depth_file_path (depth is in views/NNNN.npz and depth/NNNN.npy, float32 scene "
+    "units); --export nerfstudio adds nerfstudio_depth/ and the paths."
+)
+
 
 def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True) -> list[Path]:
     """Write ``out/transforms.json`` and ``out/nerfstudio_depth/`` for ``folder``; paths in
@@ -73,17 +79,21 @@ def write_nerfstudio_depth(out: Path, name: str, depth: np.ndarray, durable: boo
     return path
 
 
-def write_nerfstudio_transforms(out: Path, folder: Path, names, cameras: list, rgb: bool) -> Path:
-    """``out/transforms.json`` for the views ``names`` of render folder ``folder``."""
+def write_nerfstudio_transforms(
+    out: Path, folder: Path, names, cameras: list, rgb: bool, depth: bool = True
+) -> Path:
+    """``out/transforms.json`` for the views ``names`` of render folder ``folder``;
+    ``depth`` False: no ``depth_file_path`` (``render`` without ``--export nerfstudio``
+    writes no ``nerfstudio_depth/`` copy)."""
     out = Path(out)
     base = Path(folder).resolve()
     write_transforms_json(
         out / "transforms.json",
         cameras,
         rgb_paths=[base / "rgb" / f"{n}.png" for n in names] if rgb else None,
-        depth_paths=[(out / DEPTH_DIR / f"{n}.npy").resolve() for n in names],
+        depth_paths=[(out / DEPTH_DIR / f"{n}.npy").resolve() for n in names] if depth else None,
         mask_paths=[base / "mask" / f"{n}.png" for n in names],
         depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
-        note=_NOTE if rgb else _NOTE_NO_RGB,
+        note=(_NOTE if rgb else _NOTE_NO_RGB) + ("" if depth else _NOTE_NO_DEPTH),
     )
     return out / "transforms.json"
