@@ -38,7 +38,7 @@ from blendtruth.scenes.model_cameras import check_model_options, model_cameras, 
 from blendtruth.scenes.samplers import check_options, sample_cameras
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
-from blendtruth.writers.atomic import atomic_open, sync_files
+from blendtruth.writers.atomic import atomic_open, sync_files, sync_folders
 from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.meshfile import write_triangles_ply
 from blendtruth.writers.nerf import write_cameras_json
@@ -160,8 +160,11 @@ def render_model(
         fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
 
     def write(name: str, view: View) -> None:
-        # Not fsynced one by one on the hot path: flushed together at the end (sync_files).
-        written.extend(write_view_files(out, name, view, settings, durable=False))
+        # fsynced here, on the writer thread, while the next view is cast; the folders
+        # are flushed once at the end.
+        files = write_view_files(out, name, view, settings, durable=False)
+        sync_files(files, folders=False)
+        written.extend(files)
         if "instance" in view.extra:
             counts = np.bincount(view.extra["instance"].ravel())
             ids = np.flatnonzero(counts)
@@ -180,12 +183,14 @@ def render_model(
             )
             coverage.add(name, view.mask)
             writer.submit(lambda name=name, view=view: write(name, view))
+            if i == 0:  # after the first cast: the ray caster holds the triangles then
+                corners = backend.triangles().corners
+                writer.submit(lambda c=corners: write_triangles_ply(out / "mesh.ply", c))
             if on_view:
                 on_view(i + 1, len(cameras))
     coverage.finish(written)
     write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
     write_cameras_json(out / "cameras.json", cameras, names)
-    write_triangles_ply(out / "mesh.ply", backend.triangles().corners)
     # Cameras and masks for nerfstudio; `--export nerfstudio` adds its depth copy.
     written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb, False))
     extra = ["instances.json", "cameras.json", "mesh.ply"]
@@ -203,7 +208,7 @@ def render_model(
         written += write_pairs(
             out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
         )
-    sync_files([p for p in written if p.exists()])
+    sync_folders({p.parent for p in written})
     return written + [out / name for name in extra]
 
 

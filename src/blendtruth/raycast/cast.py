@@ -21,6 +21,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.rays import ray_directions
+from blendtruth.raycast.kernels import empty, kernel
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.view import Camera
 
@@ -60,6 +61,7 @@ class RayCaster:
         self._face_normal = scene.face_normals()
         self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
         self._dual = _dual_basis(scene.corners)
+        self._corner0 = np.ascontiguousarray(scene.corners[:, 0] - self._offset)
         self._threads = threads if threads > 0 else (os.cpu_count() or 1)
         self._rays_key: tuple | None = None
         self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
@@ -115,6 +117,11 @@ class RayCaster:
         origin = pose[:3, 3] - self._offset
         dirs32 = rays_cam32 @ rot.T.astype(np.float32)
         prim = self._intersect(origin, dirs32)
+        compiled = kernel()
+        if compiled is not None:
+            out = self._refine_compiled(compiled, camera, prim, set(passes), internals)
+            if out is not None:
+                return out
         hit = np.flatnonzero(prim >= 0)
         p = prim[hit]
         d = rays_cam[hit] @ rot.T  # float64, for the refinement
@@ -171,6 +178,63 @@ class RayCaster:
             full = np.zeros((h * w, 3))
             full[hit] = bary
             out["barycentric"] = full.reshape(h, w, 3)
+        return out
+
+    def _refine_compiled(
+        self, compiled, camera: Camera, prim: np.ndarray, want: set[str], internals: bool
+    ) -> dict[str, np.ndarray] | None:
+        """:meth:`cast`'s refinement by the compiled loop (:mod:`.kernels`); None when a
+        hit's float64 plane is degenerate for its ray (the numpy path handles that)."""
+        import numba
+
+        h, w = camera.height, camera.width
+        n = h * w
+        pose = camera.cam_to_world
+        rot = np.ascontiguousarray(pose[:3, :3])
+        rays_cam, _, lengths = self._camera_rays(camera)
+        origin = pose[:3, 3] - self._offset
+        numba.set_num_threads(min(self._threads, numba.config.NUMBA_NUM_THREADS))
+        depth = np.zeros(n, np.float32)
+        distance = np.zeros(n, np.float32)
+        normal = np.zeros((n, 3), np.float32) if "normal" in want else empty((1, 3), np.float32)
+        geo = (
+            np.zeros((n, 3), np.float32)
+            if "normal_geometric" in want
+            else empty((1, 3), np.float32)
+        )
+        inst = np.zeros(n, np.int32) if "instance" in want else empty((1,), np.int32)
+        extra = internals or bool(want & {"position", "uv"})
+        t = np.zeros(n) if extra else empty((1,), np.float64)
+        bary = np.zeros((n, 3)) if extra else empty((1, 3), np.float64)
+        bad = compiled(
+            prim, rays_cam, lengths, rot, origin, self._face_normal, self._plane,
+            self._corner0, self._dual, self.scene.corner_normals, self.scene.smooth,
+            self.scene.instance, depth, distance, normal, geo, inst, t, bary,
+        )  # fmt: skip
+        if bad:
+            return None
+        mask = prim >= 0
+        images = {"depth": depth, "distance": distance, "normal": normal,
+                  "normal_geometric": geo, "instance": inst, "mask": mask}  # fmt: skip
+        out = {k: v.reshape((h, w) + v.shape[1:]) for k, v in images.items() if k in want}
+        if want & {"material", "position", "uv"}:
+            hit = np.flatnonzero(mask)
+            p = prim[hit]
+        if "material" in want:
+            material = np.zeros(n, np.int32)
+            material[hit] = self.scene.material[p]
+            out["material"] = material.reshape(h, w)
+        if "position" in want:
+            position = np.zeros((n, 3), np.float32)
+            position[hit] = pose[:3, 3] + t[hit, None] * (rays_cam[hit] @ rot.T)
+            out["position"] = position.reshape(h, w, 3)
+        if "uv" in want:
+            uv = np.zeros((n, 2), np.float32)
+            uv[hit] = _blend(bary[hit], self.scene.uv[p])
+            out["uv"] = uv.reshape(h, w, 2)
+        if internals:
+            out["triangle"] = np.where(mask, prim, -1).astype(np.int32).reshape(h, w)
+            out["barycentric"] = bary.reshape(h, w, 3)
         return out
 
     def _shading_normals(self, p: np.ndarray, ng: np.ndarray, bary: np.ndarray) -> np.ndarray:

@@ -49,19 +49,27 @@ def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> N
         f.write(data)
 
 
-def sync_files(paths) -> None:
-    """Flush ``paths`` (written with ``durable=False``) and their folders to disk: one
-    fsync each, after the fact, so that a render's many files cost no fsync on its hot
-    path (a file-system-wide ``syncfs`` would also wait for other processes' writes)."""
-    folders = set()
+def sync_files(paths, folders: bool = True) -> None:
+    """Flush ``paths`` (written with ``durable=False``) and, with ``folders``, their
+    folders to disk: one fsync each, after the fact, so that a render's many files cost
+    no fsync on its hot path (a file-system-wide ``syncfs`` would also wait for other
+    processes' writes). A render flushes each view's files on its writer thread, while
+    the next view is cast, and the folders once at the end."""
+    dirs = set()
     for path in paths:
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        folders.add(os.path.dirname(os.path.abspath(path)))
-    for folder in sorted(folders):
+        dirs.add(os.path.dirname(os.path.abspath(path)))
+    if folders:
+        sync_folders(dirs)
+
+
+def sync_folders(folders) -> None:
+    """fsync each folder (the renames into it are then on disk)."""
+    for folder in sorted(set(folders)):
         fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(fd)
