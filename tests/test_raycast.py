@@ -288,3 +288,24 @@ def test_compiled_refinement_equals_the_numpy_path(monkeypatch):
             else:
                 assert np.array_equal(compiled[name], value), name
     assert seen == {0, 1, 2, 3}
+
+
+def test_near_plane_clips_like_cycles_clip_start():
+    # A small quad at camera z = 0.05 in front of a wall at z = 2: with near = 0.1 (the
+    # plane where Cycles' clip_start cuts) the quad is not seen and the wall's depth is
+    # measured from the camera centre; without it the quad hides the wall's centre.
+    # At the origin looking down -Z (OpenCV axes: x right, y down, z forward).
+    camera = Camera(Intrinsics(60.0, 60.0, 32.0, 24.0, 64, 48), np.diag([1.0, -1.0, -1.0, 1.0]))
+    wall = from_arrays(np.array([[-9.0, -9, -2], [9, -9, -2], [9, 9, -2], [-9, 9, -2]]),
+                       np.array([[0, 1, 2], [0, 2, 3]]), instance=1)  # fmt: skip
+    quad = from_arrays(np.array([[-0.01, -0.01, -0.05], [0.01, -0.01, -0.05], [0.01, 0.01, -0.05],
+                                 [-0.01, 0.01, -0.05]]), np.array([[0, 1, 2], [0, 2, 3]]),
+                       instance=2)  # fmt: skip
+    caster = RayCaster(concatenate([wall, quad]))
+    plain = caster.cast(camera, ("depth", "instance"))
+    clipped = caster.cast(camera, ("depth", "instance"), near=0.1)
+    centre = plain["instance"] == 2
+    assert centre.sum() > 50 and np.allclose(plain["depth"][centre], 0.05, rtol=1e-6)
+    assert set(np.unique(clipped["instance"])) == {1}
+    np.testing.assert_allclose(clipped["depth"], 2.0, rtol=1e-6)
+    assert np.array_equal(clipped["depth"][~centre], plain["depth"][~centre])

@@ -144,3 +144,12 @@ class SceneInfo:
     # ground plane): used for clipping, while ``radius`` frames the objects.
     scene_radius: float | None = None
     table: SceneTable = field(default_factory=SceneTable)
+
+    def clip_range(self, camera_position: np.ndarray) -> tuple[float, float]:
+        """(clip_start, clip_end) of a camera at ``camera_position`` (world): the near
+        plane at 1e-4 of the bounding radius (camera z for pinhole and orthographic
+        cameras, ray distance for panoramic ones, as Cycles clips) and a far plane beyond
+        everything. Cycles and the ray caster use the same near plane."""
+        eye = float(np.linalg.norm(np.asarray(camera_position) - self.center))
+        far = self.scene_radius or self.radius
+        return 1e-4 * self.radius, 2.0 * (eye + far)

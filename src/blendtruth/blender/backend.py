@@ -115,9 +115,7 @@ class BlenderBackend:
             return self._raycast_view(camera, settings)
         bscene = bpy.context.scene
         info = self.info
-        eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-        far = info.scene_radius or info.radius
-        scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
+        scene.apply_camera(camera, clip=info.clip_range(camera.cam_to_world[:3, 3]))
         lighting.follow_camera(camera.cam_to_world)
         light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
@@ -281,10 +279,7 @@ class BlenderBackend:
         used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
         light_meta = self._lighting_for_view(camera, settings)
         if settings.rgb:  # as in render(), without the ground-truth render
-            info = self.info
-            eye_distance = float(np.linalg.norm(camera.cam_to_world[:3, 3] - info.center))
-            far = info.scene_radius or info.radius
-            scene.apply_camera(camera, clip=(1e-4 * info.radius, 2.0 * (eye_distance + far)))
+            scene.apply_camera(camera, clip=self.info.clip_range(camera.cam_to_world[:3, 3]))
             lighting.follow_camera(camera.cam_to_world)
             _common_setup(bpy.context.scene, settings)
             truth_passes.enable_passes(bpy.context.view_layer, ())

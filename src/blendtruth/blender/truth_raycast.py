@@ -97,7 +97,8 @@ class RaycastTruth:
         need = set(CAST_PASSES) & (wanted | {"normal"})
         if wanted & {"semantic", "object_coords", "boundary"}:
             need |= {"instance", "material", "position"}
-        out = caster.cast(camera, tuple(need))
+        near = info.clip_range(camera.cam_to_world[:3, 3])[0]  # Cycles' clip_start
+        out = caster.cast(camera, tuple(need), near=near)
         h, w = camera.height, camera.width
         table = getattr(info, "table", None)
         if "normal_bump" in wanted:  # no material perturbs it here (else a blocker)

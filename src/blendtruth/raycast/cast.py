@@ -79,9 +79,10 @@ class RayCaster:
             self._rays_key = key
         return self._rays, self._rays32, self._lengths
 
-    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray) -> np.ndarray:
+    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray, near: float = 0.0) -> np.ndarray:
         """Embree's hit triangle (int32, -1 = miss) for N rays from ``origin``, in chunks
-        on the process's thread pool."""
+        on the process's thread pool. ``near`` > 0: rays start on the plane z = near of
+        the camera (``dirs32`` have camera z = 1), as Cycles' clip_start does."""
         n = len(dirs32)
         prim = np.empty(n, np.int32)
         if len(self._origins32) < min(n, _CHUNK):
@@ -91,6 +92,10 @@ class RayCaster:
 
         def run(start: int) -> None:
             stop = min(start + _CHUNK, n)
+            if near > 0:
+                starts = (origin + near * dirs32[start:stop].astype(np.float64)).astype(np.float32)
+                prim[start:stop] = self._embree.run(starts, dirs32[start:stop])
+                return
             prim[start:stop] = self._embree.run(org[: stop - start], dirs32[start:stop])
 
         starts = range(0, n, _CHUNK)
@@ -102,12 +107,19 @@ class RayCaster:
         return prim
 
     def cast(
-        self, camera: Camera, passes: tuple[str, ...] = CAST_PASSES, *, internals: bool = False
+        self,
+        camera: Camera,
+        passes: tuple[str, ...] = CAST_PASSES,
+        *,
+        internals: bool = False,
+        near: float = 0.0,
     ) -> dict[str, np.ndarray]:
         """The requested passes of :data:`CAST_PASSES` for ``camera`` (H×W[×C] arrays with
         the dtypes of :mod:`blendtruth.passes`; camera-frame normals, world positions).
         ``internals`` adds ``triangle`` (H×W int32, -1 = miss) and ``barycentric``
-        (H×W×3 float64 weights of the corners)."""
+        (H×W×3 float64 weights of the corners). ``near``: surfaces closer than the plane
+        z = near of the camera are not seen (Cycles' clip_start); depth is still measured
+        from the camera centre."""
         from blendtruth.passes import PASSES
 
         h, w = camera.height, camera.width
@@ -116,7 +128,7 @@ class RayCaster:
         rays_cam, rays_cam32, lengths = self._camera_rays(camera)
         origin = pose[:3, 3] - self._offset
         dirs32 = rays_cam32 @ rot.T.astype(np.float32)
-        prim = self._intersect(origin, dirs32)
+        prim = self._intersect(origin, dirs32, near)
         compiled = kernel()
         if compiled is not None:
             out = self._refine_compiled(compiled, camera, prim, set(passes), internals)
