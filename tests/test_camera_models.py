@@ -131,14 +131,16 @@ def _slab(origins: np.ndarray, dirs: np.ndarray, lo, hi) -> tuple[np.ndarray, np
 
 
 @pytest.mark.render
-def test_orthographic_cube_matches_a_parallel_ray_cast():
+@pytest.mark.parametrize("truth", ["raycast", "cycles"])
+def test_orthographic_cube_matches_a_parallel_ray_cast(truth):
     import blendtruth
 
     w, h, scale = 64, 48, 5.0  # view width 5 scene units across the larger side
     f = w / scale
     pose = look_at([4.0, -3.0, 2.5], [0.0, 0.0, 0.0])
     cam = Camera(Intrinsics(f, f, w / 2, h / 2, w, h), pose, "ortho")
-    view = blendtruth.render_view(cam, scene="cube", width=w, height=h, rgb=False)
+    view = blendtruth.render_view(cam, scene="cube", width=w, height=h, rgb=False, truth=truth)
+    assert view.meta["ground_truth"]["backend"] == truth
     u, v = _pixels(w, h)
     local = np.dstack([(u - w / 2) / f, (v - h / 2) / f, np.zeros_like(u)])
     origins = local @ pose[:3, :3].T + pose[:3, 3]
@@ -212,11 +214,14 @@ def _near_square_edge(origin, dirs_world) -> np.ndarray:
 
 
 @pytest.mark.render
+@pytest.mark.parametrize("truth", ["raycast", "cycles"])
 @pytest.mark.parametrize(
     ("model", "w", "h", "fov"),
     [("equirect", 64, 32, None), ("fisheye", 48, 48, 180.0), ("fisheye", 64, 48, 230.0)],
 )
-def test_panoramic_depth_matches_rays_from_the_documented_mapping(tmp_path, model, w, h, fov):
+def test_panoramic_depth_matches_rays_from_the_documented_mapping(
+    tmp_path, model, w, h, fov, truth
+):
     import blendtruth
     from blendtruth.scene import SceneSpec
 
@@ -224,7 +229,8 @@ def test_panoramic_depth_matches_rays_from_the_documented_mapping(tmp_path, mode
     pose = look_at([0.3, -0.2, 0.4], [1.0, 0.5, -0.3])
     cam = Camera(model_intrinsics(model, w, h, fov), pose, model, fov)
     spec = SceneSpec(models=(path,), normalize=False, light="ambient")
-    view = blendtruth.render_view(cam, scene=spec, width=w, height=h, rgb=False)
+    view = blendtruth.render_view(cam, scene=spec, width=w, height=h, rgb=False, truth=truth)
+    assert view.meta["ground_truth"]["backend"] == truth
     if model == "equirect":
         d, valid = _equirect_dirs(w, h), np.ones((h, w), bool)
     else:

@@ -47,7 +47,7 @@ class RaycastTruth:
         """True to ray-cast; False (after warning once per reason) to use Cycles."""
         if settings.truth != "raycast":
             return False
-        reasons = self.blockers(settings.passes) + _camera_blockers(camera)
+        reasons = self.blockers(settings.passes)
         if reasons:
             text = "; ".join(reasons)
             if text not in self._warned:
@@ -63,7 +63,7 @@ class RaycastTruth:
         """``meta["ground_truth"]`` additions when Cycles made the ground truth."""
         reasons = []
         if settings.truth == "raycast":
-            reasons = self.blockers(settings.passes) + _camera_blockers(camera)
+            reasons = self.blockers(settings.passes)
         return {
             "backend": "cycles",
             "requested": settings.truth,
@@ -143,9 +143,3 @@ class RaycastTruth:
             masks.append(self._alone[inst].cast(camera, ("mask",))["mask"])
         shape = (0, camera.height, camera.width)
         return ids.astype(np.int32), np.array(masks, bool).reshape(-1, *shape[1:])
-
-
-def _camera_blockers(camera: Camera | None) -> list[str]:
-    """The ray caster casts pinhole rays only; other camera models use Cycles."""
-    model = getattr(camera, "model", "pinhole")
-    return [] if model == "pinhole" else [f"the {model} camera model (pinhole only)"]

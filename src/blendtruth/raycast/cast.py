@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.projection import camera_rays
 from blendtruth.geometry.rays import ray_directions
 from blendtruth.raycast.kernels import empty, kernel
 from blendtruth.raycast.scene import TriangleScene
@@ -65,44 +66,63 @@ class RayCaster:
         self._threads = threads if threads > 0 else (os.cpu_count() or 1)
         self._rays_key: tuple | None = None
         self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
+        self._ray_origins: np.ndarray | None = None
+        self._valid: np.ndarray | None = None
         self._origins32 = np.zeros((0, 3), np.float32)
 
-    def _camera_rays(self, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Camera-frame rays (z = 1) for the last intrinsics, cached: N×3 float64, N×3
-        float32, and their N float64 lengths."""
+    def _camera_rays(self, camera: Camera) -> tuple:
+        """Camera-frame rays of the last camera model and intrinsics, cached: origins
+        (N×3 float64, None for a pinhole: all at the centre), directions N×3 float64 and
+        float32 (camera z = 1 for pinhole and ortho, so the ray parameter is depth; unit
+        for panoramic cameras, so it is the ray distance), their N lengths, and the N
+        pixels that have a ray (None: all; a fisheye's image circle)."""
         intr = camera.intrinsics
-        key = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
+        key = (camera.model, camera.fov_deg, intr.fx, intr.fy, intr.cx, intr.cy,
+               intr.width, intr.height)  # fmt: skip
         if key != self._rays_key:
-            self._rays = ray_directions(intr).reshape(-1, 3)
-            self._rays32 = self._rays.astype(np.float32)
-            self._lengths = np.linalg.norm(self._rays, axis=1)
+            origins = valid = None
+            if camera.model == "pinhole":
+                rays = ray_directions(intr).reshape(-1, 3)
+            else:
+                o, rays, ok = camera_rays(camera)
+                o, rays, ok = o.reshape(-1, 3), rays.reshape(-1, 3), ok.reshape(-1)
+                origins = o if o.any() else None
+                valid = None if ok.all() else ok
+            self._rays = rays
+            self._rays32 = rays.astype(np.float32)
+            self._lengths = np.linalg.norm(rays, axis=1)
+            self._ray_origins, self._valid = origins, valid
             self._rays_key = key
-        return self._rays, self._rays32, self._lengths
+        return self._ray_origins, self._rays, self._rays32, self._lengths, self._valid
 
-    def _intersect(self, origin: np.ndarray, dirs32: np.ndarray, near: float = 0.0) -> np.ndarray:
-        """Embree's hit triangle (int32, -1 = miss) for N rays from ``origin``, in chunks
-        on the process's thread pool. ``near`` > 0: rays start on the plane z = near of
-        the camera (``dirs32`` have camera z = 1), as Cycles' clip_start does."""
+    def _intersect(self, origins: np.ndarray, dirs32: np.ndarray, near: float = 0.0) -> np.ndarray:
+        """Embree's hit triangle (int32, -1 = miss) for N rays from ``origins`` (1×3: one
+        for all, or N×3; float64, scene offset removed), in chunks on the process's thread
+        pool. ``near`` > 0: each ray starts ``near`` along its direction (the plane z =
+        near for rays of camera z = 1; the sphere of radius near for unit rays), as
+        Cycles' clip_start does."""
         n = len(dirs32)
         prim = np.empty(n, np.int32)
+        shared = len(origins) == 1
         if len(self._origins32) < min(n, _CHUNK):
             self._origins32 = np.empty((min(n, _CHUNK), 3), np.float32)
         org = self._origins32
-        org[:] = origin.astype(np.float32)
+        org[:] = origins[0].astype(np.float32)
 
         def run(start: int) -> None:
             stop = min(start + _CHUNK, n)
-            if near > 0:
-                starts = (origin + near * dirs32[start:stop].astype(np.float64)).astype(np.float32)
+            if near > 0 or not shared:
+                o = origins if shared else origins[start:stop]
+                starts = (o + near * dirs32[start:stop].astype(np.float64)).astype(np.float32)
                 prim[start:stop] = self._embree.run(starts, dirs32[start:stop])
                 return
             prim[start:stop] = self._embree.run(org[: stop - start], dirs32[start:stop])
 
-        starts = range(0, n, _CHUNK)
-        if self._threads > 1 and len(starts) > 1:
-            list(_pool(self._threads).map(run, starts))
+        chunks = range(0, n, _CHUNK)
+        if self._threads > 1 and len(chunks) > 1:
+            list(_pool(self._threads).map(run, chunks))
         else:
-            for start in starts:
+            for start in chunks:
                 run(start)
         return prim
 
@@ -125,13 +145,18 @@ class RayCaster:
         h, w = camera.height, camera.width
         pose = camera.cam_to_world
         rot = pose[:3, :3]
-        rays_cam, rays_cam32, lengths = self._camera_rays(camera)
-        origin = pose[:3, 3] - self._offset
+        o_cam, rays_cam, rays_cam32, lengths, valid = self._camera_rays(camera)
+        # World ray origins with the scene offset removed: one, or one per ray.
+        origins = (pose[:3, 3] - self._offset)[None]
+        if o_cam is not None:
+            origins = origins + o_cam @ rot.T
         dirs32 = rays_cam32 @ rot.T.astype(np.float32)
-        prim = self._intersect(origin, dirs32, near)
+        prim = self._intersect(origins, dirs32, near)
+        if valid is not None:
+            prim[~valid] = -1  # outside a fisheye's image circle: no ray
         compiled = kernel()
         if compiled is not None:
-            out = self._refine_compiled(compiled, camera, prim, set(passes), internals)
+            out = self._refine_compiled(compiled, camera, prim, origins, set(passes), internals)
             if out is not None:
                 return out
         hit = np.flatnonzero(prim >= 0)
@@ -139,12 +164,18 @@ class RayCaster:
         d = rays_cam[hit] @ rot.T  # float64, for the refinement
         ng = self._face_normal[p]
         denom = np.einsum("ij,ij->i", ng, d)
+        if len(origins) == 1:
+            origin = origins[0]
+            ng_o = ng @ origin
+        else:
+            origin = origins[hit]
+            ng_o = ng[:, 0] * origin[:, 0] + ng[:, 1] * origin[:, 1] + ng[:, 2] * origin[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = (self._plane[p] - ng @ origin) / denom
+            t = (self._plane[p] - ng_o) / denom
         # Embree's own distance where the float64 plane is degenerate (ray in its plane).
         bad = ~(np.isfinite(t) & (t > 0))
         if bad.any():
-            t[bad] = self._embree_t(origin, d[bad])
+            t[bad] = self._embree_t(origin if origin.ndim == 1 else origin[bad], d[bad])
         # Barycentrics of the float64 hit: (q - c0) against the triangle's dual basis.
         q = origin + t[:, None] * d - (self.scene.corners[p, 0] - self._offset)
         dual = self._dual[p]
@@ -180,7 +211,8 @@ class RayCaster:
         if "material" in want:
             out["material"] = image(self.scene.material[p], "material")
         if "position" in want:
-            out["position"] = image(pose[:3, 3] + t[:, None] * d, "position")
+            start = pose[:3, 3] if o_cam is None else origin + self._offset
+            out["position"] = image(start + t[:, None] * d, "position")
         if "uv" in want:
             out["uv"] = image(_blend(bary, self.scene.uv[p]), "uv")
         if internals:
@@ -193,7 +225,13 @@ class RayCaster:
         return out
 
     def _refine_compiled(
-        self, compiled, camera: Camera, prim: np.ndarray, want: set[str], internals: bool
+        self,
+        compiled,
+        camera: Camera,
+        prim: np.ndarray,
+        origins: np.ndarray,
+        want: set[str],
+        internals: bool,
     ) -> dict[str, np.ndarray] | None:
         """:meth:`cast`'s refinement by the compiled loop (:mod:`.kernels`); None when a
         hit's float64 plane is degenerate for its ray (the numpy path handles that)."""
@@ -203,8 +241,7 @@ class RayCaster:
         n = h * w
         pose = camera.cam_to_world
         rot = np.ascontiguousarray(pose[:3, :3])
-        rays_cam, _, lengths = self._camera_rays(camera)
-        origin = pose[:3, 3] - self._offset
+        o_cam, rays_cam, _, lengths, _ = self._camera_rays(camera)
         numba.set_num_threads(min(self._threads, numba.config.NUMBA_NUM_THREADS))
         depth = np.zeros(n, np.float32)
         distance = np.zeros(n, np.float32)
@@ -219,7 +256,7 @@ class RayCaster:
         t = np.zeros(n) if extra else empty((1,), np.float64)
         bary = np.zeros((n, 3)) if extra else empty((1, 3), np.float64)
         bad = compiled(
-            prim, rays_cam, lengths, rot, origin, self._face_normal, self._plane,
+            prim, rays_cam, lengths, rot, origins, self._face_normal, self._plane,
             self._corner0, self._dual, self.scene.corner_normals, self.scene.smooth,
             self.scene.instance, depth, distance, normal, geo, inst, t, bary,
         )  # fmt: skip
@@ -238,7 +275,8 @@ class RayCaster:
             out["material"] = material.reshape(h, w)
         if "position" in want:
             position = np.zeros((n, 3), np.float32)
-            position[hit] = pose[:3, 3] + t[hit, None] * (rays_cam[hit] @ rot.T)
+            start = pose[:3, 3] if o_cam is None else origins[hit] + self._offset
+            position[hit] = start + t[hit, None] * (rays_cam[hit] @ rot.T)
             out["position"] = position.reshape(h, w, 3)
         if "uv" in want:
             uv = np.zeros((n, 2), np.float32)

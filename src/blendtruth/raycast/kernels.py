@@ -33,12 +33,13 @@ def kernel():
 
 
 def _refine(
-    prim, rays_cam, lengths, rot, origin,
+    prim, rays_cam, lengths, rot, origins,
     face_normal, plane, corner0, dual, corner_normals, smooth, instance,
     depth, distance, normal, normal_geometric, inst_out, t_out, bary_out,
 ):  # fmt: skip
-    """For every ray i with ``prim[i] >= 0``: t (float64, the ray's plane parameter; rays
-    have camera z = 1 so t is depth), distance t·|ray|, the shading and geometric normals
+    """For every ray i with ``prim[i] >= 0``, from ``origins[i]`` (or ``origins[0]`` for
+    all): t (float64, the ray's plane parameter: depth for rays of camera z = 1, ray
+    distance for unit rays), distance t·|ray|, the shading and geometric normals
     in the camera frame (float32, flipped to face the ray), the instance id, and t and
     the barycentric weights for the caller's other passes. Arrays of length 0 are not
     written (pass not wanted). Returns the number of hits whose float64 plane is
@@ -49,10 +50,13 @@ def _refine(
     want_g = normal_geometric.shape[0] > 0
     want_i = inst_out.shape[0] > 0
     want_t = t_out.shape[0] > 0
+    stride = 0 if origins.shape[0] == 1 else 1  # one origin for all rays, or one each
     for i in prange(n):
         p = prim[i]
         if p < 0:
             continue
+        j = i * stride
+        o0, o1, o2 = origins[j, 0], origins[j, 1], origins[j, 2]
         # World ray direction, float64: rot @ rays_cam[i].
         r0, r1, r2 = rays_cam[i, 0], rays_cam[i, 1], rays_cam[i, 2]
         d0 = rot[0, 0] * r0 + rot[0, 1] * r1 + rot[0, 2] * r2
@@ -60,16 +64,16 @@ def _refine(
         d2 = rot[2, 0] * r0 + rot[2, 1] * r1 + rot[2, 2] * r2
         g0, g1, g2 = face_normal[p, 0], face_normal[p, 1], face_normal[p, 2]
         denom = g0 * d0 + g1 * d1 + g2 * d2
-        t = (plane[p] - (g0 * origin[0] + g1 * origin[1] + g2 * origin[2])) / denom
+        t = (plane[p] - (g0 * o0 + g1 * o1 + g2 * o2)) / denom
         if not (math.isfinite(t) and t > 0):
             bad += 1
             continue
         depth[i] = t
         distance[i] = t * lengths[i]
         # Barycentric weights of the float64 hit against the dual basis.
-        q0 = origin[0] + t * d0 - corner0[p, 0]
-        q1 = origin[1] + t * d1 - corner0[p, 1]
-        q2 = origin[2] + t * d2 - corner0[p, 2]
+        q0 = o0 + t * d0 - corner0[p, 0]
+        q1 = o1 + t * d1 - corner0[p, 1]
+        q2 = o2 + t * d2 - corner0[p, 2]
         bu = q0 * dual[p, 0, 0] + q1 * dual[p, 0, 1] + q2 * dual[p, 0, 2]
         bv = q0 * dual[p, 1, 0] + q1 * dual[p, 1, 1] + q2 * dual[p, 1, 2]
         bw = 1.0 - bu - bv
