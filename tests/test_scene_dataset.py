@@ -20,6 +20,7 @@ from blendtruth.scene import SceneSpec
 from blendtruth.scenes.multiscene import POOL_LISTED, _pool_record, scene_seed
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
+from folders import assert_same_outputs
 
 trimesh = pytest.importorskip("trimesh")
 
@@ -38,18 +39,6 @@ def pool(tmp_path_factory) -> list[Path]:
 def _dataset(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "blendtruth.cli", "dataset", *args],
                           capture_output=True, text=True, timeout=900)  # fmt: skip
-
-
-def _same_folder(a: Path, b: Path) -> None:
-    names = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert names and names == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    for name in names:
-        if name.suffix == ".npz":
-            with np.load(a / name) as x, np.load(b / name) as y:
-                assert x.files == y.files
-                assert all(np.array_equal(x[k], y[k]) for k in x.files), name
-        else:
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 # ---------- pure ----------
@@ -108,7 +97,7 @@ def test_dataset_scenes_shard_resume_index_and_load(pool, tmp_path):
                        "--workers", "1", "--out", str(split))  # fmt: skip
         assert run.returncode == 0, run.stderr
     for k in ("0000", "0001", "0002"):  # the same scene whatever the shard or command
-        _same_folder(whole / "scenes" / k, split / "scenes" / k)
+        assert_same_outputs(whole / "scenes" / k, split / "scenes" / k)
         scene = json.loads((split / "scenes" / k / "scene.json").read_text())
         assert scene["seed"] == scene_seed(3, int(k))
     assert not list((split / "scenes").glob(".*")) and not (split / "models").exists()
@@ -134,7 +123,7 @@ def test_dataset_scenes_shard_resume_index_and_load(pool, tmp_path):
     assert summary["kind"] == "scenes" and summary["models_done"] == 1
     assert summary["skipped_already_done"] == 2
     assert (split / "scenes" / "0000" / "scene.json").stat().st_mtime_ns == stamp
-    _same_folder(saved, again)
+    assert_same_outputs(saved, again)
 
 
 @pytest.mark.render
@@ -162,4 +151,4 @@ def test_scenes_on_the_ray_executor(pool, tmp_path):
                    "--out", str(ray))  # fmt: skip
     assert run.returncode == 0, run.stderr
     for k in ("0000", "0001"):
-        _same_folder(local / "scenes" / k, ray / "scenes" / k)
+        assert_same_outputs(local / "scenes" / k, ray / "scenes" / k)

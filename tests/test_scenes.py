@@ -20,6 +20,7 @@ from blendtruth.scenes.placement import (
     read_scene_file,
     write_scene_file,
 )
+from folders import assert_same_outputs
 
 trimesh = pytest.importorskip("trimesh")
 
@@ -176,7 +177,7 @@ def test_settled_scene_rests_without_interpenetration_and_rerenders(pool, tmp_pa
     # Same seed: the same scene file, byte for byte; another seed: another scene.
     assert main(["scene", *map(str, pool), *common, "--out", str(tmp_path / "b")]) == 0
     assert (tmp_path / "a/scene.json").read_bytes() == (tmp_path / "b/scene.json").read_bytes()
-    _assert_same_outputs(tmp_path / "a", tmp_path / "b")
+    assert_same_outputs(tmp_path / "a", tmp_path / "b")
     other = [*common[:-1], "4"]
     assert main(["scene", *map(str, pool), *other, "--out", str(tmp_path / "c")]) == 0
     assert (tmp_path / "a/scene.json").read_bytes() != (tmp_path / "c/scene.json").read_bytes()
@@ -189,20 +190,6 @@ def test_settled_scene_rests_without_interpenetration_and_rerenders(pool, tmp_pa
             assert x.files == y.files
             for key in x.files:
                 assert np.array_equal(x[key], y[key]), (path.name, key)
-
-
-def _assert_same_outputs(a: Path, b: Path) -> None:
-    """Every file of two output folders equal: .npz by their arrays (the zip container
-    stamps the write time), everything else byte for byte."""
-    names = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert names == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    for name in names:
-        if name.suffix == ".npz":
-            with np.load(a / name) as x, np.load(b / name) as y:
-                assert x.files == y.files
-                assert all(np.array_equal(x[k], y[k]) for k in x.files), name
-        else:
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 @pytest.mark.render
@@ -264,4 +251,4 @@ def test_k_scenes_do_not_depend_on_the_worker_count(pool, tmp_path):
         out = str(tmp_path / workers)
         assert main(["scene", *map(str, pool), *args, "--workers", workers, "--out", out]) == 0
     for k in ("0000", "0001"):
-        _assert_same_outputs(tmp_path / "1" / "scenes" / k, tmp_path / "2" / "scenes" / k)
+        assert_same_outputs(tmp_path / "1" / "scenes" / k, tmp_path / "2" / "scenes" / k)
