@@ -272,7 +272,8 @@ class BlenderBackend:
         passes, ground_truth = self._raycast.cast(camera, settings, self.info)
         amodal_meta = None
         if settings.amodal:
-            ids_, masks = self._raycast.amodal_masks(camera, settings.threads)
+            near = self.info.clip_range(camera.cam_to_world[:3, 3])[0]
+            ids_, masks = self._raycast.amodal_masks(camera, settings.threads, near)
             passes["amodal_ids"], passes["amodal"] = ids_, amodal.pack(masks)
             amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
         rgb = alpha = None

@@ -130,9 +130,11 @@ class RaycastTruth:
         }
         return passes, meta
 
-    def amodal_masks(self, camera: Camera, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    def amodal_masks(
+        self, camera: Camera, threads: int, near: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each instance's full silhouette: its triangles cast alone. Returns (ids int32 N,
-        masks bool N×H×W), ids ascending."""
+        masks bool N×H×W), ids ascending; ``near`` as in the main cast (Cycles' clip_start)."""
         scene = self.caster(threads).scene
         ids = np.unique(scene.instance)
         ids = ids[ids > 0]
@@ -140,6 +142,6 @@ class RaycastTruth:
         for inst in ids:
             if inst not in self._alone:
                 self._alone[inst] = RayCaster(scene.select(scene.instance == inst), threads)
-            masks.append(self._alone[inst].cast(camera, ("mask",))["mask"])
+            masks.append(self._alone[inst].cast(camera, ("mask",), near=near)["mask"])
         shape = (0, camera.height, camera.width)
         return ids.astype(np.int32), np.array(masks, bool).reshape(-1, *shape[1:])
