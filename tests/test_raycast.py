@@ -309,3 +309,27 @@ def test_near_plane_clips_like_cycles_clip_start():
     assert set(np.unique(clipped["instance"])) == {1}
     np.testing.assert_allclose(clipped["depth"], 2.0, rtol=1e-6)
     assert np.array_equal(clipped["depth"][~centre], plain["depth"][~centre])
+
+
+def test_rays_outside_the_bounding_box_window_are_not_needed(monkeypatch):
+    # Culling to the pixels whose rays can meet the scene's bounding box changes nothing:
+    # every pass equals the full cast, for a small object in the frame, one cut by the
+    # image border, and a camera inside the box (no culling).
+    from blendtruth.raycast.cast import CAST_PASSES
+
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    caster = RayCaster(from_arrays(sphere.vertices, sphere.faces,
+                                   vertex_normals=sphere.vertex_normals))  # fmt: skip
+    cameras = [_camera(eye=(6.0, -8.0, 5.0)), _camera(target=(1.6, 0.9, 0.0)),
+               _camera(eye=(0.2, 0.1, 0.0), target=(1.0, 0.0, 0.0))]  # fmt: skip
+    windows = [caster._window(c) for c in cameras]
+    assert windows[0] is not None and 0 < len(windows[0]) < W * H / 4
+    assert windows[1] is not None and windows[2] is None  # inside the box: cast all
+    for camera in cameras:
+        culled = caster.cast(camera, CAST_PASSES, internals=True)
+        with monkeypatch.context() as m:
+            m.setattr(caster, "_window", lambda camera: None)
+            full = caster.cast(camera, CAST_PASSES, internals=True)
+        assert full["mask"].any()
+        for name, value in full.items():
+            assert np.array_equal(culled[name], value), name

@@ -14,6 +14,7 @@ judged from the face normal).
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,6 +64,9 @@ class RayCaster:
         self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
         self._dual = _dual_basis(scene.corners)
         self._corner0 = np.ascontiguousarray(scene.corners[:, 0] - self._offset)
+        self._box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                              for z in (lo[2], hi[2])])  # fmt: skip
+        self._size = float(np.linalg.norm(hi - lo)) or 1.0
         self._threads = threads if threads > 0 else (os.cpu_count() or 1)
         self._rays_key: tuple | None = None
         self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
@@ -94,6 +98,28 @@ class RayCaster:
             self._ray_origins, self._valid = origins, valid
             self._rays_key = key
         return self._ray_origins, self._rays, self._rays32, self._lengths, self._valid
+
+    def _window(self, camera: Camera) -> np.ndarray | None:
+        """Flat indices of the pinhole pixels whose centre rays can meet the scene's
+        bounding box (its 8 corners projected, padded by a pixel), or None to cast every
+        pixel: the camera is not in front of the whole box, or the window is most of the
+        image. A ray outside the window misses every triangle, so culling changes nothing."""
+        pose = camera.cam_to_world
+        local = (self._box - pose[:3, 3]) @ pose[:3, :3]  # the corners in the camera frame
+        z = local[:, 2]
+        if z.min() <= 1e-6 * self._size:
+            return None
+        intr = camera.intrinsics
+        u = intr.fx * local[:, 0] / z + intr.cx - 0.5  # pixel-centre column coordinates
+        v = intr.fy * local[:, 1] / z + intr.cy - 0.5
+        c0, c1 = max(0, math.floor(u.min()) - 1), min(intr.width - 1, math.ceil(u.max()) + 1)
+        r0, r1 = max(0, math.floor(v.min()) - 1), min(intr.height - 1, math.ceil(v.max()) + 1)
+        if c0 > c1 or r0 > r1:
+            return np.zeros(0, np.int64)
+        if (c1 - c0 + 1) * (r1 - r0 + 1) > 0.9 * intr.width * intr.height:
+            return None
+        rows = np.arange(r0, r1 + 1)[:, None] * intr.width
+        return (rows + np.arange(c0, c1 + 1)[None, :]).ravel()
 
     def _intersect(self, origins: np.ndarray, dirs32: np.ndarray, near: float = 0.0) -> np.ndarray:
         """Embree's hit triangle (int32, -1 = miss) for N rays from ``origins`` (1×3: one
@@ -150,8 +176,15 @@ class RayCaster:
         origins = (pose[:3, 3] - self._offset)[None]
         if o_cam is not None:
             origins = origins + o_cam @ rot.T
-        dirs32 = rays_cam32 @ rot.T.astype(np.float32)
-        prim = self._intersect(origins, dirs32, near)
+        window = self._window(camera) if o_cam is None else None
+        if window is None:
+            dirs32 = rays_cam32 @ rot.T.astype(np.float32)
+            prim = self._intersect(origins, dirs32, near)
+        else:  # only the pixels whose rays can meet the scene's bounding box
+            prim = np.full(h * w, -1, np.int32)
+            if len(window):
+                dirs32 = rays_cam32[window] @ rot.T.astype(np.float32)
+                prim[window] = self._intersect(origins, dirs32, near)
         if valid is not None:
             prim[~valid] = -1  # outside a fisheye's image circle: no ray
         compiled = kernel()
