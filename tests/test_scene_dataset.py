@@ -59,6 +59,14 @@ def test_scene_jobs_are_seeded_by_index_and_split_by_shard(pool, tmp_path):
                                  "seed": every[2].seed}  # fmt: skip
 
 
+def test_scene_ids_past_9999_sort_by_number():
+    from blendtruth.exports.source import item_order
+
+    ids = ["10000", "0002", "9999", "0010", "bunny.obj-0123456789"]
+    assert sorted(ids, key=item_order) == [
+        "bunny.obj-0123456789", "0002", "0010", "9999", "10000"]  # fmt: skip
+
+
 def test_a_large_pool_is_summarised_in_scene_json():
     small = [Path(f"/m/{i}.obj") for i in range(POOL_LISTED)]
     assert _pool_record(small) == {"pool": [str(p) for p in small]}

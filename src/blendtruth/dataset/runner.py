@@ -19,7 +19,7 @@ from blendtruth.dataset.lock import OutLock
 from blendtruth.dataset.manifest import Manifest, manifest_name, read_records
 from blendtruth.dataset.sources import expand_sources, in_shard, model_id, model_seed
 from blendtruth.errors import BlendtruthError
-from blendtruth.exports.source import ITEM_GROUPS
+from blendtruth.exports.source import ITEM_GROUPS, item_order
 from blendtruth.multiview import ViewPlan
 from blendtruth.runtime.interrupts import Stopped, stop_on_signals
 from blendtruth.scene import SceneSpec
@@ -248,7 +248,7 @@ def write_index(out: Path) -> None:
     """``index.json``: every model (``models``) or scene (``scenes``) finished by any
     shard, with its folder and views."""
     index: dict[str, list] = {"models": []}
-    for mid, rec in sorted(read_records(out).items()):
+    for mid, rec in sorted(read_records(out).items(), key=lambda kv: item_order(kv[0])):
         group = next((g for g in ITEM_GROUPS if (out / g / mid).is_dir()), None)
         if rec.get("status") == "done" and group is not None:
             views = sorted(f for f in rec["files"] if f.startswith("views/"))

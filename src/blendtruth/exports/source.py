@@ -70,14 +70,20 @@ def is_dataset_folder(path: Path) -> bool:
     return any((Path(path) / g).is_dir() for g in ITEM_GROUPS)
 
 
+def item_order(name: str) -> tuple[int, str]:
+    """Sort key of item ids: scene ids (digits, 4 or more) by number, so scene 10000
+    follows 9999; model ids by name."""
+    return (len(name), name) if name.isdigit() else (0, name)
+
+
 def dataset_items(path: Path) -> list[Path]:
     """The item folders of a dataset folder (``models/<id>/``, ``scenes/NNNN/``), in
-    name order, temporary ``.<id>.tmp-*`` folders skipped."""
+    id order (:func:`item_order`), temporary ``.<id>.tmp-*`` folders skipped."""
     return [
         p
         for g in ITEM_GROUPS
         if (Path(path) / g).is_dir()
-        for p in sorted((Path(path) / g).iterdir())
+        for p in sorted((Path(path) / g).iterdir(), key=lambda p: item_order(p.name))
         if p.is_dir() and not p.name.startswith(".")
     ]
 

@@ -24,6 +24,7 @@ from blendtruth.exports.source import (
     dataset_items,
     is_dataset_folder,
     is_render_folder,
+    item_order,
     read_json,
     render_folder,
 )
@@ -83,7 +84,7 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
     rows = []
     items = {p.name: p for p in dataset_items(path)}
     group = next((g for g in ITEM_GROUPS if (path / g).is_dir()), "models")
-    for mid in sorted(set(records) | set(items)):
+    for mid in sorted(set(records) | set(items), key=item_order):
         rec = records.get(mid, {})
         folder_path = items.get(mid, path / group / mid)
         cells = {"id": mid, "status": rec.get("status", "unrecorded"), "rec": rec, "img": None}
