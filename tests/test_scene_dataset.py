@@ -14,10 +14,11 @@ import pytest
 import blendtruth
 from blendtruth.cli import main
 from blendtruth.dataset.manifest import read_records
-from blendtruth.dataset.scene_job import plan_scene_jobs
+from blendtruth.dataset.scene_job import _read_pool, plan_scene_jobs, write_pool
+from blendtruth.errors import BlendtruthError
 from blendtruth.multiview import ViewPlan
 from blendtruth.scene import SceneSpec
-from blendtruth.scenes.multiscene import POOL_LISTED, _pool_record, scene_seed
+from blendtruth.scenes.multiscene import POOL_LISTED, pool_record, scene_seed
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
 from folders import assert_same_outputs
@@ -45,18 +46,41 @@ def _dataset(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_scene_jobs_are_seeded_by_index_and_split_by_shard(pool, tmp_path):
+    shared = write_pool(tmp_path, pool)
     args = (LayoutOptions(seed=5), tmp_path, SceneSpec(primitive="cube"), ViewPlan(),
             RenderSettings(seed=5))  # fmt: skip
-    every = plan_scene_jobs(pool, 6, args[0], *args[1:], shard=(0, 1))
+    every = plan_scene_jobs(shared, 6, args[0], *args[1:], shard=(0, 1))
     assert [j.mid for j in every] == ["0000", "0001", "0002", "0003", "0004", "0005"]
     assert [j.seed for j in every] == [scene_seed(5, k) for k in range(6)]
     assert len({j.seed for j in every}) == 6
-    halves = [plan_scene_jobs(pool, 6, *args, shard=(i, 2)) for i in (0, 1)]
+    halves = [plan_scene_jobs(shared, 6, *args, shard=(i, 2)) for i in (0, 1)]
     assert sorted(j.mid for h in halves for j in h) == [j.mid for j in every]
     assert not {j.mid for j in halves[0]} & {j.mid for j in halves[1]}
     assert every[2].final_dir == tmp_path / "scenes" / "0002"
     assert every[2].record() == {"source": f"scene 0002 (seed {every[2].seed})",
                                  "seed": every[2].seed}  # fmt: skip
+
+
+def test_jobs_carry_the_pool_file_not_its_paths(tmp_path):
+    # A job is pickled to its worker: its size must not grow with the pool, and the
+    # worker reads the pool back exactly, or refuses a file changed under it.
+    import pickle
+
+    small = [tmp_path / f"m{i}.obj" for i in range(3)]
+    large = [tmp_path / f"model_{i:06d}.obj" for i in range(20_000)]
+    sizes = []
+    for models in (small, large):
+        shared = write_pool(tmp_path, models)
+        assert shared.models() == models
+        job = plan_scene_jobs(shared, 1, LayoutOptions(), tmp_path, SceneSpec(primitive="cube"),
+                              ViewPlan(), RenderSettings(), (0, 1))[0]  # fmt: skip
+        sizes.append(len(pickle.dumps(job)))
+    assert sizes[1] < sizes[0] + 200, sizes  # 20,000 paths would be ~0.5 MB
+    assert shared.record == pool_record(large) and "pool_size" in shared.record
+    shared.file.write_text(json.dumps([str(p) for p in large[:-1]]))
+    _read_pool.cache_clear()  # a fresh worker
+    with pytest.raises(BlendtruthError, match="scene pool file was changed"):
+        shared.models()
 
 
 def test_scene_ids_past_9999_sort_by_number():
@@ -69,11 +93,11 @@ def test_scene_ids_past_9999_sort_by_number():
 
 def test_a_large_pool_is_summarised_in_scene_json():
     small = [Path(f"/m/{i}.obj") for i in range(POOL_LISTED)]
-    assert _pool_record(small) == {"pool": [str(p) for p in small]}
+    assert pool_record(small) == {"pool": [str(p) for p in small]}
     large = [Path(f"/m/{i}.obj") for i in range(POOL_LISTED + 1)]
-    record = _pool_record(large)
+    record = pool_record(large)
     assert record["pool_size"] == POOL_LISTED + 1 and len(record["pool_sha256"]) == 64
-    assert _pool_record(large[::-1]) != record  # the digest is of the list as drawn from
+    assert pool_record(large[::-1]) != record  # the digest is of the list as drawn from
 
 
 @pytest.mark.parametrize(

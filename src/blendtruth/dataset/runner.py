@@ -102,13 +102,15 @@ def run_scene_dataset(
 ) -> dict[str, Any]:
     """Make and render scenes 0..count-1 of this shard into ``out/scenes/NNNN`` (see
     :mod:`blendtruth.dataset.scene_job`); the same summary, manifest and index as models."""
-    from blendtruth.dataset.scene_job import plan_scene_jobs
+    from blendtruth.dataset.scene_job import plan_scene_jobs, write_pool
 
     out = Path(out)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise BlendtruthError(f"--scenes must be a whole number >= 1, got {count!r}")
     models = expand_sources(pool, exclude=out / "scenes")  # not our mesh.ply files
-    jobs = plan_scene_jobs(models, count, layout, out, template, plan, settings, options.shard)
+    prepare_out_dir(out)
+    shared = write_pool(out, models)
+    jobs = plan_scene_jobs(shared, count, layout, out, template, plan, settings, options.shard)
     return run_jobs(out, jobs, "scenes", settings, options)
 
 

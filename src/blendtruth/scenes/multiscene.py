@@ -29,15 +29,16 @@ from blendtruth.scenes.placement import (
 POOL_LISTED = 64  # pools up to this size are listed file by file in scene.json
 
 
-def make_scene(pool: list[Path], options: LayoutOptions) -> SceneFile:
+def make_scene(pool: list[Path], options: LayoutOptions, record: dict | None = None) -> SceneFile:
     """Lay out ``options.objects`` models from ``pool`` with ``options.seed`` and, with a
     ground, settle them with Blender's rigid-body simulation. Only the drawn models are
-    checked and loaded, so a large pool costs nothing per scene."""
+    checked and loaded, so a large pool costs nothing per scene. ``record``: what
+    scene.json says of the pool (:func:`pool_record`), when the caller already has it."""
     spawns = initial_layout(pool, options, [default_up([p]) for p in pool])
     for path in sorted({s.model for s in spawns}):
         check_model_file(path)
     layout = {
-        **_pool_record(pool),
+        **(record if record is not None else pool_record(pool)),
         "objects": options.objects,
         "scale_range": list(options.scale_range),
         "upright": options.upright,
@@ -57,13 +58,17 @@ def make_scene(pool: list[Path], options: LayoutOptions) -> SceneFile:
     return SceneFile(tuple(placements), ground, options.seed, layout, meta)
 
 
-def _pool_record(pool: list[Path]) -> dict:
+def pool_record(pool: list[Path]) -> dict:
     """The pool in scene.json: listed when small, else its size and a digest of the list
     (a million-model pool must not be copied into every scene)."""
     if len(pool) <= POOL_LISTED:
         return {"pool": [str(p) for p in pool]}
-    digest = hashlib.sha256("\n".join(str(p) for p in pool).encode()).hexdigest()
-    return {"pool_size": len(pool), "pool_sha256": digest}
+    return {"pool_size": len(pool), "pool_sha256": pool_digest(pool)}
+
+
+def pool_digest(pool: list[Path]) -> str:
+    """SHA-256 of the pool's paths, one per line (the order is the pool's)."""
+    return hashlib.sha256("\n".join(str(p) for p in pool).encode()).hexdigest()
 
 
 def scene_spec(scene: SceneFile, template: SceneSpec) -> SceneSpec:
@@ -75,12 +80,18 @@ def scene_spec(scene: SceneFile, template: SceneSpec) -> SceneSpec:
 
 
 def render_scene(
-    pool: list[Path], options: LayoutOptions, template: SceneSpec, plan, settings, out: Path
+    pool: list[Path],
+    options: LayoutOptions,
+    template: SceneSpec,
+    plan,
+    settings,
+    out: Path,
+    record: dict | None = None,
 ) -> list[Path]:
     """Make one scene, write ``out/scene.json``, render its views from that file."""
     from blendtruth.multiview import render_model
 
-    scene = make_scene(pool, options)  # before any output: a bad model leaves no folder
+    scene = make_scene(pool, options, record)  # before any output: a bad model leaves no folder
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_scene_file(out / "scene.json", scene)
