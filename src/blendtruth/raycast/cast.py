@@ -23,7 +23,7 @@ import numpy as np
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import camera_rays
 from blendtruth.geometry.rays import ray_directions
-from blendtruth.raycast.kernels import empty, kernel
+from blendtruth.raycast.kernels import kernel
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.view import Camera
 
@@ -276,18 +276,17 @@ class RayCaster:
         rot = np.ascontiguousarray(pose[:3, :3])
         o_cam, rays_cam, _, lengths, _ = self._camera_rays(camera)
         numba.set_num_threads(min(self._threads, numba.config.NUMBA_NUM_THREADS))
-        depth = np.zeros(n, np.float32)
-        distance = np.zeros(n, np.float32)
-        normal = np.zeros((n, 3), np.float32) if "normal" in want else empty((1, 3), np.float32)
-        geo = (
-            np.zeros((n, 3), np.float32)
-            if "normal_geometric" in want
-            else empty((1, 3), np.float32)
-        )
-        inst = np.zeros(n, np.int32) if "instance" in want else empty((1,), np.int32)
+
+        def buffer(wanted: bool, dtype, *channels: int) -> np.ndarray:
+            # The kernel skips a pass whose buffer has no rows.
+            return np.zeros((n if wanted else 0, *channels), dtype)
+
         extra = internals or bool(want & {"position", "uv"})
-        t = np.zeros(n) if extra else empty((1,), np.float64)
-        bary = np.zeros((n, 3)) if extra else empty((1, 3), np.float64)
+        depth, distance = buffer(True, np.float32), buffer(True, np.float32)
+        normal = buffer("normal" in want, np.float32, 3)
+        geo = buffer("normal_geometric" in want, np.float32, 3)
+        inst = buffer("instance" in want, np.int32)
+        t, bary = buffer(extra, np.float64), buffer(extra, np.float64, 3)
         bad = compiled(
             prim, rays_cam, lengths, rot, origins, self._face_normal, self._plane,
             self._corner0, self._dual, self.scene.corner_normals, self.scene.smooth,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 _KERNEL = None
 prange = range  # numba.prange once numba compiles _refine (a parallel loop)
 
@@ -103,8 +101,3 @@ def _refine(
             for k in range(3):
                 normal[i, k] = sign * (rot[0, k] * s0 + rot[1, k] * s1 + rot[2, k] * s2)
     return bad
-
-
-def empty(shape, dtype) -> np.ndarray:
-    """A zero-length stand-in for a pass that is not wanted (same number of axes)."""
-    return np.zeros((0,) + tuple(shape[1:]), dtype)
