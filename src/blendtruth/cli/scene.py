@@ -249,7 +249,15 @@ def build_scene_command(
             from blendtruth.cli.options import report_summary  # options imports this module
             from blendtruth.dataset.runner import DatasetOptions
 
-            run = DatasetOptions(workers=workers, timeout=timeout, progress=not no_progress)
+            from blendtruth.runtime import limits
+
+            limits.check_seconds(timeout)
+            run = DatasetOptions(
+                workers=workers,
+                timeout=timeout,
+                progress=not no_progress,
+                max_memory=limits.default_max_memory(workers),  # as `dataset` does
+            )
             summary = run_scene_datasets(pool, lay["scenes"], options, o, settings, plan, run)
             if report_summary(summary):
                 raise click.exceptions.Exit(1)
