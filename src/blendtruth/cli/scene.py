@@ -248,7 +248,6 @@ def build_scene_command(
         if lay["scenes"] is not None:
             from blendtruth.cli.options import report_summary  # options imports this module
             from blendtruth.dataset.runner import DatasetOptions
-
             from blendtruth.runtime import limits
 
             limits.check_seconds(timeout)
