@@ -173,6 +173,9 @@ def test_missing_embreex_is_one_clear_line(monkeypatch):
             raise ImportError(name)
         return real(name, *args, **kwargs)
 
+    import blendtruth.raycast.embree
+
+    monkeypatch.setattr(blendtruth.raycast.embree, "_STATE", {})  # as in a fresh process
     monkeypatch.setattr(builtins, "__import__", no_embree)
     with pytest.raises(BlendtruthError, match=r"pip install embreex.*--truth cycles"):
         RayCaster(_box_scene())

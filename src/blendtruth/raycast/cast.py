@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import camera_rays
 from blendtruth.geometry.rays import ray_directions
+from blendtruth.raycast.embree import make_scene
 from blendtruth.raycast.kernels import kernel
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.view import Camera
@@ -30,36 +29,21 @@ from blendtruth.view import Camera
 # Passes this module makes itself; others (semantic, object_coords, boundary) are derived.
 CAST_PASSES = ("depth", "distance", "normal", "normal_geometric", "mask", "instance",
                "material", "position", "uv")  # fmt: skip
-# Rays per Embree call: bounds the float32 ray buffers and lets threads share the image.
-_CHUNK = 1 << 17
-
-
-def _embree():
-    try:
-        from embreex import rtcore_scene
-        from embreex.mesh_construction import TriangleMesh
-    except ImportError:
-        raise BlendtruthError(
-            "--truth raycast needs the embreex package (a blendtruth dependency): "
-            "pip install embreex (or use --truth cycles)"
-        ) from None
-    return rtcore_scene, TriangleMesh
 
 
 class RayCaster:
     """An Embree scene of ``scene``'s triangles, built once, cast per camera.
 
-    ``threads``: rays are cast in chunks of 2^17 on this many threads (0 = one per core);
-    they run in parallel only as far as embreex releases the GIL."""
+    ``threads``: rays are cast on this many threads (0 = one per core). ``packets``:
+    None casts 16-ray packets where Embree's library and numba allow
+    (:mod:`.embree`), False casts one ray at a time through embreex (same hits)."""
 
-    def __init__(self, scene: TriangleScene, threads: int = 0) -> None:
-        rtcore_scene, triangle_mesh = _embree()
+    def __init__(self, scene: TriangleScene, threads: int = 0, packets: bool | None = None) -> None:
         self.scene = scene
         lo, hi = scene.bounds()
         # Embree works in float32: centre the scene so float32 keeps its relative precision.
         self._offset = (lo + hi) / 2
-        self._embree = rtcore_scene.EmbreeScene()
-        triangle_mesh(self._embree, (scene.corners - self._offset).astype(np.float32))
+        self._embree = make_scene(scene.corners - self._offset, packets)
         self._face_normal = scene.face_normals()
         self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
         self._dual = _dual_basis(scene.corners)
@@ -69,15 +53,14 @@ class RayCaster:
         self._size = float(np.linalg.norm(hi - lo)) or 1.0
         self._threads = threads if threads > 0 else (os.cpu_count() or 1)
         self._rays_key: tuple | None = None
-        self._rays = self._rays32 = self._lengths = np.zeros((0, 3))
+        self._rays = self._lengths = np.zeros((0, 3))
         self._ray_origins: np.ndarray | None = None
         self._valid: np.ndarray | None = None
-        self._origins32 = np.zeros((0, 3), np.float32)
 
     def _camera_rays(self, camera: Camera) -> tuple:
         """Camera-frame rays of the last camera model and intrinsics, cached: origins
-        (N×3 float64, None for a pinhole: all at the centre), directions N×3 float64 and
-        float32 (camera z = 1 for pinhole and ortho, so the ray parameter is depth; unit
+        (N×3 float64, None for a pinhole: all at the centre), directions N×3 float64
+        (camera z = 1 for pinhole and ortho, so the ray parameter is depth; unit
         for panoramic cameras, so it is the ray distance), their N lengths, and the N
         pixels that have a ray (None: all; a fisheye's image circle)."""
         intr = camera.intrinsics
@@ -93,17 +76,17 @@ class RayCaster:
                 origins = o if o.any() else None
                 valid = None if ok.all() else ok
             self._rays = rays
-            self._rays32 = rays.astype(np.float32)
             self._lengths = np.linalg.norm(rays, axis=1)
             self._ray_origins, self._valid = origins, valid
             self._rays_key = key
-        return self._ray_origins, self._rays, self._rays32, self._lengths, self._valid
+        return self._ray_origins, self._rays, self._lengths, self._valid
 
-    def _window(self, camera: Camera) -> np.ndarray | None:
-        """Flat indices of the pinhole pixels whose centre rays can meet the scene's
-        bounding box (its 8 corners projected, padded by a pixel), or None to cast every
-        pixel: the camera is not in front of the whole box, or the window is most of the
-        image. A ray outside the window misses every triangle, so culling changes nothing."""
+    def _window(self, camera: Camera) -> tuple[int, int, int, int, int] | None:
+        """(r0, r1, c0, c1, width): the rows and columns (inclusive) of the pinhole pixels
+        whose centre rays can meet the scene's bounding box (its 8 corners projected,
+        padded by a pixel; r0 > r1 when none can), or None to cast every pixel: the camera
+        is not in front of the whole box, or the window is most of the image. A ray
+        outside the window misses every triangle, so culling changes nothing."""
         pose = camera.cam_to_world
         local = (self._box - pose[:3, 3]) @ pose[:3, :3]  # the corners in the camera frame
         z = local[:, 2]
@@ -114,43 +97,9 @@ class RayCaster:
         v = intr.fy * local[:, 1] / z + intr.cy - 0.5
         c0, c1 = max(0, math.floor(u.min()) - 1), min(intr.width - 1, math.ceil(u.max()) + 1)
         r0, r1 = max(0, math.floor(v.min()) - 1), min(intr.height - 1, math.ceil(v.max()) + 1)
-        if c0 > c1 or r0 > r1:
-            return np.zeros(0, np.int64)
         if (c1 - c0 + 1) * (r1 - r0 + 1) > 0.9 * intr.width * intr.height:
             return None
-        rows = np.arange(r0, r1 + 1)[:, None] * intr.width
-        return (rows + np.arange(c0, c1 + 1)[None, :]).ravel()
-
-    def _intersect(self, origins: np.ndarray, dirs32: np.ndarray, near: float = 0.0) -> np.ndarray:
-        """Embree's hit triangle (int32, -1 = miss) for N rays from ``origins`` (1×3: one
-        for all, or N×3; float64, scene offset removed), in chunks on the process's thread
-        pool. ``near`` > 0: each ray starts ``near`` along its direction (the plane z =
-        near for rays of camera z = 1; the sphere of radius near for unit rays), as
-        Cycles' clip_start does."""
-        n = len(dirs32)
-        prim = np.empty(n, np.int32)
-        shared = len(origins) == 1
-        if len(self._origins32) < min(n, _CHUNK):
-            self._origins32 = np.empty((min(n, _CHUNK), 3), np.float32)
-        org = self._origins32
-        org[:] = origins[0].astype(np.float32)
-
-        def run(start: int) -> None:
-            stop = min(start + _CHUNK, n)
-            if near > 0 or not shared:
-                o = origins if shared else origins[start:stop]
-                starts = (o + near * dirs32[start:stop].astype(np.float64)).astype(np.float32)
-                prim[start:stop] = self._embree.run(starts, dirs32[start:stop])
-                return
-            prim[start:stop] = self._embree.run(org[: stop - start], dirs32[start:stop])
-
-        chunks = range(0, n, _CHUNK)
-        if self._threads > 1 and len(chunks) > 1:
-            list(_pool(self._threads).map(run, chunks))
-        else:
-            for start in chunks:
-                run(start)
-        return prim
+        return r0, r1, c0, c1, intr.width
 
     def cast(
         self,
@@ -171,22 +120,17 @@ class RayCaster:
         h, w = camera.height, camera.width
         pose = camera.cam_to_world
         rot = pose[:3, :3]
-        o_cam, rays_cam, rays_cam32, lengths, valid = self._camera_rays(camera)
+        o_cam, rays_cam, lengths, valid = self._camera_rays(camera)
         # World ray origins with the scene offset removed: one, or one per ray.
         origins = (pose[:3, 3] - self._offset)[None]
         if o_cam is not None:
             origins = origins + o_cam @ rot.T
         window = self._window(camera) if o_cam is None else None
-        if window is None:
-            dirs32 = rays_cam32 @ rot.T.astype(np.float32)
-            prim = self._intersect(origins, dirs32, near)
-        else:  # only the pixels whose rays can meet the scene's bounding box
-            prim = np.full(h * w, -1, np.int32)
-            if len(window):
-                dirs32 = rays_cam32[window] @ rot.T.astype(np.float32)
-                prim[window] = self._intersect(origins, dirs32, near)
-        if valid is not None:
-            prim[~valid] = -1  # outside a fisheye's image circle: no ray
+        if window is not None and (window[0] > window[1] or window[2] > window[3]):
+            prim = np.full(h * w, -1, np.int32)  # the scene is outside the view
+        else:
+            prim, _ = self._embree.hits(origins, rays_cam, rot, near, valid, window,
+                                        self._threads)  # fmt: skip
         compiled = kernel()
         if compiled is not None:
             out = self._refine_compiled(compiled, camera, prim, origins, set(passes), internals)
@@ -208,7 +152,9 @@ class RayCaster:
         # Embree's own distance where the float64 plane is degenerate (ray in its plane).
         bad = ~(np.isfinite(t) & (t > 0))
         if bad.any():
-            t[bad] = self._embree_t(origin if origin.ndim == 1 else origin[bad], d[bad])
+            o = origin[None] if origin.ndim == 1 else origin[bad]
+            _, tfar = self._embree.hits(o, d[bad], np.eye(3), distances=True)
+            t[bad] = tfar
         # Barycentrics of the float64 hit: (q - c0) against the triangle's dual basis.
         q = origin + t[:, None] * d - (self.scene.corners[p, 0] - self._offset)
         dual = self._dual[p]
@@ -274,7 +220,7 @@ class RayCaster:
         n = h * w
         pose = camera.cam_to_world
         rot = np.ascontiguousarray(pose[:3, :3])
-        o_cam, rays_cam, _, lengths, _ = self._camera_rays(camera)
+        o_cam, rays_cam, lengths, _ = self._camera_rays(camera)
         numba.set_num_threads(min(self._threads, numba.config.NUMBA_NUM_THREADS))
 
         def buffer(wanted: bool, dtype, *channels: int) -> np.ndarray:
@@ -339,12 +285,6 @@ class RayCaster:
             n[np.flatnonzero(smooth)[ok]] = blend[ok]
         return n
 
-    def _embree_t(self, origin: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """Embree's own ray parameters for rays ``d`` (fallback for degenerate planes)."""
-        org = np.broadcast_to(origin.astype(np.float32), d.shape)
-        out = self._embree.run(np.ascontiguousarray(org), d.astype(np.float32), output=1)
-        return out["tfar"].astype(np.float64)
-
 
 def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """N×C: the N×3 barycentric ``weights`` applied to N×3×C corner values (float64)."""
@@ -352,17 +292,6 @@ def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:
         weights[:, 0:1] * corners[:, 0] + weights[:, 1:2] * corners[:, 1]
         + weights[:, 2:3] * corners[:, 2]
     )  # fmt: skip
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """One casting pool per thread count, shared by every caster of the process (a
-    dataset worker builds a caster per model)."""
-    if threads not in _POOLS:
-        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="embree")
-    return _POOLS[threads]
 
 
 def _dual_basis(corners: np.ndarray) -> np.ndarray:
