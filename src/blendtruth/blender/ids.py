@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.blender._bpy import bpy
+from blendtruth.geometry.pointcloud import bounding_box
 from blendtruth.instances import InstanceInfo, MaterialInfo, SceneTable, semantic_classes
 
 
@@ -100,4 +101,5 @@ def _local_bounds(obj, depsgraph) -> tuple[tuple[float, ...], tuple[float, ...]]
     co = co.reshape(-1, 3)
     if len(co) == 0:
         return (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)
-    return tuple(co.min(axis=0).tolist()), tuple(co.max(axis=0).tolist())
+    lo, hi = bounding_box(co)
+    return tuple(lo.tolist()), tuple(hi.tolist())

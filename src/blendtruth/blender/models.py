@@ -20,6 +20,7 @@ import numpy as np
 from blendtruth.blender import compat
 from blendtruth.blender._bpy import bpy
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.geometry.pointcloud import bounding_box
 from blendtruth.inputs.refs import check_regular
 from blendtruth.models import check_model_file
 
@@ -105,7 +106,8 @@ def _check_geometry(path: Path, objects: list) -> None:
             raise BlendtruthError(f"{path}: object {obj.name!r} has NaN or infinite vertices")
         if len(co):
             co = co.reshape(-1, 3).astype(np.float64)
-            lo, hi = np.minimum(lo, co.min(axis=0)), np.maximum(hi, co.max(axis=0))
+            box = bounding_box(co)
+            lo, hi = np.minimum(lo, box[0]), np.maximum(hi, box[1])
         area = np.empty(len(obj.data.polygons), dtype=np.float32)
         obj.data.polygons.foreach_get("area", area)
         if len(area):

@@ -18,6 +18,7 @@ from blendtruth.geometry.camera import (
     intrinsics_to_blender,
 )
 from blendtruth.geometry.frames import opengl_to_opencv
+from blendtruth.geometry.pointcloud import bounding_box
 from blendtruth.models import default_up
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.view import Camera
@@ -206,8 +207,7 @@ def _add_camera() -> None:
 
 def mesh_box() -> tuple[np.ndarray, np.ndarray]:
     """Corners (min, max) of the world-space bounding box of all mesh vertices."""
-    pts = _mesh_points()
-    return pts.min(axis=0), pts.max(axis=0)
+    return bounding_box(_mesh_points())
 
 
 def _mesh_points(with_ground: bool = False) -> np.ndarray:
@@ -236,7 +236,8 @@ def mesh_bounds() -> tuple[np.ndarray, float]:
         raise BlendtruthError(
             "the scene's world coordinates overflow (a transform or coordinate is too large)"
         )
-    center = (allpts.min(axis=0) + allpts.max(axis=0)) / 2
+    lo, hi = bounding_box(allpts)
+    center = (lo + hi) / 2
     radius = float(np.linalg.norm(allpts - center, axis=1).max())
     if not radius > 0:
         raise BlendtruthError("the scene's geometry has zero size")

@@ -14,6 +14,13 @@ from blendtruth.errors import BlendtruthError
 from blendtruth.writers.atomic import atomic_open
 
 
+def bounding_box(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(min, max) corners (3 each, the points' dtype) of N×3 ``points``, N > 0. One
+    coordinate at a time: numpy's min over axis 0 of an N×3 array is ~20x slower."""
+    return (np.array([points[:, k].min() for k in range(3)]),
+            np.array([points[:, k].max() for k in range(3)]))  # fmt: skip
+
+
 def _vertex_dtype(normals: bool, colors: bool) -> np.dtype:
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if normals:

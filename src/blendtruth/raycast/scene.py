@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.pointcloud import bounding_box
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class TriangleScene:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) world corners of the bounding box, 3 float64 each."""
-        return self.corners.min(axis=(0, 1)), self.corners.max(axis=(0, 1))
+        return bounding_box(self.corners.reshape(-1, 3))
 
 
 def concatenate(parts: list[TriangleScene]) -> TriangleScene:
