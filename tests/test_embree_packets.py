@@ -1,4 +1,4 @@
-"""Embree's 16-ray packets (raycast/embree.py) against embreex's one-ray loop and brute force.
+"""Embree's 8-ray packets (raycast/embree.py) against embreex's one-ray loop and brute force.
 
 Both paths of :class:`RayCaster` must find the same triangle for every pixel, for every
 camera model, with and without a near clip, inside and outside the culling window; and

@@ -55,3 +55,32 @@ def test_check_passes_on_a_render_with_its_own_mesh(suzanne):
     run = subprocess.run([sys.executable, "-m", "blendtruth.cli", "check", str(suzanne)],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_mesh_ply_is_blenders_vertex_sharing_of_the_cast_triangles(meshes):
+    """mesh.ply comes from Blender's own indexed mesh: exactly the ray-cast corners (in
+    float32), Suzanne's 507 vertices shared as Blender shares them, and a loose vertex
+    that no triangle uses left out."""
+    import bpy
+
+    from blendtruth.blender.triangles import extract_triangles
+    from blendtruth.writers.meshfile import read_mesh_ply, write_triangles_ply
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.mesh.primitive_monkey_add(size=2.0, location=(0.5, -1.0, 0.25))
+    obj = bpy.context.active_object
+    obj.scale = (1.0, 2.0, -1.0)  # mirrored: the faces' winding is swapped too
+    obj.data.vertices.add(1)  # loose
+    obj.data.vertices[-1].co = (9.0, 9.0, 9.0)
+    bpy.context.view_layer.update()
+    scene = extract_triangles()
+    assert scene.vertices.shape == (508, 3) and scene.faces.shape == (968, 3)
+    np.testing.assert_array_equal(scene.vertices[scene.faces], scene.corners)
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "mesh.ply"
+    write_triangles_ply(path, scene.corners, scene.vertices, scene.faces)
+    vertices, faces = read_mesh_ply(path)
+    assert len(vertices) == 507 and not (vertices == 9.0).all(axis=1).any()
+    np.testing.assert_array_equal(vertices[faces], scene.corners.astype(np.float32))

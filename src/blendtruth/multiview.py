@@ -184,8 +184,9 @@ def render_model(
             coverage.add(name, view.mask)
             writer.submit(lambda name=name, view=view: write(name, view))
             if i == 0:  # after the first cast: the ray caster holds the triangles then
-                corners = backend.triangles().corners
-                writer.submit(lambda c=corners: write_triangles_ply(out / "mesh.ply", c))
+                tris = backend.triangles()
+                writer.submit(lambda t=tris: write_triangles_ply(
+                    out / "mesh.ply", t.corners, t.vertices, t.faces))  # fmt: skip
             if on_view:
                 on_view(i + 1, len(cameras))
     coverage.finish(written)

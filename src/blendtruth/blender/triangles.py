@@ -53,7 +53,7 @@ def extract_triangles() -> TriangleScene:
         if key not in local_cache:
             local_cache[key] = _mesh_arrays(mesh)
         local = local_cache[key]
-        if len(local["vertices"]) == 0:
+        if len(local["faces"]) == 0:
             continue
         slots = [s.material.pass_index if s.material else 0 for s in obj.material_slots]
         placed.append((key, np.array(inst.matrix_world, dtype=np.float64), slots, obj.pass_index))
@@ -93,7 +93,8 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
         layer.data.foreach_get("uv", loop_uv)
         uv = loop_uv.reshape(nl, 2)[tri_loops]
     return {
-        "vertices": co.reshape(nv, 3).astype(np.float64)[tri_verts.reshape(nt, 3)],
+        "vertices": co.reshape(nv, 3).astype(np.float64),
+        "faces": tri_verts.reshape(nt, 3).astype(np.int64),
         "normals": normals.reshape(nl, 3)[tri_loops],
         "smooth": smooth,
         "uv": uv,
@@ -113,10 +114,12 @@ def _to_world(
     instanced (normals interpolated in object space, then transformed): under non-uniform
     scale the two differ, so do as Cycles does. Unnormalised transformed normals,
     interpolated, equal the transformed interpolation."""
-    n = len(local["vertices"])
-    # As (3T)×3 matrices: one BLAS product each, 3-4x faster than broadcasting over T×3×3.
-    corners = local["vertices"].reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3]
-    corners = corners.reshape(n, 3, 3)
+    faces = local["faces"]
+    n = len(faces)
+    # The mesh's vertices transformed once (not every corner), then gathered: corners and
+    # vertices[faces] are the same numbers, so mesh.ply holds exactly what is cast.
+    vertices = local["vertices"] @ matrix[:3, :3].T + matrix[:3, 3]
+    corners = vertices[faces]
     normal_matrix = np.linalg.inv(matrix[:3, :3]).T
     normals = (local["normals"].reshape(-1, 3).astype(np.float64) @ normal_matrix.T).reshape(
         n, 3, 3
@@ -130,6 +133,7 @@ def _to_world(
         # side, so keep it too by swapping two corners (geometry unchanged).
         order = [0, 2, 1]
         corners, normals, uv = corners[:, order], normals[:, order], uv[:, order]
+        faces = faces[:, order]
     if slots:
         material = np.asarray(slots, np.int32)[np.clip(local["material_index"], 0, len(slots) - 1)]
     else:
@@ -143,4 +147,6 @@ def _to_world(
         instance=np.full(n, instance, np.int32),
         transform=np.zeros(n, np.int32),
         transforms=matrix[None],
+        vertices=vertices,
+        faces=np.ascontiguousarray(faces),
     )

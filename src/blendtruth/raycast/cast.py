@@ -35,7 +35,7 @@ class RayCaster:
     """An Embree scene of ``scene``'s triangles, built once, cast per camera.
 
     ``threads``: rays are cast on this many threads (0 = one per core). ``packets``:
-    None casts 16-ray packets where Embree's library and numba allow
+    None casts 8-ray packets where Embree's library and numba allow
     (:mod:`.embree`), False casts one ray at a time through embreex (same hits)."""
 
     def __init__(self, scene: TriangleScene, threads: int = 0, packets: bool | None = None) -> None:

@@ -30,6 +30,10 @@ class TriangleScene:
     - ``instance``: T int32 instance id (``object.pass_index``).
     - ``transform``: T int32 index into ``transforms``.
     - ``transforms``: K×4×4 float64 object-to-world matrix of each mesh instance.
+    - ``vertices``, ``faces`` (optional): the same triangles indexed, V×3 float64 world
+      positions and T×3 int64 rows with ``vertices[faces] == corners`` (Blender's own
+      vertex sharing; ``mesh.ply`` is written from them without searching for shared
+      corners). None where unknown (``select``, or a scene made from corners alone).
     """
 
     corners: np.ndarray
@@ -40,6 +44,8 @@ class TriangleScene:
     instance: np.ndarray
     transform: np.ndarray
     transforms: np.ndarray
+    vertices: np.ndarray | None = None
+    faces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.corners)
@@ -63,6 +69,11 @@ class TriangleScene:
             raise BlendtruthError(
                 f"TriangleScene.transforms: expected K×4×4, got {self.transforms.shape}"
             )
+        indexed = self.faces is not None and self.vertices is not None
+        if (self.faces is None) != (self.vertices is None) or (
+            indexed and (self.faces.shape != (n, 3) or self.vertices.shape[1:] != (3,))
+        ):
+            raise BlendtruthError("TriangleScene.vertices/faces: expected V×3 and T×3, or neither")
         if n == 0:
             raise BlendtruthError("the scene has no triangles to ray-cast")
         if not np.isfinite(self.corners).all():
@@ -107,6 +118,11 @@ def concatenate(parts: list[TriangleScene]) -> TriangleScene:
     if not parts:
         raise BlendtruthError("the scene has no triangles to ray-cast")
     offsets = np.cumsum([0] + [len(p.transforms) for p in parts[:-1]])
+    vertices = faces = None
+    if all(p.faces is not None for p in parts):
+        starts = np.cumsum([0] + [len(p.vertices) for p in parts[:-1]])
+        vertices = np.concatenate([p.vertices for p in parts])
+        faces = np.concatenate([p.faces + s for p, s in zip(parts, starts, strict=True)])
     return TriangleScene(
         corners=np.concatenate([p.corners for p in parts]),
         corner_normals=np.concatenate([p.corner_normals for p in parts]),
@@ -118,6 +134,8 @@ def concatenate(parts: list[TriangleScene]) -> TriangleScene:
             [p.transform + np.int32(o) for p, o in zip(parts, offsets, strict=True)]
         ).astype(np.int32),
         transforms=np.concatenate([p.transforms for p in parts]),
+        vertices=vertices,
+        faces=faces,
     )
 
 
@@ -156,4 +174,6 @@ def from_arrays(
         instance=np.full(n, instance, np.int32),
         transform=np.zeros(n, np.int32),
         transforms=np.eye(4)[None],
+        vertices=v,
+        faces=f,
     )

@@ -91,9 +91,24 @@ def read_mesh_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces
 
 
-def write_triangles_ply(path: str | os.PathLike, corners: np.ndarray) -> None:
-    """Write T×3×3 triangle corners (world frame) as ``mesh.ply``, with corners that are
-    equal in float32 shared, in the order of the triangles."""
+def write_triangles_ply(
+    path: str | os.PathLike,
+    corners: np.ndarray,
+    vertices: np.ndarray | None = None,
+    faces: np.ndarray | None = None,
+) -> None:
+    """Write T×3×3 triangle corners (world frame) as ``mesh.ply``, in the order of the
+    triangles. With their indexed form (V×3 ``vertices``, T×3 ``faces``,
+    ``vertices[faces] == corners``) the file keeps that vertex sharing, less any vertex
+    no triangle uses; without, corners equal in float32 are shared."""
+    if faces is not None and vertices is not None:
+        used = np.zeros(len(vertices), bool)
+        used[faces] = True
+        if not used.all():
+            index = np.cumsum(used) - 1
+            vertices, faces = vertices[used], index[faces]
+        write_mesh_ply(path, vertices, faces)
+        return
     flat = np.ascontiguousarray(np.asarray(corners, dtype="<f4").reshape(-1, 3))
     first, inverse = _shared_corners(flat)
     order = np.argsort(first)  # vertices in order of first use
