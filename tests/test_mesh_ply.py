@@ -80,7 +80,7 @@ def test_mesh_ply_is_blenders_vertex_sharing_of_the_cast_triangles(meshes):
     from pathlib import Path
 
     path = Path(tempfile.mkdtemp()) / "mesh.ply"
-    write_triangles_ply(path, scene.corners, scene.vertices, scene.faces)
+    write_triangles_ply(path, scene.vertices, scene.faces)
     vertices, faces = read_mesh_ply(path)
     assert len(vertices) == 507 and not (vertices == 9.0).all(axis=1).any()
     np.testing.assert_array_equal(vertices[faces], scene.corners.astype(np.float32))

@@ -185,8 +185,8 @@ def render_model(
             writer.submit(lambda name=name, view=view: write(name, view))
             if i == 0:  # after the first cast: the ray caster holds the triangles then
                 tris = backend.triangles()
-                writer.submit(lambda t=tris: write_triangles_ply(
-                    out / "mesh.ply", t.corners, t.vertices, t.faces))  # fmt: skip
+                mesh = (out / "mesh.ply", tris.vertices, tris.faces)
+                writer.submit(lambda m=mesh: write_triangles_ply(*m))
             if on_view:
                 on_view(i + 1, len(cameras))
     coverage.finish(written)

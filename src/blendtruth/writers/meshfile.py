@@ -91,50 +91,13 @@ def read_mesh_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces
 
 
-def write_triangles_ply(
-    path: str | os.PathLike,
-    corners: np.ndarray,
-    vertices: np.ndarray | None = None,
-    faces: np.ndarray | None = None,
-) -> None:
-    """Write T×3×3 triangle corners (world frame) as ``mesh.ply``, in the order of the
-    triangles. With their indexed form (V×3 ``vertices``, T×3 ``faces``,
-    ``vertices[faces] == corners``) the file keeps that vertex sharing, less any vertex
-    no triangle uses; without, corners equal in float32 are shared."""
-    if faces is not None and vertices is not None:
-        used = np.zeros(len(vertices), bool)
-        used[faces] = True
-        if not used.all():
-            index = np.cumsum(used) - 1
-            vertices, faces = vertices[used], index[faces]
-        write_mesh_ply(path, vertices, faces)
-        return
-    flat = np.ascontiguousarray(np.asarray(corners, dtype="<f4").reshape(-1, 3))
-    first, inverse = _shared_corners(flat)
-    order = np.argsort(first)  # vertices in order of first use
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    write_mesh_ply(path, flat[first[order]], rank[inverse].reshape(-1, 3))
-
-
-def _shared_corners(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first, inverse) of the distinct rows of N×3 float32 ``flat``, as np.unique's
-    return_index / return_inverse: through a 64-bit hash of each row's bits (one integer
-    sort, 2-3x faster than sorting 12-byte rows), checked exactly afterwards; a collision
-    falls back to the exact row sort."""
-    bits = flat.view(np.uint32).astype(np.uint64)
-    key = bits[:, 0] * np.uint64(0x9E3779B97F4A7C15)
-    key ^= bits[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F)
-    key ^= bits[:, 2] * np.uint64(0x165667B19E3779F9)
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    start = np.ones(len(key), bool)
-    start[1:] = sorted_key[1:] != sorted_key[:-1]
-    first = order[start]  # stable sort: the group's smallest index comes first
-    inverse = np.empty(len(key), np.int64)
-    inverse[order] = np.cumsum(start) - 1
-    if np.array_equal(flat[first][inverse], flat):
-        return first, inverse
-    rows = flat.view(np.dtype((np.void, 12))).ravel()
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    return first, inverse
+def write_triangles_ply(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """Write a scene's indexed triangles (V×3 world ``vertices``, T×3 ``faces``) as
+    ``mesh.ply``: Blender's vertex sharing, in the order of the triangles, less any
+    vertex no triangle uses."""
+    used = np.zeros(len(vertices), bool)
+    used[faces] = True
+    if not used.all():
+        index = np.cumsum(used) - 1
+        vertices, faces = vertices[used], index[faces]
+    write_mesh_ply(path, vertices, faces)
