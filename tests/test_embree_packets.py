@@ -116,3 +116,27 @@ def test_packet_hits_agree_with_brute_force(bunny):
                                           distances=True)  # fmt: skip
         assert np.array_equal(prim[same], out[same])
         np.testing.assert_allclose(tfar[same], ref_t[same], rtol=1e-5)
+
+
+def test_an_embree_build_failure_is_one_clear_line(monkeypatch):
+    """Embree reports errors through rtcGetDeviceError, not by failing the call: a scene
+    it could not build (2 = out of memory) must stop with one line, not cast garbage."""
+    import blendtruth.raycast.embree as embree
+    from blendtruth.errors import BlendtruthError
+
+    lib, loop = embree._library()
+
+    class OutOfMemory:
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+        @staticmethod
+        def rtcGetDeviceError(device):
+            return 2
+
+    monkeypatch.setitem(embree._STATE, "lib", (OutOfMemory(), loop))
+    v = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    with pytest.raises(
+        BlendtruthError, match=r"could not build the scene of 1 triangles.*out of memory"
+    ):
+        RayCaster(from_arrays(v, np.array([[0, 1, 2]])))
