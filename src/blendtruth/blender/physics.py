@@ -17,6 +17,7 @@ import numpy as np
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.placement import file_vertices, import_placed, world_triangles
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.geometry.pointcloud import bounding_box
 from blendtruth.scenes.placement import LayoutOptions, Placement, Spawn
 
 # Rest: every body moves less than this fraction of the largest radius per frame, for
@@ -35,7 +36,7 @@ def spawn_transform(spawn: Spawn, vertices: np.ndarray) -> np.ndarray:
     """model_to_world of a spawn: centre the model's bounding box, scale its bounding
     sphere (about that centre) to radius ``spawn.scale``, stand it up (Y-up files, if
     asked), rotate, move the centre to ``spawn.position``."""
-    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+    lo, hi = bounding_box(vertices)
     centre = (lo + hi) / 2
     radius = float(np.linalg.norm(vertices - centre, axis=1).max())
     if not radius > 0:

@@ -198,7 +198,7 @@ class LocalExecutor:
                 w.conn.close()
             raise
         else:
-            self._stop_all(pool)
+            self._stop(pool)
 
     def _over_memory(self, w: _Worker) -> bool:
         return self.max_memory is not None and resident_bytes(w.process.pid) > self.max_memory
@@ -215,34 +215,25 @@ class LocalExecutor:
         return min(waits) if waits else None
 
     def _replace(self, w: _Worker) -> _Worker:
-        self._stop(w, kill=w.job is not None)
+        self._stop([w], kill=w.job is not None)
         return self._start()
 
     @staticmethod
-    def _stop_all(pool: list[_Worker]) -> None:
-        """Ask every worker to exit, then wait for them together."""
-        deadline = time.monotonic() + _STOP_GRACE_S
-        for w in pool:
-            if w.process.is_alive():
-                try:
-                    w.conn.send(None)
-                except (BrokenPipeError, OSError):
-                    pass
-        for w in pool:
-            w.process.join(max(0.0, deadline - time.monotonic()))
-            kill_group(w.process)  # whatever it left running, or a worker stuck at exit
-            w.conn.close()
-
-    @staticmethod
-    def _stop(w: _Worker, kill: bool = False) -> None:
-        if w.process.is_alive() and not kill:
+    def _stop(workers: list[_Worker], kill: bool = False) -> None:
+        """Ask each live worker to exit (unless ``kill``), wait for them together up to
+        the grace time, then kill whatever is left of each."""
+        asked = [w for w in workers if w.process.is_alive() and not kill]
+        for w in asked:
             try:
                 w.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-            w.process.join(_STOP_GRACE_S)
-        kill_group(w.process)  # whatever it left running, or a worker stuck at exit
-        w.conn.close()
+        deadline = time.monotonic() + _STOP_GRACE_S
+        for w in workers:
+            if w in asked:
+                w.process.join(max(0.0, deadline - time.monotonic()))
+            kill_group(w.process)  # whatever it left running, or a worker stuck at exit
+            w.conn.close()
 
 
 def _is_blender_script_path(path: str) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.geometry.pointcloud import bounding_box
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Float32 rounding of a coordinate (half a float32 step at the largest |coordinate|), as a
@@ -47,8 +48,8 @@ class Bounds:
 
     def add(self, xyz: np.ndarray) -> None:
         if len(xyz):
-            self.lo = np.minimum(self.lo, xyz.min(axis=0))
-            self.hi = np.maximum(self.hi, xyz.max(axis=0))
+            lo, hi = bounding_box(xyz)
+            self.lo, self.hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
 
     @property
     def empty(self) -> bool:

@@ -93,7 +93,7 @@ def read_mesh_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 def write_triangles_ply(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:
     """Write a scene's indexed triangles (V×3 world ``vertices``, T×3 ``faces``) as
-    ``mesh.ply``: Blender's vertex sharing, in the order of the triangles, less any
+    ``mesh.ply``: Blender's vertex sharing, faces in the order of the triangles, less any
     vertex no triangle uses."""
     used = np.zeros(len(vertices), bool)
     used[faces] = True
