@@ -8,14 +8,14 @@
    loads the mesh, casts and saves.
 2. Cost growth: steady-state per-view time at 1k, 10k, 100k and 1M triangles
    (height-field grids): the median interval between consecutive views of an N-view
-   render; what a render does once (loading, extraction, BVH, mesh.ply, tables) is
-   printed beside it.
+   render, median of interleaved rounds; what a render does once (loading, extraction,
+   BVH, mesh.ply, tables) is printed beside it.
 3. Dataset: `blendtruth dataset` on the shared meshes (default 16 x 8 views, 256²,
    --no-rgb) against the objaverse-style baseline (bench/objaverse_style.py: a fresh
    Blender process per model, Z + Normal to EXR) run two at a time; views/s and CPU.
 
 Run: python bench/truth_speed.py [--views 24] [--size 512] [--rounds 3] [--skip-growth]
-     [--skip-dataset] [--growth 1000,10000,100000,1000000]
+     [--skip-dataset] [--growth 1000,10000,100000,1000000] [--growth-rounds 3]
 """
 
 from __future__ import annotations
@@ -218,7 +218,10 @@ def _grid(n_tris: int, path: Path) -> None:
     trimesh.Trimesh(verts, faces, process=False).export(path)
 
 
-def growth(sizes: list[int], views: int, size: int, tmp: Path) -> list[dict]:
+def growth(sizes: list[int], views: int, size: int, rounds: int, tmp: Path) -> list[dict]:
+    """Per size: the median over ``rounds`` of each way's steady-state seconds per view
+    (rounds interleaved over the sizes, so that a slow spell of this shared machine does
+    not fall on one size only) and of what a render spends once."""
     import dataclasses
 
     from blendtruth.api import backend_for
@@ -226,24 +229,30 @@ def growth(sizes: list[int], views: int, size: int, tmp: Path) -> list[dict]:
     from blendtruth.scene import SceneSpec
     from blendtruth.settings import RenderSettings
 
-    rows = []
+    setups = []
     for n in sizes:
         path = tmp / f"grid_{n}.ply"
         _grid(n, path)
         spec = SceneSpec(models=(path,), normalize=True)
         base = RenderSettings(width=size, height=size, rgb=False)
         backend = backend_for(spec)
-        plan = ViewPlan(views=views)
-        cameras = plan_cameras(plan, backend.info, base, base.seed)
+        cameras = plan_cameras(ViewPlan(views=views), backend.info, base, base.seed)
         tris = backend._raycast.caster(0).scene.corners
-        row = {"triangles": len(tris)}
-        for truth in ("raycast", "cycles"):
-            s = dataclasses.replace(base, truth=truth)
-            _ours(spec, ViewPlan(views=1), s, tmp / "warm")
-            row[truth], row[truth + "_once"] = _ours_steady(spec, plan, s, tmp / truth)
-        row["open3d"] = _open3d_views(tris, cameras, tmp / "o3d") / views
-        rows.append(row)
-    return rows
+        setups.append((spec, base, cameras, tris))
+    runs: list[dict[str, list[float]]] = [{} for _ in sizes]
+    for _ in range(rounds):
+        for (spec, base, cameras, tris), run in zip(setups, runs, strict=True):
+            for truth in ("raycast", "cycles"):
+                s = dataclasses.replace(base, truth=truth)
+                _ours(spec, ViewPlan(views=1), s, tmp / "warm")
+                steady, once = _ours_steady(spec, ViewPlan(views=views), s, tmp / truth)
+                run.setdefault(truth, []).append(steady)
+                run.setdefault(truth + "_once", []).append(once)
+            run.setdefault("open3d", []).append(_open3d_views(tris, cameras, tmp / "o3d") / views)
+    return [
+        {"triangles": len(tris)} | {k: statistics.median(v) for k, v in run.items()}
+        for (_, _, _, tris), run in zip(setups, runs, strict=True)
+    ]
 
 
 def dataset(models: int, views: int, size: int, tmp: Path) -> dict:
@@ -322,6 +331,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--growth", default="1000,10000,100000,1000000")
     parser.add_argument("--growth-views", type=int, default=12)
+    parser.add_argument("--growth-rounds", type=int, default=3)
     parser.add_argument("--dataset-models", type=int, default=16)
     parser.add_argument("--skip-growth", action="store_true")
     parser.add_argument("--skip-dataset", action="store_true")
@@ -351,12 +361,12 @@ def main() -> None:
             f"{w['blendtruth render'] / w['open3d script']:.2f}"
         )
         if not args.skip_growth:
-            rows = growth(
-                [int(x) for x in args.growth.split(",")], args.growth_views, args.size, tmp
-            )
+            sizes = [int(x) for x in args.growth.split(",")]
+            rows = growth(sizes, args.growth_views, args.size, args.growth_rounds, tmp)
             print(
                 f"\n## cost growth, {args.size}², steady-state ms/view (median interval "
-                f"between views of a {args.growth_views}-view render), and once per render (s)"
+                f"between views of a {args.growth_views}-view render), and once per render "
+                f"(s); median of {args.growth_rounds} interleaved rounds"
             )
             print(
                 "| triangles | raycast | cycles | Open3D | raycast once | cycles once |\n"

@@ -21,8 +21,8 @@ import numpy as np
 
 from blendtruth.geometry.projection import camera_rays
 from blendtruth.geometry.rays import ray_directions
-from blendtruth.raycast.embree import make_scene
-from blendtruth.raycast.kernels import kernel
+from blendtruth.raycast.embree import PacketScene, make_scene
+from blendtruth.raycast.kernels import kernel, records
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.view import Camera
 
@@ -44,10 +44,20 @@ class RayCaster:
         # Embree works in float32: centre the scene so float32 keeps its relative precision.
         self._offset = (lo + hi) / 2
         self._embree = make_scene(scene.corners - self._offset, packets)
-        self._face_normal = scene.face_normals()
-        self._plane = np.einsum("ij,ij->i", self._face_normal, scene.corners[:, 0] - self._offset)
-        self._dual = _dual_basis(scene.corners)
-        self._corner0 = np.ascontiguousarray(scene.corners[:, 0] - self._offset)
+        normal = scene.face_normals()
+        corner0 = scene.corners[:, 0] - self._offset
+        plane = np.einsum("ij,ij->i", normal, corner0)
+        # Everything the refinement reads of a hit triangle, one row each (kernels.py);
+        # the numpy path reads the same numbers through views of it.
+        self._tri = records(normal, plane, corner0, _dual_basis(scene.corners), scene.smooth,
+                            scene.instance)  # fmt: skip
+        self._face_normal, self._plane = self._tri[:, 0:3], self._tri[:, 3]
+        self._dual = self._tri[:, 7:13].reshape(-1, 2, 3)
+        # Corner normals for the compiled loops; none when no triangle is smooth.
+        smooth = scene.smooth.any()
+        self._corner_normals = np.ascontiguousarray(
+            scene.corner_normals if smooth else np.zeros((0, 3, 3)), np.float32
+        )
         self._box = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
                               for z in (lo[2], hi[2])])  # fmt: skip
         self._size = float(np.linalg.norm(hi - lo)) or 1.0
@@ -126,14 +136,17 @@ class RayCaster:
         if o_cam is not None:
             origins = origins + o_cam @ rot.T
         window = self._window(camera) if o_cam is None else None
+        compiled = kernel()
+        prim = None  # cast and refined in one loop (packets and numba)
         if window is not None and (window[0] > window[1] or window[2] > window[3]):
             prim = np.full(h * w, -1, np.int32)  # the scene is outside the view
-        else:
+        elif compiled is None or not isinstance(self._embree, PacketScene):
             prim, _ = self._embree.hits(origins, rays_cam, rot, near, valid, window,
                                         self._threads)  # fmt: skip
-        compiled = kernel()
         if compiled is not None:
-            out = self._refine_compiled(compiled, camera, prim, origins, set(passes), internals)
+            rays = (origins, near, valid, window)
+            out, prim = self._refine_compiled(compiled, camera, prim, rays, set(passes),
+                                              internals)  # fmt: skip
             if out is not None:
                 return out
         hit = np.flatnonzero(prim >= 0)
@@ -207,12 +220,14 @@ class RayCaster:
         self,
         compiled,
         camera: Camera,
-        prim: np.ndarray,
-        origins: np.ndarray,
+        prim: np.ndarray | None,
+        rays: tuple,
         want: set[str],
         internals: bool,
-    ) -> dict[str, np.ndarray] | None:
-        """:meth:`cast`'s refinement by the compiled loop (:mod:`.kernels`); None when a
+    ) -> tuple[dict[str, np.ndarray] | None, np.ndarray]:
+        """:meth:`cast`'s refinement by the compiled loops (:mod:`.kernels`): of the hits
+        ``prim``, or (``prim`` None) cast and refined in one packet loop, of the ``rays``
+        (world origins, near, valid, window). (passes, hit triangles); passes None when a
         hit's float64 plane is degenerate for its ray (the numpy path handles that)."""
         import numba
 
@@ -233,13 +248,16 @@ class RayCaster:
         geo = buffer("normal_geometric" in want, np.float32, 3)
         inst = buffer("instance" in want, np.int32)
         t, bary = buffer(extra, np.float64), buffer(extra, np.float64, 3)
-        bad = compiled(
-            prim, rays_cam, lengths, rot, origins, self._face_normal, self._plane,
-            self._corner0, self._dual, self.scene.corner_normals, self.scene.smooth,
-            self.scene.instance, depth, distance, normal, geo, inst, t, bary,
-        )  # fmt: skip
+        origins, near, valid, window = rays
+        refine = (lengths, self._tri, self._corner_normals, depth, distance, normal, geo,
+                  inst, t, bary)  # fmt: skip
+        if prim is None:
+            prim, bad = self._embree.refined_hits(origins, rays_cam, rot, near, valid, window,
+                                                  self._threads, refine=refine)  # fmt: skip
+        else:
+            bad = compiled(prim, rays_cam, rot, origins, *refine)
         if bad:
-            return None
+            return None, prim
         mask = prim >= 0
         images = {"depth": depth, "distance": distance, "normal": normal,
                   "normal_geometric": geo, "instance": inst, "mask": mask}  # fmt: skip
@@ -263,7 +281,7 @@ class RayCaster:
         if internals:
             out["triangle"] = np.where(mask, prim, -1).astype(np.int32).reshape(h, w)
             out["barycentric"] = bary.reshape(h, w, 3)
-        return out
+        return out, prim
 
     def _shading_normals(self, p: np.ndarray, ng: np.ndarray, bary: np.ndarray) -> np.ndarray:
         """World-frame unit shading normals of hits on triangles ``p`` (before the flip)."""

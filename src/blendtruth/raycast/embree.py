@@ -13,22 +13,21 @@ along its direction, so the two classes see the same rays and find the same tria
 with the coherent-ray flag is 2-4x faster on the same BVH (bunny, 512², two threads: ~5 ms
 instead of ~11-20 ms). It loads the Embree library that the embreex wheel ships, builds the
 scene through ctypes, and calls ``rtcIntersect8`` from a compiled numba loop over 4×2-pixel
-tiles. numba resolves the function by name when the loop is loaded, so
-the loop caches on disk like :mod:`.kernels`. :class:`EmbreexScene` is the fallback where
-that library or numba is missing.
+tiles (:mod:`.kernels`, where the float64 refinement is fused into the same loop).
+:class:`EmbreexScene` is the fallback where that library or numba is missing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.raycast import kernels
 
 # Rays per embreex call: bounds its float32 buffers and lets threads share the image.
 _CHUNK = 1 << 17
@@ -36,14 +35,6 @@ _CHUNK = 1 << 17
 _GEOMETRY_TRIANGLE, _BUFFER_INDEX, _BUFFER_VERTEX = 0, 0, 1
 _FORMAT_UINT3, _FORMAT_FLOAT3 = 0x5003, 0x9003
 _SCENE_ROBUST, _QUERY_COHERENT, _FEATURES_ALL = 1 << 2, 1 << 16, -1
-# Packets of 8 rays, 4×2 pixels: on subpixel triangles (1M-triangle meshes) 10% faster
-# than 16 rays of 4×4, within 0.5 ms at 512² on small meshes; 4 rays are slower on both.
-_LANES, _TILE_W, _TILE_H = 8, 4, 2
-# RTCRayHit8: rows of 8 lanes, structure of arrays (rtcore_ray.h).
-_ORG, _TNEAR, _DIR, _TIME, _TFAR, _MASK, _ID, _FLAGS = 0, 3, 4, 7, 8, 9, 10, 11
-_PRIM, _GEOM, _INST = 17, 18, 19
-_ROWS = 21  # through instID and instPrimID, which only some Embree builds have
-_INVALID = 0xFFFFFFFF
 
 
 def embreex():
@@ -60,6 +51,11 @@ def embreex():
 
 
 _STATE: dict = {}
+# refined_hits' refine arrays when no hit is refined (the loop's types stay the same).
+_NO_REFINE = (np.zeros(0), np.zeros((0, kernels.RECORD)), np.zeros((0, 3, 3), np.float32),
+              np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros((0, 3), np.float32),
+              np.zeros((0, 3), np.float32), np.zeros(0, np.int32), np.zeros(0),
+              np.zeros((0, 3)))  # fmt: skip
 
 
 def _library():
@@ -68,8 +64,6 @@ def _library():
         _STATE["lib"] = None
         try:
             import embreex
-            import llvmlite.binding
-            import numba
         except ImportError:
             return None
         root = os.path.dirname(os.path.dirname(os.path.abspath(embreex.__file__)))
@@ -96,13 +90,9 @@ def _library():
         for name, (restype, argtypes) in signatures.items():
             fn = getattr(lib, name)
             fn.restype, fn.argtypes = restype, argtypes
-        llvmlite.binding.load_library_permanently(found[0])
-        global _RTC_PACKET, prange
-        u = numba.types.uintp
-        signature = numba.types.void(u, u, u, u)
-        _RTC_PACKET = numba.types.ExternalFunction(f"rtcIntersect{_LANES}", signature)
-        prange = numba.prange
-        loop = numba.njit(parallel=True, cache=True, nogil=True)(_cast_packets)
+        loop = kernels.packet_loop(found[0])
+        if loop is None:
+            return None
         _STATE["lib"] = (lib, loop)
         _STATE["device"] = lib.rtcNewDevice(None)
     return _STATE["lib"]
@@ -151,18 +141,28 @@ class PacketScene:
         """(N int32 hit triangles, -1 = miss; N float32 Embree ray parameters or None).
         ``valid``: N bool, False = no ray; ``window``: (r0, r1, c0, c1, width), the only
         pixels (inclusive) that may hit, rays being row-major pixels of that width."""
+        tfar = np.zeros(len(rays) if distances else 0, np.float32)
+        prim, _ = self.refined_hits(origins, rays, rot, near, valid, window, threads, tfar)
+        return prim, (tfar if distances else None)
+
+    def refined_hits(self, origins, rays, rot, near=0.0, valid=None, window=None,
+                     threads=1, tfar=None, refine=None):  # fmt: skip
+        """As :meth:`hits`, and with ``refine`` (the arrays of :func:`.kernels._refine`
+        after ``origins``: lengths, records, corner normals and the outputs) each hit
+        refined in the same loop: (N int32 hit triangles, number of degenerate hits)."""
         import numba
 
         n = len(rays)
         r0, r1, c0, c1, width = window or (0, 0, 0, n - 1, n)
         prim = np.full(n, -1, np.int32)
-        tfar = np.zeros(n if distances else 0, np.float32)
+        tfar = np.zeros(0, np.float32) if tfar is None else tfar
         ok = np.zeros(0, bool) if valid is None else valid
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-        self._loop(self._scene, self._args.ctypes.data, prim, tfar, np.ascontiguousarray(rays),
-                   np.ascontiguousarray(rot), np.ascontiguousarray(origins), float(near), ok,
-                   r0, r1, c0, c1, width)  # fmt: skip
-        return prim, (tfar if distances else None)
+        bad = self._loop(self._scene, self._args.ctypes.data, prim, tfar,
+                         np.ascontiguousarray(rays), np.ascontiguousarray(rot),
+                         np.ascontiguousarray(origins), float(near), ok, r0, r1, c0, c1,
+                         width, *(refine or _NO_REFINE))  # fmt: skip
+        return prim, int(bad)
 
     def __del__(self) -> None:
         scene = getattr(self, "_scene", None)
@@ -239,66 +239,3 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     if threads not in _POOLS:
         _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="embree")
     return _POOLS[threads]
-
-
-_RTC_PACKET = None  # numba's handle on rtcIntersect8, set by _library()
-prange = range  # numba.prange once _library() compiles the loop
-
-
-def _cast_packets(scene, args, prim, tfar, rays, rot, origins, near, valid,
-                  r0, r1, c0, c1, width):  # fmt: skip
-    """Fill ``prim`` (and ``tfar`` unless empty) for the pixels of rows r0..r1, columns
-    c0..c1 (ray i = row·width + column), in packets of 4×2 pixels; lanes outside the window
-    or with ``valid[i]`` False (unless ``valid`` is empty) are not cast."""
-    tiles_x = (c1 - c0 + _TILE_W) // _TILE_W
-    tiles = ((r1 - r0 + _TILE_H) // _TILE_H) * tiles_x
-    blocks = min(tiles, 256)
-    # Per block: one RTCRayHit8 (64-byte aligned inside the row) and its valid mask.
-    buf = np.zeros((blocks, (_ROWS + 2) * _LANES), np.float32)
-    lanes = np.zeros((blocks, 32), np.int32)
-    stride = 0 if origins.shape[0] == 1 else 1
-    check = valid.shape[0] > 0
-    for b in prange(blocks):
-        off = ((64 - buf[b].ctypes.data % 64) % 64) // 4
-        ray = buf[b, off : off + _ROWS * _LANES]
-        bits = ray.view(np.uint32)
-        voff = ((64 - lanes[b].ctypes.data % 64) % 64) // 4
-        live = lanes[b, voff : voff + _LANES]
-        for tile in range(b * tiles // blocks, (b + 1) * tiles // blocks):
-            y0 = r0 + (tile // tiles_x) * _TILE_H
-            x0 = c0 + (tile % tiles_x) * _TILE_W
-            for k in range(_LANES):
-                y, x = y0 + k // _TILE_W, x0 + k % _TILE_W
-                i = y * width + x
-                live[k] = -1 if y <= r1 and x <= c1 and (not check or valid[i]) else 0
-                if live[k] == 0:
-                    continue
-                j = i * stride
-                v0, v1, v2 = rays[i, 0], rays[i, 1], rays[i, 2]
-                d0 = rot[0, 0] * v0 + rot[0, 1] * v1 + rot[0, 2] * v2
-                d1 = rot[1, 0] * v0 + rot[1, 1] * v1 + rot[1, 2] * v2
-                d2 = rot[2, 0] * v0 + rot[2, 1] * v1 + rot[2, 2] * v2
-                ray[_ORG * _LANES + k] = origins[j, 0] + near * d0
-                ray[(_ORG + 1) * _LANES + k] = origins[j, 1] + near * d1
-                ray[(_ORG + 2) * _LANES + k] = origins[j, 2] + near * d2
-                ray[_TNEAR * _LANES + k] = 0.0
-                ray[_DIR * _LANES + k] = d0
-                ray[(_DIR + 1) * _LANES + k] = d1
-                ray[(_DIR + 2) * _LANES + k] = d2
-                ray[_TIME * _LANES + k] = 0.0
-                ray[_TFAR * _LANES + k] = math.inf
-                bits[_MASK * _LANES + k] = _INVALID
-                bits[_ID * _LANES + k] = 0
-                bits[_FLAGS * _LANES + k] = 0
-                bits[_PRIM * _LANES + k] = _INVALID
-                bits[_GEOM * _LANES + k] = _INVALID
-                bits[_INST * _LANES + k] = _INVALID
-                bits[(_INST + 1) * _LANES + k] = _INVALID
-            _RTC_PACKET(live.ctypes.data, scene, ray.ctypes.data, args)
-            for k in range(_LANES):
-                if live[k] == 0 or bits[_GEOM * _LANES + k] == _INVALID:
-                    continue
-                i = (y0 + k // _TILE_W) * width + x0 + k % _TILE_W
-                prim[i] = np.int32(bits[_PRIM * _LANES + k])
-                if tfar.shape[0] > 0:
-                    tfar[i] = ray[_TFAR * _LANES + k]
