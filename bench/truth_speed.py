@@ -206,16 +206,9 @@ def _grid(n_tris: int, path: Path) -> None:
     """A height-field grid of about ``n_tris`` triangles, as a binary PLY."""
     import trimesh
 
-    n = max(2, int(round(np.sqrt(n_tris / 2))))
-    x, y = np.meshgrid(np.linspace(-1, 1, n + 1), np.linspace(-1, 1, n + 1))
-    z = 0.15 * np.sin(3 * x) * np.cos(2 * y)
-    verts = np.column_stack([x.ravel(), y.ravel(), z.ravel()])
-    idx = np.arange((n + 1) ** 2).reshape(n + 1, n + 1)
-    a, b, c, d = idx[:-1, :-1], idx[:-1, 1:], idx[1:, :-1], idx[1:, 1:]
-    faces = np.concatenate(
-        [np.stack([a, b, d], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)]
-    )
-    trimesh.Trimesh(verts, faces, process=False).export(path)
+    from cast_breakdown import grid
+
+    trimesh.Trimesh(*grid(n_tris), process=False).export(path)
 
 
 def growth(sizes: list[int], views: int, size: int, rounds: int, tmp: Path) -> list[dict]:
