@@ -267,3 +267,44 @@ def test_temp_folders_of_dead_processes_are_removed(tmp_path):
         assert live._tmp.exists() and live._tmp.name.startswith(f"blendtruth-{os.getpid()}-")
     finally:
         live.close()
+
+
+def test_every_file_of_a_render_is_fsynced_before_its_folders(meshes, tmp_path, monkeypatch):
+    # Views are fsynced on their own thread, behind the writer: render_model must still
+    # return only after every view file is on disk, and flush the folders (the renames)
+    # after the files, never before. A failed fsync must surface, not vanish on a thread.
+    import blendtruth.multiview as multiview
+    from blendtruth.multiview import ViewPlan, render_model
+    from blendtruth.scene import SceneSpec
+    from blendtruth.settings import RenderSettings
+
+    events: list[tuple[str, set[Path]]] = []
+    real_files, real_folders = multiview.sync_files, multiview.sync_folders
+
+    def files(paths, folders=True):
+        real_files(paths, folders)
+        events.append(("files", {Path(p) for p in paths}))
+
+    def folders(dirs):
+        real_folders(dirs)
+        events.append(("folders", {Path(d) for d in dirs}))
+
+    monkeypatch.setattr(multiview, "sync_files", files)
+    monkeypatch.setattr(multiview, "sync_folders", folders)
+    spec = SceneSpec(models=(meshes / "suzanne.obj",))
+    settings = RenderSettings(width=32, height=32, rgb=False)
+    out = tmp_path / "out"
+    written = render_model(spec, ViewPlan(views=3), settings, out)
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "folders" and kinds.count("folders") == 1, kinds
+    synced = set().union(*(paths for kind, paths in events if kind == "files"))
+    view_files = {p for p in written if p.parent.name in ("views", "depth", "mask")}
+    assert len(view_files) == 9 and view_files <= synced
+    assert {out / "views", out / "depth", out / "mask"} <= events[-1][1]
+
+    def broken(paths, folders=True):
+        raise OSError(5, "Input/output error", str(paths[0]))
+
+    monkeypatch.setattr(multiview, "sync_files", broken)
+    with pytest.raises(OSError, match="Input/output error"):
+        render_model(spec, ViewPlan(views=2), settings, tmp_path / "again")

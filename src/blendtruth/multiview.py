@@ -160,10 +160,11 @@ def render_model(
         fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
 
     def write(name: str, view: View) -> None:
-        # fsynced here, on the writer thread, while the next view is cast; the folders
-        # are flushed once at the end.
+        # fsynced on a third thread, so that the disk's wait overlaps the next view's
+        # writes as well as its cast; the folders are flushed once at the end, after
+        # every file.
         files = write_view_files(out, name, view, settings, durable=False)
-        sync_files(files, folders=False)
+        syncer.submit(lambda: sync_files(files, folders=False))
         written.extend(files)
         if "instance" in view.extra:
             counts = np.bincount(view.extra["instance"].ravel())
@@ -174,8 +175,9 @@ def render_model(
         if fused is not None:
             fused.add_view(view)
 
-    # Files are written on a background thread while the next view renders.
-    with BackgroundWriter() as writer:
+    # Files are written on a background thread while the next view renders. The syncer
+    # closes last (its queue bounds how far the writes may run ahead of the disk).
+    with BackgroundWriter(depth=4) as syncer, BackgroundWriter() as writer:
         for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
             # Cameras read from a file bring their own resolution.
             view = backend.render(
