@@ -144,7 +144,7 @@ class RayCaster:
             prim, _ = self._embree.hits(origins, rays_cam, rot, near, valid, window,
                                         self._threads)  # fmt: skip
         if compiled is not None:
-            rays = (origins, near, valid, window)
+            rays = (o_cam, rays_cam, lengths, valid, origins, near, window)
             out, prim = self._refine_compiled(compiled, camera, prim, rays, set(passes),
                                               internals)  # fmt: skip
             if out is not None:
@@ -227,15 +227,16 @@ class RayCaster:
     ) -> tuple[dict[str, np.ndarray] | None, np.ndarray]:
         """:meth:`cast`'s refinement by the compiled loops (:mod:`.kernels`): of the hits
         ``prim``, or (``prim`` None) cast and refined in one packet loop, of the ``rays``
-        (world origins, near, valid, window). (passes, hit triangles); passes None when a
-        hit's float64 plane is degenerate for its ray (the numpy path handles that)."""
+        (:meth:`_camera_rays`' four arrays, then the world origins, near and window).
+        (passes, hit triangles); passes None when a hit's float64 plane is degenerate
+        for its ray (the numpy path handles that)."""
         import numba
 
         h, w = camera.height, camera.width
         n = h * w
         pose = camera.cam_to_world
         rot = np.ascontiguousarray(pose[:3, :3])
-        o_cam, rays_cam, lengths, _ = self._camera_rays(camera)
+        o_cam, rays_cam, lengths, valid, origins, near, window = rays
         numba.set_num_threads(min(self._threads, numba.config.NUMBA_NUM_THREADS))
 
         def buffer(wanted: bool, dtype, *channels: int) -> np.ndarray:
@@ -248,7 +249,6 @@ class RayCaster:
         geo = buffer("normal_geometric" in want, np.float32, 3)
         inst = buffer("instance" in want, np.int32)
         t, bary = buffer(extra, np.float64), buffer(extra, np.float64, 3)
-        origins, near, valid, window = rays
         refine = (lengths, self._tri, self._corner_normals, depth, distance, normal, geo,
                   inst, t, bary)  # fmt: skip
         if prim is None:
