@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not packets_available(), reason="no bundled Embr
 def bunny():
     mesh = trimesh.load(BUNNY, force="mesh", process=False)
     scene = from_arrays(mesh.vertices, mesh.faces, vertex_normals=mesh.vertex_normals)
-    return mesh, scene, RayCaster(scene), RayCaster(scene, packets=False)
+    return mesh, scene, RayCaster(scene, raster=False), RayCaster(scene, packets=False, raster=False)
 
 
 def _cameras(mesh) -> list[Camera]:

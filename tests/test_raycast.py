@@ -259,7 +259,8 @@ def test_cast_passes_have_zero_background():
 
 def test_compiled_refinement_equals_the_numpy_path(monkeypatch):
     # The numba loops (raycast/kernels.py) must give the numpy path's arrays bit for bit:
-    # the refinement fused into the packet loop, and alone after embreex's hits. Smooth
+    # the refinement fused into the packet loop, and alone after embreex's or the
+    # rasteriser's hits. Smooth
     # and flat triangles, back faces, two instances, every cast pass. Barycentric weights
     # (an internal) may differ in the last bits from summation order.
     import blendtruth.raycast.kernels as kernels
@@ -275,9 +276,10 @@ def test_compiled_refinement_equals_the_numpy_path(monkeypatch):
     open_tri = from_arrays(np.array([[-2.0, 1.5, -1], [2, 1.5, -1], [0, 1.5, 2]]),
                            np.array([[0, 1, 2]]), instance=3)  # fmt: skip
     scene = concatenate([smooth, flat, open_tri])
-    casters = {"embreex + compiled": RayCaster(scene, packets=False)}
+    casters = {"embreex + compiled": RayCaster(scene, packets=False, raster=False),
+               "rasterised + compiled": RayCaster(scene, packets=False)}  # fmt: skip
     if packets_available():
-        casters["fused packets"] = RayCaster(scene)
+        casters["fused packets"] = RayCaster(scene, raster=False)
     from blendtruth.raycast.cast import CAST_PASSES
 
     seen = set()
@@ -285,7 +287,7 @@ def test_compiled_refinement_equals_the_numpy_path(monkeypatch):
         camera = _camera(eye=eye)
         for way, caster in casters.items():
             # Each against its own numpy path: the box's face and the open triangle are
-            # coplanar, and packets and embreex may pick different ones of the two.
+            # coplanar, and each way may pick a different one of the two.
             monkeypatch.setitem(kernels._STATE, "refine", False)  # kernel() is None: numpy
             reference = caster.cast(camera, CAST_PASSES, internals=True)
             monkeypatch.undo()
@@ -300,6 +302,8 @@ def test_compiled_refinement_equals_the_numpy_path(monkeypatch):
                 else:
                     assert np.array_equal(compiled[name], value), (way, name)
     assert seen == {0, 1, 2, 3}
+    assert casters["rasterised + compiled"]._rasterizer is not None  # it was the one used
+    assert casters["embreex + compiled"]._rasterizer is None
 
 
 def test_near_plane_clips_like_cycles_clip_start():
@@ -345,3 +349,36 @@ def test_rays_outside_the_bounding_box_window_are_not_needed(monkeypatch):
         assert full["mask"].any()
         for name, value in full.items():
             assert np.array_equal(culled[name], value), name
+
+
+@pytest.mark.parametrize("model", ["equirect", "fisheye"])
+def test_a_panoramic_camera_sees_an_object_far_off_its_axis(model):
+    # The culling window projects the bounding box like a pinhole. A panoramic camera
+    # outside the box, with the sphere 70 degrees off its optical axis, must still see
+    # all of it: as many pixels as with every ray cast, and as an independent cast of
+    # the camera's own rays against the analytic sphere.
+    from blendtruth.geometry.projection import camera_rays as model_rays
+    from blendtruth.geometry.projection import model_intrinsics
+
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
+    caster = RayCaster(from_arrays(sphere.vertices, sphere.faces))
+    fov = 180.0 if model == "fisheye" else None
+    intr = model_intrinsics(model, 96, 96, fov) if fov else model_intrinsics(model, 256, 128)
+    aim = np.radians(70.0)
+    eye = np.array([0.0, -6.0, 0.0])
+    pose = look_at(eye, eye + np.array([np.sin(aim), np.cos(aim), 0.0]))
+    camera = Camera(intr, pose, model, *([fov] if fov else []))
+    mask = caster.cast(camera, ("mask",))["mask"]
+    o, d, ok = model_rays(camera)
+    o = o.reshape(-1, 3) @ pose[:3, :3].T + pose[:3, 3]
+    d = d.reshape(-1, 3) @ pose[:3, :3].T
+    # A ray meets the unit sphere at the origin when its closest approach is within 1
+    # and ahead of it.
+    along = -np.einsum("ij,ij->i", o, d) / np.einsum("ij,ij->i", d, d)
+    closest = o + along[:, None] * d
+    hit = (along > 0) & (np.einsum("ij,ij->i", closest, closest) <= 1.0)
+    expected = (hit & ok.reshape(-1)).reshape(mask.shape)
+    assert expected.sum() > 50
+    # Pixels whose ray grazes the sphere may differ (the mesh is inscribed in it).
+    assert (mask != expected).sum() <= 0.2 * expected.sum()
+    assert mask.sum() >= 0.8 * expected.sum()

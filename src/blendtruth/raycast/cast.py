@@ -23,6 +23,8 @@ from blendtruth.geometry.projection import camera_rays
 from blendtruth.geometry.rays import ray_directions
 from blendtruth.raycast.embree import PacketScene, make_scene
 from blendtruth.raycast.kernels import kernel, records
+from blendtruth.raycast.raster import Rasterizer
+from blendtruth.raycast.raster import available as raster_available
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.view import Camera
 
@@ -36,9 +38,18 @@ class RayCaster:
 
     ``threads``: rays are cast on this many threads (0 = one per core). ``packets``:
     None casts 8-ray packets where Embree's library and numba allow
-    (:mod:`.embree`), False casts one ray at a time through embreex (same hits)."""
+    (:mod:`.embree`), False casts one ray at a time through embreex (same hits).
+    ``raster``: None finds a pinhole camera's hits by rasterising the triangles
+    (:mod:`.raster`) when numba is installed and the whole scene is beyond the near
+    plane (the same hits as Embree's up to pixel centres on edges), False never."""
 
-    def __init__(self, scene: TriangleScene, threads: int = 0, packets: bool | None = None) -> None:
+    def __init__(
+        self,
+        scene: TriangleScene,
+        threads: int = 0,
+        packets: bool | None = None,
+        raster: bool | None = None,
+    ) -> None:
         self.scene = scene
         lo, hi = scene.bounds()
         # Embree works in float32: centre the scene so float32 keeps its relative precision.
@@ -66,6 +77,8 @@ class RayCaster:
         self._rays = self._lengths = np.zeros((0, 3))
         self._ray_origins: np.ndarray | None = None
         self._valid: np.ndarray | None = None
+        self._raster = raster is not False and raster_available()
+        self._rasterizer: Rasterizer | None = None
 
     def _camera_rays(self, camera: Camera) -> tuple:
         """Camera-frame rays of the last camera model and intrinsics, cached: origins
@@ -111,6 +124,30 @@ class RayCaster:
             return None
         return r0, r1, c0, c1, intr.width
 
+    def _in_front(self, camera: Camera, near: float) -> bool:
+        """True when the rasteriser may find ``camera``'s hits: it is on, and the scene's
+        bounding box lies wholly beyond the plane z = ``near`` (nothing is clipped, every
+        vertex projects)."""
+        if not self._raster:
+            return False
+        pose = camera.cam_to_world
+        z = (self._box - pose[:3, 3]) @ pose[:3, 2]
+        return bool(z.min() > max(near, 1e-6 * self._size))
+
+    def _rasterised(self, camera: Camera, origin: np.ndarray) -> np.ndarray:
+        """H·W int32 hit triangles of a pinhole ``camera`` at ``origin`` (the caster's
+        frame) from the rasteriser, built on first use."""
+        if self._rasterizer is None:
+            scene = self.scene
+            if scene.faces is None:  # corners alone: every corner its own vertex
+                vertices = scene.corners.reshape(-1, 3)
+                faces = np.arange(len(vertices)).reshape(-1, 3)
+            else:
+                vertices, faces = scene.vertices, scene.faces
+            self._rasterizer = Rasterizer(vertices - self._offset, faces)
+        rot = camera.cam_to_world[:3, :3]
+        return self._rasterizer.hits(rot, origin, camera.intrinsics, self._threads)
+
     def cast(
         self,
         camera: Camera,
@@ -135,11 +172,14 @@ class RayCaster:
         origins = (pose[:3, 3] - self._offset)[None]
         if o_cam is not None:
             origins = origins + o_cam @ rot.T
-        window = self._window(camera) if o_cam is None else None
+        pinhole = camera.model == "pinhole"  # the window and the rasteriser project
+        window = self._window(camera) if pinhole else None
         compiled = kernel()
         prim = None  # cast and refined in one loop (packets and numba)
         if window is not None and (window[0] > window[1] or window[2] > window[3]):
             prim = np.full(h * w, -1, np.int32)  # the scene is outside the view
+        elif pinhole and self._in_front(camera, near):
+            prim = self._rasterised(camera, origins[0])
         elif compiled is None or not isinstance(self._embree, PacketScene):
             prim, _ = self._embree.hits(origins, rays_cam, rot, near, valid, window,
                                         self._threads)  # fmt: skip
