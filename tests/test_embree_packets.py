@@ -33,7 +33,9 @@ pytestmark = pytest.mark.skipif(not packets_available(), reason="no bundled Embr
 def bunny():
     mesh = trimesh.load(BUNNY, force="mesh", process=False)
     scene = from_arrays(mesh.vertices, mesh.faces, vertex_normals=mesh.vertex_normals)
-    return mesh, scene, RayCaster(scene, raster=False), RayCaster(scene, packets=False, raster=False)
+    # The rasteriser is off: these tests are about Embree's two ways of casting.
+    packets, single = RayCaster(scene, raster=False), RayCaster(scene, packets=False, raster=False)
+    return mesh, scene, packets, single
 
 
 def _cameras(mesh) -> list[Camera]:

@@ -22,9 +22,9 @@ from blendtruth import Camera, Intrinsics  # noqa: E402
 from blendtruth.geometry.frames import look_at  # noqa: E402
 from blendtruth.raycast.cast import RayCaster  # noqa: E402
 from blendtruth.raycast.scene import from_arrays  # noqa: E402
+from test_embree_packets import _brute_force  # noqa: E402
 
 from raycast_compare import ambiguous  # noqa: E402
-from test_embree_packets import _brute_force  # noqa: E402
 
 BUNNY = Path(__file__).resolve().parents[2] / "shared" / "meshes" / "stanford-bunny.obj"
 PASSES = ("depth", "distance", "normal", "normal_geometric", "mask", "instance")
@@ -83,8 +83,9 @@ def test_rasterised_hits_agree_with_brute_force(bunny):
     for camera in _cameras(mesh)[:2]:
         tri = _rasterised(raster, camera)["triangle"].reshape(-1)
         edges = ambiguous(raster, camera, 1e-4).reshape(-1)
+        on = np.flatnonzero(tri >= 0)
         pick = np.concatenate([rng.choice(tri.size, 100, replace=False),
-                               rng.choice(np.flatnonzero(tri >= 0), 150, replace=False)])  # fmt: skip
+                               rng.choice(on, 150, replace=False)])  # fmt: skip
         i = camera.intrinsics
         u, v = pick % i.width + 0.5, pick // i.width + 0.5
         rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy, np.ones_like(u)], 1)

@@ -22,7 +22,7 @@ import numpy as np
 from blendtruth.geometry.projection import camera_rays
 from blendtruth.geometry.rays import ray_directions
 from blendtruth.raycast.embree import PacketScene, make_scene
-from blendtruth.raycast.kernels import kernel, records
+from blendtruth.raycast.kernels import NO_REFINE, kernel, merge_loop, records
 from blendtruth.raycast.raster import Rasterizer
 from blendtruth.raycast.raster import available as raster_available
 from blendtruth.raycast.scene import TriangleScene
@@ -134,9 +134,9 @@ class RayCaster:
         z = (self._box - pose[:3, 3]) @ pose[:3, 2]
         return bool(z.min() > max(near, 1e-6 * self._size))
 
-    def _rasterised(self, camera: Camera, origin: np.ndarray) -> np.ndarray:
-        """H·W int32 hit triangles of a pinhole ``camera`` at ``origin`` (the caster's
-        frame) from the rasteriser, built on first use."""
+    def _rasterised(self, camera: Camera, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rasteriser's coverage of a pinhole ``camera`` at ``origin`` (the caster's
+        frame; :meth:`.Rasterizer.coverage`), the rasteriser built on first use."""
         if self._rasterizer is None:
             scene = self.scene
             if scene.faces is None:  # corners alone: every corner its own vertex
@@ -146,7 +146,7 @@ class RayCaster:
                 vertices, faces = scene.vertices, scene.faces
             self._rasterizer = Rasterizer(vertices - self._offset, faces)
         rot = camera.cam_to_world[:3, :3]
-        return self._rasterizer.hits(rot, origin, camera.intrinsics, self._threads)
+        return self._rasterizer.coverage(rot, origin, camera.intrinsics, self._threads)
 
     def cast(
         self,
@@ -179,7 +179,9 @@ class RayCaster:
         if window is not None and (window[0] > window[1] or window[2] > window[3]):
             prim = np.full(h * w, -1, np.int32)  # the scene is outside the view
         elif pinhole and self._in_front(camera, near):
-            prim = self._rasterised(camera, origins[0])
+            prim = self._rasterised(camera, origins[0])  # merged in _refine_compiled
+            if compiled is None:
+                prim = _merged(prim)
         elif compiled is None or not isinstance(self._embree, PacketScene):
             prim, _ = self._embree.hits(origins, rays_cam, rot, near, valid, window,
                                         self._threads)  # fmt: skip
@@ -266,7 +268,8 @@ class RayCaster:
         internals: bool,
     ) -> tuple[dict[str, np.ndarray] | None, np.ndarray]:
         """:meth:`cast`'s refinement by the compiled loops (:mod:`.kernels`): of the hits
-        ``prim``, or (``prim`` None) cast and refined in one packet loop, of the ``rays``
+        ``prim``, of the rasteriser's coverage (``prim`` a tuple, merged in the same loop),
+        or (``prim`` None) cast and refined in one packet loop, of the ``rays``
         (:meth:`_camera_rays`' four arrays, then the world origins, near and window).
         (passes, hit triangles); passes None when a hit's float64 plane is degenerate
         for its ray (the numpy path handles that)."""
@@ -291,7 +294,11 @@ class RayCaster:
         t, bary = buffer(extra, np.float64), buffer(extra, np.float64, 3)
         refine = (lengths, self._tri, self._corner_normals, depth, distance, normal, geo,
                   inst, t, bary)  # fmt: skip
-        if prim is None:
+        if isinstance(prim, tuple):  # the rasteriser's parts: merged and refined at once
+            inv_z, parts = prim
+            prim = np.empty(n, np.int32)
+            bad = merge_loop()(inv_z, parts, prim, rays_cam, rot, origins, *refine)
+        elif prim is None:
             prim, bad = self._embree.refined_hits(origins, rays_cam, rot, near, valid, window,
                                                   self._threads, refine=refine)  # fmt: skip
         else:
@@ -342,6 +349,15 @@ class RayCaster:
             blend = np.divide(blend, length, out=np.zeros_like(blend), where=length > 0)
             n[np.flatnonzero(smooth)[ok]] = blend[ok]
         return n
+
+
+def _merged(coverage: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The hit triangles (N int32, -1 = miss) of the rasteriser's coverage."""
+    inv_z, parts = coverage
+    prim = np.empty(parts.shape[1], np.int32)
+    merge_loop()(inv_z, parts, prim, np.zeros((0, 3)), np.eye(3), np.zeros((1, 3)),
+                 *NO_REFINE)  # fmt: skip
+    return prim
 
 
 def _blend(weights: np.ndarray, corners: np.ndarray) -> np.ndarray:

@@ -51,11 +51,6 @@ def embreex():
 
 
 _STATE: dict = {}
-# refined_hits' refine arrays when no hit is refined (the loop's types stay the same).
-_NO_REFINE = (np.zeros(0), np.zeros((0, kernels.RECORD)), np.zeros((0, 3, 3), np.float32),
-              np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros((0, 3), np.float32),
-              np.zeros((0, 3), np.float32), np.zeros(0, np.int32), np.zeros(0),
-              np.zeros((0, 3)))  # fmt: skip
 
 
 def _library():
@@ -161,7 +156,7 @@ class PacketScene:
         bad = self._loop(self._scene, self._args.ctypes.data, prim, tfar,
                          np.ascontiguousarray(rays), np.ascontiguousarray(rot),
                          np.ascontiguousarray(origins), float(near), ok, r0, r1, c0, c1,
-                         width, *(refine or _NO_REFINE))  # fmt: skip
+                         width, *(refine or kernels.NO_REFINE))  # fmt: skip
         return prim, int(bad)
 
     def __del__(self) -> None:

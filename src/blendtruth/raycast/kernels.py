@@ -37,6 +37,11 @@ _ROWS = 21  # through instID and instPrimID, which only some Embree builds have
 _INVALID = 0xFFFFFFFF
 
 _STATE: dict = {}
+# The refine arrays of the loops when no hit is refined (the loops' types stay the same).
+NO_REFINE = (np.zeros(0), np.zeros((0, RECORD)), np.zeros((0, 3, 3), np.float32),
+             np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros((0, 3), np.float32),
+             np.zeros((0, 3), np.float32), np.zeros(0, np.int32), np.zeros(0),
+             np.zeros((0, 3)))  # fmt: skip
 # Rebound to numba's versions by _compile() before either loop is compiled.
 prange = range
 _refine_hit = None
@@ -84,6 +89,15 @@ def kernel():
         numba = _compile()
         _STATE["refine"] = numba and numba.njit(parallel=True, cache=True, nogil=True)(_refine)
     return _STATE["refine"] or None
+
+
+def merge_loop():
+    """The compiled merge of the rasteriser's parts with the refinement fused
+    (:func:`_merge_refine`), or None when numba is not installed."""
+    if "merge" not in _STATE:
+        numba = _compile()
+        _STATE["merge"] = numba and numba.njit(parallel=True, cache=True, nogil=True)(_merge_refine)
+    return _STATE["merge"] or None
 
 
 def packet_loop(library: str):
@@ -294,4 +308,49 @@ def _cast_packets(
                                           origins[j, 2], rays, lengths, rot, tri,
                                           corner_normals, depth, distance, normal,
                                           normal_geometric, inst_out, t_out, bary_out)  # fmt: skip
+    return bad.sum()
+
+
+# Pixels between a hit's record prefetch and its refinement in _merge_refine.
+_LAG = 16
+
+
+def _merge_refine(
+    inv_z, parts, prim, rays_cam, rot, origins, lengths, tri, corner_normals,
+    depth, distance, normal, normal_geometric, inst_out, t_out, bary_out,
+):  # fmt: skip
+    """Set prim[k] to the nearest of the rasteriser's hits at pixel k (its rows of
+    ``parts``, Q×N int32, with 1/z in ``inv_z``: the largest, ties to the lower triangle;
+    -1 = none). Unless ``tri`` is empty, also refine every hit as :func:`_refine` does,
+    _LAG pixels after asking for its triangle's record, and return the number of
+    degenerate hits."""
+    q_count, n = inv_z.shape
+    blocks = min(n, 256)
+    bad = np.zeros(blocks, np.int64)
+    stride = 0 if origins.shape[0] == 1 else 1
+    refine = tri.shape[0] > 0
+    fetch_normals = normal.shape[0] > 0 and corner_normals.shape[0] > 0
+    for b in prange(blocks):
+        lo, hi = b * n // blocks, (b + 1) * n // blocks
+        for k in range(lo, hi + (_LAG if refine else 0)):
+            if k < hi:
+                z, p = inv_z[0, k], parts[0, k]
+                for q in range(1, q_count):
+                    zq, pq = inv_z[q, k], parts[q, k]
+                    if pq >= 0 and (zq > z or (zq == z and (p < 0 or pq < p))):
+                        z, p = zq, pq
+                prim[k] = p
+                if refine and p >= 0:
+                    _prefetch(tri.ctypes.data + p * (RECORD * 8))
+                    _prefetch(tri.ctypes.data + p * (RECORD * 8) + 64)
+                    if fetch_normals:
+                        _prefetch(corner_normals.ctypes.data + p * 36)
+                        _prefetch(corner_normals.ctypes.data + p * 36 + 35)
+            i = k - _LAG
+            if refine and i >= lo and prim[i] >= 0:
+                j = i * stride
+                bad[b] += _refine_hit(i, prim[i], origins[j, 0], origins[j, 1], origins[j, 2],
+                                      rays_cam, lengths, rot, tri, corner_normals, depth,
+                                      distance, normal, normal_geometric, inst_out, t_out,
+                                      bary_out)  # fmt: skip
     return bad.sum()

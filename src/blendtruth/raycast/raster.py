@@ -73,13 +73,17 @@ class Rasterizer:
         self._uvz = np.zeros((len(self._vertices), 3))
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
-    def hits(self, rot: np.ndarray, origin: np.ndarray, intrinsics, threads: int) -> np.ndarray:
-        """H·W int32 hit triangle per pixel, row-major (-1 = miss), for the camera at
-        ``origin`` (3, the caster's frame) with camera-to-world rotation ``rot`` (3×3).
-        The caller guarantees every vertex has camera z > 0 (and beyond its near plane)."""
+    def coverage(self, rot: np.ndarray, origin: np.ndarray, intrinsics, parts: int):
+        """(inv_z, prim): ``parts``×(H·W) float64 and int32, row-major pixels; row q
+        holds the nearest triangle (-1 = none) of the q-th slice of the triangles at each
+        pixel centre and its 1/z (0 = none), for the camera at ``origin`` (3, the
+        caster's frame) with camera-to-world rotation ``rot`` (3×3). The nearest over
+        all rows (largest 1/z, ties to the lower triangle) is the hit
+        (:func:`.kernels._merge_refine`). The caller guarantees every vertex has camera
+        z > 0 (and beyond its near plane). The arrays are reused by the next call."""
         i = intrinsics
         n = i.width * i.height
-        parts = max(1, threads)
+        parts = max(1, parts)
         if self._buffers is None or self._buffers[0].shape != (parts, n):
             self._buffers = (np.zeros((parts, n)), np.zeros((parts, n), np.int32))
         inv_z, prim = self._buffers
@@ -87,7 +91,7 @@ class Rasterizer:
                           np.ascontiguousarray(origin, np.float64), float(i.fx), float(i.fy),
                           float(i.cx), float(i.cy), self._uvz)  # fmt: skip
         _STATE["raster"](self._uvz, self._faces, i.width, i.height, inv_z, prim)
-        return prim[0].copy()
+        return inv_z, prim
 
 
 def _project(vertices, rot, origin, fx, fy, cx, cy, uvz):
@@ -116,8 +120,8 @@ def edge(uvz, i, j, px, py):
 
 
 def _raster(uvz, faces, width, height, inv_z, prim):
-    """Fill prim[0] with the nearest covering triangle per pixel (inv_z[0] its 1/z):
-    part q of inv_z/prim takes the q-th slice of the triangles, then the parts merge."""
+    """Per part q (row q of inv_z and prim): the nearest triangle of the q-th slice of
+    the triangles covering each pixel centre (-1 = none) and its 1/z (0 = none)."""
     parts, n = inv_z.shape
     count = faces.shape[0]
     for q in prange(parts):
@@ -157,11 +161,3 @@ def _raster(uvz, faces, width, height, inv_z, prim):
                     if z > best[k] or (z == best[k] and p < who[k]):
                         best[k] = z
                         who[k] = p
-    if parts > 1:
-        for k in prange(n):
-            z, p = inv_z[0, k], prim[0, k]
-            for q in range(1, parts):
-                zq, pq = inv_z[q, k], prim[q, k]
-                if pq >= 0 and (zq > z or (zq == z and (p < 0 or pq < p))):
-                    z, p = zq, pq
-            inv_z[0, k], prim[0, k] = z, p
