@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from blendtruth.raycast import intrinsics
+
 # The per-triangle record: columns of one float64 row (RECORD wide, 128 bytes).
 RECORD = 16
 _N, _PLANE, _C0, _G1, _G2, _SMOOTH, _INSTANCE = 0, 3, 4, 7, 10, 13, 14
@@ -46,6 +48,7 @@ NO_REFINE = (np.zeros(0), np.zeros((0, RECORD)), np.zeros((0, 3, 3), np.float32)
 prange = range
 _refine_hit = None
 _prefetch = None
+_fetch_add = None
 _RTC_PACKET = None
 
 
@@ -75,9 +78,10 @@ def _compile():
         except ImportError:
             _STATE["numba"] = None
             return None
-        global prange, _refine_hit, _prefetch
+        global prange, _refine_hit, _prefetch, _fetch_add
         prange = numba.prange
-        _prefetch = _prefetch_intrinsic()
+        _prefetch = intrinsics.prefetch()
+        _fetch_add = intrinsics.fetch_add()
         _refine_hit = numba.njit(inline="always", cache=True, nogil=True)(refine_hit)
         _STATE["numba"] = numba
     return _STATE["numba"]
@@ -117,29 +121,6 @@ def packet_loop(library: str):
             )
             _STATE["packets"] = numba.njit(parallel=True, cache=True, nogil=True)(_cast_packets)
     return _STATE["packets"]
-
-
-def _prefetch_intrinsic():
-    """A numba intrinsic: prefetch(address) asks the CPU to fetch that cache line."""
-    from llvmlite import ir
-    from numba.core import cgutils, types
-    from numba.core.extending import intrinsic
-
-    @intrinsic
-    def prefetch(typingctx, address):
-        def codegen(context, builder, signature, args):
-            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                "llvm.prefetch.p0i8",
-            )  # fmt: skip
-            # A read, kept in every cache level, of data (not instructions).
-            builder.call(fn, [builder.inttoptr(args[0], i8p), i32(0), i32(3), i32(1)])
-            return context.get_dummy_value()
-
-        return types.void(address), codegen
-
-    return prefetch
 
 
 def refine_hit(
@@ -330,7 +311,9 @@ def _merge_refine(
     stride = 0 if origins.shape[0] == 1 else 1
     refine = tri.shape[0] > 0
     fetch_normals = normal.shape[0] > 0 and corner_normals.shape[0] > 0
-    for b in prange(blocks):
+    taken = np.zeros(1, np.int64)
+    for _ in prange(blocks):  # each iteration takes the next block not yet taken
+        b = _fetch_add(taken.ctypes.data, 1)
         lo, hi = b * n // blocks, (b + 1) * n // blocks
         for k in range(lo, hi + (_LAG if refine else 0)):
             if k < hi:

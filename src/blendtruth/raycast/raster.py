@@ -32,10 +32,15 @@ import math
 
 import numpy as np
 
+from blendtruth.raycast import intrinsics
+
 _STATE: dict = {}
 # Rebound to numba's versions by _compile().
 prange = range
 _edge = None
+_fetch_add = None
+# Triangles per piece of work handed to a thread.
+_CHUNK = 4096
 
 
 def _compile():
@@ -46,9 +51,10 @@ def _compile():
         except ImportError:
             _STATE["numba"] = None
             return None
-        global prange, _edge
+        global prange, _edge, _fetch_add
         prange = numba.prange
         _edge = numba.njit(inline="always", cache=True, nogil=True)(edge)
+        _fetch_add = intrinsics.fetch_add()
         options = {"parallel": True, "cache": True, "nogil": True}
         _STATE["project"] = numba.njit(**options)(_project)
         _STATE["raster"] = numba.njit(**options)(_raster)
@@ -75,7 +81,7 @@ class Rasterizer:
 
     def coverage(self, rot: np.ndarray, origin: np.ndarray, intrinsics, parts: int):
         """(inv_z, prim): ``parts``×(H·W) float64 and int32, row-major pixels; row q
-        holds the nearest triangle (-1 = none) of the q-th slice of the triangles at each
+        holds the nearest triangle (-1 = none) of the triangles that part took at each
         pixel centre and its 1/z (0 = none), for the camera at ``origin`` (3, the
         caster's frame) with camera-to-world rotation ``rot`` (3×3). The nearest over
         all rows (largest 1/z, ties to the lower triangle) is the hit
@@ -83,7 +89,9 @@ class Rasterizer:
         z > 0 (and beyond its near plane). The arrays are reused by the next call."""
         i = intrinsics
         n = i.width * i.height
-        parts = max(1, parts)
+        numba = _STATE["numba"]
+        parts = max(1, min(parts, numba.config.NUMBA_NUM_THREADS))  # one per thread
+        numba.set_num_threads(parts)
         if self._buffers is None or self._buffers[0].shape != (parts, n):
             self._buffers = (np.zeros((parts, n)), np.zeros((parts, n), np.int32))
         inv_z, prim = self._buffers
@@ -120,44 +128,53 @@ def edge(uvz, i, j, px, py):
 
 
 def _raster(uvz, faces, width, height, inv_z, prim):
-    """Per part q (row q of inv_z and prim): the nearest triangle of the q-th slice of
-    the triangles covering each pixel centre (-1 = none) and its 1/z (0 = none)."""
+    """Per part q (row q of inv_z and prim): the nearest triangle, of those the part
+    took, covering each pixel centre (-1 = none) and its 1/z (0 = none)."""
     parts, n = inv_z.shape
     count = faces.shape[0]
+    pieces = (count + _CHUNK - 1) // _CHUNK
+    taken = np.zeros(1, np.int64)
     for q in prange(parts):
         best, who = inv_z[q], prim[q]
         for k in range(n):
             best[k] = 0.0
             who[k] = -1
-        for p in range(q * count // parts, (q + 1) * count // parts):
-            a, b, c = faces[p, 0], faces[p, 1], faces[p, 2]
-            ua, ub, uc = uvz[a, 0], uvz[b, 0], uvz[c, 0]
-            va, vb, vc = uvz[a, 1], uvz[b, 1], uvz[c, 1]
-            c0 = max(0, math.ceil(min(ua, ub, uc)))
-            c1 = min(width - 1, math.floor(max(ua, ub, uc)))
-            r0 = max(0, math.ceil(min(va, vb, vc)))
-            r1 = min(height - 1, math.floor(max(va, vb, vc)))
-            if (c0 > c1) | (r0 > r1):  # no pixel centre in the bounding box
-                continue
-            area = _edge(uvz, a, b, uc, vc)
-            if not area != 0.0:  # seen edge-on: covers no pixel centre
-                continue
-            s = 1.0 if area > 0 else -1.0
-            za, zb, zc = uvz[a, 2], uvz[b, 2], uvz[c, 2]
-            for r in range(r0, r1 + 1):
-                py = float(r)
-                for col in range(c0, c1 + 1):
-                    px = float(col)
-                    e_ab = s * _edge(uvz, a, b, px, py)
-                    e_bc = s * _edge(uvz, b, c, px, py)
-                    e_ca = s * _edge(uvz, c, a, px, py)
-                    if e_ab < 0 or e_bc < 0 or e_ca < 0:
-                        continue
-                    total = e_ab + e_bc + e_ca
-                    if not total > 0:
-                        continue
-                    z = (e_bc * za + e_ca * zb + e_ab * zc) / total
-                    k = r * width + col
-                    if z > best[k] or (z == best[k] and p < who[k]):
-                        best[k] = z
-                        who[k] = p
+        # Pieces of _CHUNK triangles go to whichever part asks next: a thread that shares
+        # its core with the writer takes fewer. The answer does not depend on which part
+        # took a triangle (the merge keeps the largest 1/z, ties to the lower triangle).
+        while True:
+            piece = _fetch_add(taken.ctypes.data, 1)
+            if piece >= pieces:
+                break
+            for p in range(piece * _CHUNK, min(count, (piece + 1) * _CHUNK)):
+                a, b, c = faces[p, 0], faces[p, 1], faces[p, 2]
+                ua, ub, uc = uvz[a, 0], uvz[b, 0], uvz[c, 0]
+                va, vb, vc = uvz[a, 1], uvz[b, 1], uvz[c, 1]
+                c0 = max(0, math.ceil(min(ua, ub, uc)))
+                c1 = min(width - 1, math.floor(max(ua, ub, uc)))
+                r0 = max(0, math.ceil(min(va, vb, vc)))
+                r1 = min(height - 1, math.floor(max(va, vb, vc)))
+                if (c0 > c1) | (r0 > r1):  # no pixel centre in the bounding box
+                    continue
+                area = _edge(uvz, a, b, uc, vc)
+                if not area != 0.0:  # seen edge-on: covers no pixel centre
+                    continue
+                s = 1.0 if area > 0 else -1.0
+                za, zb, zc = uvz[a, 2], uvz[b, 2], uvz[c, 2]
+                for r in range(r0, r1 + 1):
+                    py = float(r)
+                    for col in range(c0, c1 + 1):
+                        px = float(col)
+                        e_ab = s * _edge(uvz, a, b, px, py)
+                        e_bc = s * _edge(uvz, b, c, px, py)
+                        e_ca = s * _edge(uvz, c, a, px, py)
+                        if e_ab < 0 or e_bc < 0 or e_ca < 0:
+                            continue
+                        total = e_ab + e_bc + e_ca
+                        if not total > 0:
+                            continue
+                        z = (e_bc * za + e_ca * zb + e_ab * zc) / total
+                        k = r * width + col
+                        if z > best[k] or (z == best[k] and p < who[k]):
+                            best[k] = z
+                            who[k] = p
