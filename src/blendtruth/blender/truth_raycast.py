@@ -21,8 +21,9 @@ from blendtruth.scene import SceneInfo
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera
 
-NOTE = ("one ray through each pixel centre against Blender's evaluated triangles (Embree, "
-        "hit refined in float64); depth and normal are not blended")  # fmt: skip
+NOTE = ("one ray through each pixel centre against Blender's evaluated triangles (hit "
+        "triangle rasterised in float64 or cast by Embree, hit refined in float64); depth "
+        "and normal are not blended")  # fmt: skip
 
 
 class RaycastTruth:
@@ -115,7 +116,7 @@ class RaycastTruth:
         meta = {
             "backend": "raycast",
             "requested": settings.truth,
-            "engine": f"Embree 4 (embreex), {caster.scene.triangle_count} triangles",
+            "engine": f"{caster.hits_by}, {caster.scene.triangle_count} triangles",
             "samples": 1,
             "note": NOTE,
             "passes": list(settings.passes),

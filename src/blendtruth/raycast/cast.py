@@ -79,6 +79,8 @@ class RayCaster:
         self._valid: np.ndarray | None = None
         self._raster = raster is not False and raster_available()
         self._rasterizer: Rasterizer | None = None
+        # How the last cast found its hit triangles (for the view's meta).
+        self.hits_by = ""
 
     def _camera_rays(self, camera: Camera) -> tuple:
         """Camera-frame rays of the last camera model and intrinsics, cached: origins
@@ -176,13 +178,16 @@ class RayCaster:
         window = self._window(camera) if pinhole else None
         compiled = kernel()
         prim = None  # cast and refined in one loop (packets and numba)
+        packets = isinstance(self._embree, PacketScene)
+        self.hits_by = "Embree 4, 8-ray packets" if packets else "Embree 4 (embreex)"
         if window is not None and (window[0] > window[1] or window[2] > window[3]):
             prim = np.full(h * w, -1, np.int32)  # the scene is outside the view
         elif pinhole and self._in_front(camera, near):
+            self.hits_by = "rasterised in float64"
             prim = self._rasterised(camera, origins[0])  # merged in _refine_compiled
             if compiled is None:
                 prim = _merged(prim)
-        elif compiled is None or not isinstance(self._embree, PacketScene):
+        elif compiled is None or not packets:
             prim, _ = self._embree.hits(origins, rays_cam, rot, near, valid, window,
                                         self._threads)  # fmt: skip
         if compiled is not None:
