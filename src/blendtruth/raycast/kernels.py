@@ -48,6 +48,7 @@ NO_REFINE = (np.zeros(0), np.zeros((0, RECORD)), np.zeros((0, 3, 3), np.float32)
 prange = range
 _refine_hit = None
 _prefetch = None
+_prefetch_triangle = None
 _fetch_add = None
 _RTC_PACKET = None
 
@@ -78,11 +79,12 @@ def _compile():
         except ImportError:
             _STATE["numba"] = None
             return None
-        global prange, _refine_hit, _prefetch, _fetch_add
+        global prange, _refine_hit, _prefetch, _fetch_add, _prefetch_triangle
         prange = numba.prange
         _prefetch = intrinsics.prefetch()
         _fetch_add = intrinsics.fetch_add()
         _refine_hit = numba.njit(inline="always", cache=True, nogil=True)(refine_hit)
+        _prefetch_triangle = numba.njit(inline="always", cache=True, nogil=True)(prefetch_triangle)
         _STATE["numba"] = numba
     return _STATE["numba"]
 
@@ -121,6 +123,16 @@ def packet_loop(library: str):
             )
             _STATE["packets"] = numba.njit(parallel=True, cache=True, nogil=True)(_cast_packets)
     return _STATE["packets"]
+
+
+def prefetch_triangle(p, tri, corner_normals, normals):
+    """Ask the CPU for triangle p's record (two cache lines) and, with ``normals``, its
+    36 bytes of corner normals, ahead of :func:`refine_hit`."""
+    _prefetch(tri.ctypes.data + p * (RECORD * 8))
+    _prefetch(tri.ctypes.data + p * (RECORD * 8) + 64)
+    if normals:
+        _prefetch(corner_normals.ctypes.data + p * 36)
+        _prefetch(corner_normals.ctypes.data + p * 36 + 35)
 
 
 def refine_hit(
@@ -271,11 +283,7 @@ def _cast_packets(
                     if tfar.shape[0] > 0:
                         tfar[i] = ray[_TFAR * LANES + k]
                     if refine:
-                        _prefetch(tri.ctypes.data + p * (RECORD * 8))
-                        _prefetch(tri.ctypes.data + p * (RECORD * 8) + 64)
-                        if fetch_normals:
-                            _prefetch(corner_normals.ctypes.data + p * 36)
-                            _prefetch(corner_normals.ctypes.data + p * 36 + 35)
+                        _prefetch_triangle(p, tri, corner_normals, fetch_normals)
             if refine and tile > first:
                 y0 = r0 + ((tile - 1) // tiles_x) * _TILE_H
                 x0 = c0 + ((tile - 1) % tiles_x) * _TILE_W
@@ -324,11 +332,7 @@ def _merge_refine(
                         z, p = zq, pq
                 prim[k] = p
                 if refine and p >= 0:
-                    _prefetch(tri.ctypes.data + p * (RECORD * 8))
-                    _prefetch(tri.ctypes.data + p * (RECORD * 8) + 64)
-                    if fetch_normals:
-                        _prefetch(corner_normals.ctypes.data + p * 36)
-                        _prefetch(corner_normals.ctypes.data + p * 36 + 35)
+                    _prefetch_triangle(p, tri, corner_normals, fetch_normals)
             i = k - _LAG
             if refine and i >= lo and prim[i] >= 0:
                 j = i * stride

@@ -6,8 +6,9 @@ the pixel centre. Finding it by projecting every vertex once and visiting each t
 covered pixel centres costs memory in the order the triangles are stored, where Embree's
 traversal jumps through a BVH of ~50 bytes per triangle; on meshes with more triangles
 than pixels that traversal is bound by memory latency (1M triangles, 512², two threads:
-~12 ms against ~3 ms here). The float64 refinement of :mod:`.kernels` then recomputes
-each hit from its triangle's plane, as after Embree.
+the whole cast with its refinement ~7-10 ms here against ~11-14 ms with Embree's packets,
+bench/cast_breakdown.py). The float64 refinement of :mod:`.kernels` then recomputes each
+hit from its triangle's plane, as after Embree.
 
 Exactness (the same as Embree's up to pixel centres on edges):
 - coverage is decided in float64 on the projected vertices, each edge evaluated from its
@@ -18,8 +19,8 @@ Exactness (the same as Embree's up to pixel centres on edges):
 - the nearest triangle is the one with the largest perspective-correct 1/z at the pixel
   centre; ties go to the lower triangle index, so the answer does not depend on how the
   triangles are split over threads.
-Embree decides in float32, so the two may differ on pixel centres within ~1e-5 px of an
-edge (tested against Embree with that bound).
+Embree decides in float32, so the two may differ on pixel centres very close to an edge
+(tested: only on centres within 1e-4 px of one).
 
 Projection: the camera frame has OpenCV axes; vertex (x, y, z) lands at pixel-centre
 coordinates (fx·x/z + cx - 0.5, fy·y/z + cy - 0.5), the inverse of the ray
