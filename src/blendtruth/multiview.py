@@ -143,6 +143,12 @@ def render_model(
         from blendtruth.geometry.correspondence import check_pairs
 
         check_pairs(plan.pairs, len(cameras))
+        models = sorted({c.model for c in cameras} - {"pinhole"})
+        if models:
+            raise BlendtruthError(
+                f"--pairs: flow and covisibility are computed for pinhole cameras only; "
+                f"these cameras are {', '.join(models)} (refused rather than given pinhole flow)"
+            )
     check_cameras(cameras, info)
     coverage = Coverage(len(cameras))
     out = Path(out)

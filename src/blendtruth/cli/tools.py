@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports.colmap import MAX_POINTS
 
 _PATH = click.Path(path_type=Path)
 
@@ -94,7 +95,11 @@ def _depth_scale(text: str) -> float | str:
     help="png16: scene units per count, or auto (a power of ten that fits).",
 )
 @click.option(
-    "--max-points", type=int, default=200_000, show_default=True, help="colmap: 3D points."
+    "--max-points",
+    type=int,
+    default=MAX_POINTS,
+    show_default=True,
+    help="colmap: at most this many 3D points (a pixel-grid stride that fits).",
 )
 @click.option(
     "--shard-bytes",
