@@ -18,6 +18,7 @@ from blendtruth.cli.options import (
     scene_from_options,
     settings_from_options,
     view_options,
+    written_summary,
 )
 from blendtruth.cli.scene import (
     build_scene_command,
@@ -96,7 +97,7 @@ def render(
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else plan_from_options(o)
     exports = _export_formats(o, tutorial)
-    from blendtruth.writers.output import prepare_out_dir, remove_if_empty
+    from blendtruth.writers.atomic import prepare_out_dir, remove_if_empty
 
     out = o["out"]
     created = prepare_out_dir(out)
@@ -121,8 +122,7 @@ def render(
             raise click.exceptions.Exit(exc.exit_code) from None
         raise
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
-    for path in written:
-        click.echo(f"wrote {path}")
+    click.echo(written_summary(out, written))
     if exports:
         _run_exports(exports, out)
 

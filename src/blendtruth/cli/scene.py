@@ -17,6 +17,7 @@ from blendtruth.models import check_model_file
 from blendtruth.scene import SceneSpec
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.scenes.rigs import RIGS
+from blendtruth.writers.atomic import prepare_out_dir
 
 _PATH = click.Path(path_type=Path)
 
@@ -241,6 +242,7 @@ def build_scene_command(
             raise BlendtruthError(
                 f"--workers must be >= 1 and --timeout > 0, got {workers}, {timeout}"
             )
+        prepare_out_dir(o["out"])  # before Blender starts or physics runs
         if workers > 1 and o["threads"] == 0:
             o["threads"] = max(1, (os.cpu_count() or 1) // workers)
         options = layout_from_options(lay, o)
@@ -265,8 +267,9 @@ def build_scene_command(
         models = expand_sources(list(pool))
         written = render_scene(models, options, scene_template(o), plan, settings, o["out"])
         click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-        for path in written:
-            click.echo(f"wrote {path}")
+        from blendtruth.cli.options import written_summary  # options imports this module
+
+        click.echo(written_summary(o["out"], written))
 
     return scene
 

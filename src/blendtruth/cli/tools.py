@@ -15,6 +15,7 @@ import click
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.colmap import MAX_POINTS
+from blendtruth.writers.atomic import prepare_out_dir
 
 _PATH = click.Path(path_type=Path)
 
@@ -118,6 +119,12 @@ def export_command(formats, folder, out, depth_scale, max_points, max_shard_byte
     names = parse_formats(formats)
     if max_points < 1 or max_shard_bytes < 1:
         raise BlendtruthError("--max-points and --shard-bytes must be >= 1")
+    if not Path(folder).is_dir():
+        raise BlendtruthError(f"{folder}: no such folder")
+    if out is not None:
+        prepare_out_dir(out)
+    else:  # written in place: the folder itself must take files
+        prepare_out_dir(folder, "FOLDER")
     written = run_exports(
         names,
         folder,
@@ -144,6 +151,7 @@ def show_command(folder, out, views, no_progress):
         raise BlendtruthError(f"--views must be >= 1, got {views}")
     if not Path(folder).is_dir():
         raise BlendtruthError(f"{folder}: no such folder")
+    prepare_out_dir(Path(out) if out is not None else Path(folder) / "show")
     from blendtruth.exports.source import dataset_items, is_dataset_folder
 
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1

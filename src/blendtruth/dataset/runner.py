@@ -25,8 +25,7 @@ from blendtruth.runtime.interrupts import Stopped, stop_on_signals
 from blendtruth.scene import SceneSpec
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
-from blendtruth.writers.atomic import write_bytes
-from blendtruth.writers.output import prepare_out_dir
+from blendtruth.writers.atomic import prepare_out_dir, write_bytes
 
 
 @dataclass(frozen=True)
