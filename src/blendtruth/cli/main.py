@@ -8,11 +8,12 @@ import time
 import warnings
 from pathlib import Path
 
-import click
 import numpy as np
+import rich_click as click
 
 from blendtruth.cli.options import (
     PATH,
+    option_panels,
     plan_from_options,
     report_summary,
     scene_from_options,
@@ -43,6 +44,7 @@ def cli() -> None:
 
 
 @cli.command()
+@option_panels
 @click.argument("models", nargs=-1, type=PATH)
 @view_options
 @click.option(
@@ -128,6 +130,7 @@ def render(
 
 
 @cli.command()
+@option_panels
 @click.argument("sources", nargs=-1, required=True)
 @view_options
 @layout_options
@@ -144,7 +147,8 @@ def render(
     type=int,
     default=1,
     show_default=True,
-    help="Extra attempts after a crash, timeout or error (not for bad files).",
+    help="Extra attempts after a worker crash or an unexpected error; not after a "
+    "timeout, the memory limit or a bad file (those fail the same way again).",
 )
 @click.option(
     "--timeout",
@@ -314,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli.add_command(build_scene_command(view_options, settings_from_options, plan_from_options))
+cli.add_command(
+    build_scene_command(view_options, settings_from_options, plan_from_options, option_panels)
+)
 
 if __name__ == "__main__":
     sys.exit(main())

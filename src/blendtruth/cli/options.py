@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import numpy as np
+import rich_click as click
 
 from blendtruth.cli.scene import (
     EXTRA_VIEW_OPTIONS,
@@ -70,13 +70,13 @@ VIEW_OPTIONS = [
         "--views",
         type=int,
         default=None,
-        help="Views per model (default 8; `render` without MODELS: 1, the scene camera).",
+        help="Views per model or scene (default 8; `render` without MODELS: 1, the scene camera).",
     ),
     click.option(
         "--sampler",
         type=click.Choice(SAMPLERS),
         default="sphere",
-        show_default=True,
+        show_default="sphere; `scene` with a ground: hemisphere",
         help="Camera placement around the model centre.",
     ),
     click.option(
@@ -234,6 +234,33 @@ def settings_from_options(o: dict) -> RenderSettings:
         previews=o["previews"],
         points=o["points"],
     )
+
+
+# Option panels of `render --help` (and `dataset`, `scene`): options not named here are
+# listed under "Options". rich-click ignores names a command does not have.
+PANELS = {
+    "Output": ["--out", "--no-rgb", "--compress", "--previews", "--points", "--export",
+               "--pairs", "--normals"],
+    "Cameras": ["--views", "--sampler", "--cameras", "--rig", "--camera", "--fov", "--K",
+                "--radius", "--fill", "--elevation", "--ortho-scale", "--fisheye-fov",
+                "--width", "--height"],
+    "Ground truth": ["--truth", "--passes", "--semantic", "--semantic-map",
+                     "--alpha-threshold", "--amodal"],
+    "Scene and light": ["--scene-file", "--normalize", "--material", "--light", "--hdri",
+                        "--hdri-strength", "--hdri-rotation", "--background"],
+    "RGB render": ["--samples", "--engine", "--device", "--seed", "--denoise", "--threads"],
+    "Multi-object scenes": ["--scenes", "--objects", "--ground", "--ground-size",
+                            "--ground-in-truth", "--scale", "--upright"],
+    "Runs and limits": ["--workers", "--shard", "--retries", "--timeout", "--max-memory",
+                        "--executor", "--address", "--recycle-after", "--no-progress"],
+}  # fmt: skip
+
+
+def option_panels(command):
+    """Group a command's options into :data:`PANELS` in its ``--help``."""
+    for name in reversed(PANELS):
+        command = click.option_panel(name, options=PANELS[name])(command)
+    return command
 
 
 def plan_from_options(o: dict) -> ViewPlan:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import click
+import rich_click as click
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
@@ -26,7 +26,7 @@ EXTRA_VIEW_OPTIONS = [
         "--rig",
         type=click.Choice(RIGS),
         default=None,
-        help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
+        help="A published dataset's camera set (replaces --sampler; `blendtruth docs scenes`).",
     ),
     click.option(
         "--camera",
@@ -34,7 +34,7 @@ EXTRA_VIEW_OPTIONS = [
         type=click.Choice(CAMERA_MODELS),
         default="pinhole",
         show_default=True,
-        help="Camera model (docs/conventions.md#camera-models).",
+        help="Camera model (`blendtruth docs conventions`, Camera models).",
     ),
     click.option(
         "--ortho-scale",
@@ -206,11 +206,12 @@ def scene_template(o: dict) -> SceneSpec:
 
 
 def build_scene_command(
-    view_options: Callable, settings_fn: Callable, plan_fn: Callable
+    view_options: Callable, settings_fn: Callable, plan_fn: Callable, panels: Callable
 ) -> click.Command:
-    """The command, given the CLI's shared view options and their parsers."""
+    """The command, given the CLI's shared view options, their parsers and panels."""
 
     @click.command()
+    @panels
     @click.argument("pool", nargs=-1, required=True)
     @view_options
     @layout_options
