@@ -51,27 +51,19 @@ def run_exports(
     formats: list[str], path: Path, out: Path | None = None, show_progress: bool = True, **options
 ) -> list[Path]:
     """Export ``path`` (a render or dataset folder) in every format of ``formats``."""
-    from blendtruth.exports import export
+    from blendtruth.exports import MODEL, export, get_format
 
     written: list[Path] = []
     total = _model_count(path)
     for fmt in formats:
-        kwargs = {k: v for k, v in options.items() if k in _FORMAT_OPTIONS[fmt] and v is not None}
+        spec = get_format(fmt)  # the registry says which options the format takes
+        kwargs = {k: v for k, v in options.items() if k in spec.options and v is not None}
         with progress(f"export {fmt}", total, show_progress) as advance:
-            if fmt == "webdataset":
-                written += export(fmt, path, out, **kwargs)
-            else:
+            if spec.scope == MODEL:
                 written += export(fmt, path, out, on_model=advance, **kwargs)
+            else:
+                written += export(fmt, path, out, **kwargs)
     return written
-
-
-_FORMAT_OPTIONS = {
-    "colmap": {"max_points"},
-    "nerfstudio": set(),
-    "exr": set(),
-    "png16": {"depth_scale"},
-    "webdataset": {"max_shard_bytes"},
-}
 
 
 def _depth_scale(text: str) -> float | str:

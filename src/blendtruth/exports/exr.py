@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
 
+EXR_DIR = "exr"
 CHANNELS = ("depth", "distance", "normal.X", "normal.Y", "normal.Z", "mask")
 
 
@@ -32,10 +34,9 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
     """Write ``out/exr/NNNN.exr`` for every view of ``folder``."""
     import OpenEXR
 
-    (Path(out) / "exr").mkdir(parents=True, exist_ok=True)
+    (Path(out) / EXR_DIR).mkdir(parents=True, exist_ok=True)
     written = []
     for name, view in folder.views():
-        arrays = folder.arrays(name)
         f32 = np.float32
         channels = {
             "depth": view.depth.astype(f32),
@@ -45,7 +46,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
             "normal.Z": np.ascontiguousarray(view.normal[..., 2], dtype=f32),
             "mask": view.mask.astype(f32),
         }
-        channels.update(_extra_channels(arrays))
+        channels.update(_extra_channels(view.extra, view.camera.height, view.camera.width))
         header = {
             "compression": OpenEXR.ZIP_COMPRESSION,
             "type": OpenEXR.scanlineimage,
@@ -53,7 +54,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
             "blendtruth_K_opencv": json.dumps(view.camera.intrinsics.K_opencv.tolist()),
             "blendtruth_cam_to_world": json.dumps(view.cam_to_world.tolist()),
         }
-        path = Path(out) / "exr" / f"{name}.exr"
+        path = Path(out) / EXR_DIR / f"{name}.exr"
         _write_atomic(path, lambda p, h=header, c=channels: OpenEXR.File(h, c).write(str(p)))
         written.append(path)
     return written
@@ -71,15 +72,12 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
-_STANDARD = {"depth", "distance", "normal", "mask", "rgb", "alpha", "K", "cam_to_world", "meta"}
-
-
-def _extra_channels(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Further per-pixel passes: H×W and H×W×3 floats as float32, integer H×W as uint32."""
-    height, width = arrays["depth"].shape
+def _extra_channels(extra: dict[str, np.ndarray], height: int, width: int) -> dict[str, np.ndarray]:
+    """Further per-pixel passes (``View.extra``): H×W and H×W×3 floats as float32, integer
+    H×W as uint32; arrays of another shape (the packed amodal masks) are left out."""
     out = {}
-    for key, value in arrays.items():
-        if key in _STANDARD or value.shape[:2] != (height, width):
+    for key, value in extra.items():
+        if value.shape[:2] != (height, width):
             continue
         if value.ndim == 2 and np.issubdtype(value.dtype, np.integer) and value.min() >= 0:
             out[key] = value.astype(np.uint32)
@@ -89,3 +87,11 @@ def _extra_channels(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             for k, axis in enumerate("XYZ"):
                 out[f"{key}.{axis}"] = np.ascontiguousarray(value[..., k], dtype=np.float32)
     return out
+
+
+FORMAT = ExportFormat(
+    "exr",
+    export_exr,
+    writes=(EXR_DIR,),
+    doc="one float32 OpenEXR per view with every metric pass",
+)

@@ -28,6 +28,7 @@ from blendtruth.exports.source import (
     read_json,
     render_folder,
 )
+from blendtruth.layout import DatasetLayout
 from blendtruth.show.contact import contact_sheet, pick_views
 from blendtruth.writers.atomic import write_bytes
 from blendtruth.writers.png import write_png
@@ -79,14 +80,15 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
     from blendtruth.dataset.manifest import read_records
 
     records = read_records(path)
-    summary = read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
+    lay = DatasetLayout(path)
+    summary = read_json(lay.summary_json) if lay.summary_json.is_file() else {}
     written = []
     rows = []
     items = {p.name: p for p in dataset_items(path)}
-    group = next((g for g in ITEM_GROUPS if (path / g).is_dir()), "models")
+    group = next((g for g in ITEM_GROUPS if lay.group_dir(g).is_dir()), "models")
     for mid in sorted(set(records) | set(items), key=item_order):
         rec = records.get(mid, {})
-        folder_path = items.get(mid, path / group / mid)
+        folder_path = items.get(mid, lay.item(group, mid).root)
         cells = {"id": mid, "status": rec.get("status", "unrecorded"), "rec": rec, "img": None}
         if is_render_folder(folder_path):
             folder = render_folder(folder_path)
