@@ -29,7 +29,14 @@ from blendtruth.layout import (
     view_name,
 )
 from blendtruth.multiview import write_view_files
-from blendtruth.passes import PASSES, SIMULATED, Pass, register_pass, unregister_pass
+from blendtruth.passes import (
+    PASSES,
+    SIMULATED,
+    Pass,
+    parse_passes,
+    register_pass,
+    unregister_pass,
+)
 from blendtruth.view import Camera, View
 from blendtruth.writers.npz import read_view_arrays, write_view_npz
 from blendtruth.writers.output import write_single_view
@@ -345,6 +352,8 @@ def noisy_depth():
 def test_exports_refuse_a_simulated_pass_as_truth(tmp_path, noisy_depth):
     root = _render_folder(tmp_path / "r", n=1)
     assert "SIMULATED from depth" in noisy_depth.describe()
+    assert "depth_noisy" not in parse_passes("all")  # all = every ground-truth pass
+    assert "depth" in parse_passes("all") and "boundary" in parse_passes("all")
     register(ExportFormat("noisy", _export_dummy, needs=("depth_noisy",)))
     try:
         with pytest.raises(

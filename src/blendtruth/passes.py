@@ -180,8 +180,8 @@ def parse_passes(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
     names = [n.strip() for n in names if n.strip()]
     chosen: set[str] = set(REQUIRED)
     for name in names:
-        if name == "all":
-            chosen |= set(PASSES)
+        if name == "all":  # every ground-truth pass: simulated ones come from a sensor model
+            chosen |= {n for n, p in PASSES.items() if p.is_truth}
         elif name == "default":
             chosen |= set(DEFAULT_PASSES)
         elif name in PASSES:
