@@ -243,14 +243,19 @@ def test_load_then_write_gives_back_a_dataset_and_its_shards(tmp_path):
         _assert_same_file(path, _rewrite(view, tmp_path / f"s{k}.npz"))
 
 
-def test_load_reads_the_single_view_render_layout(tmp_path):
+def test_load_reads_the_single_view_render_layout(tmp_path, capsys):
     view = _view(1, rgb=True)
     write_single_view(tmp_path, view, normals_source="pass")
     (loaded,) = list(blendtruth.load(tmp_path))
     assert loaded.meta["loaded_from"] == {"model": tmp_path.name, "view": "0000"}
     _assert_same_file(SingleViewLayout(tmp_path).view_npz, _rewrite(loaded, tmp_path / "b.npz"))
-    with pytest.raises(BlendtruthError, match="single-view render"):
-        export("png16", tmp_path)
+    from blendtruth.cli import main
+
+    for command in (["show"], ["check"], ["export", "png16"]):
+        capsys.readouterr()
+        assert main([*command, str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "single-view render (view_0000.npz)" in err and len(err.splitlines()) == 1
 
 
 def test_the_reader_refuses_broken_files_in_one_line(tmp_path):

@@ -27,6 +27,7 @@ from blendtruth.exports.source import (
     item_order,
     read_json,
     render_folder,
+    render_folders,
 )
 from blendtruth.layout import DatasetLayout
 from blendtruth.show.contact import contact_sheet, pick_views
@@ -70,9 +71,7 @@ def show(
         _write_html(out / "index.html", path.name, body)
         return [out / "contact_sheet.png", out / "contact_sheet.json", out / "index.html"]
     if not is_dataset_folder(path):
-        from blendtruth.errors import BlendtruthError
-
-        raise BlendtruthError(f"{path}: neither a render folder nor a dataset folder")
+        render_folders(path)  # raises the one line that says what the folder is instead
     return _dataset(path, out, views, on_model)
 
 
