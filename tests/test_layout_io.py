@@ -318,6 +318,35 @@ def test_a_format_registered_from_outside_works_end_to_end(tmp_path):
         parse_formats("dummy")
 
 
+def test_a_format_missing_its_optional_package_says_so_when_used(tmp_path, monkeypatch):
+    import importlib
+    import pkgutil
+
+    import blendtruth.exports as ex
+
+    real_iter, real_import = pkgutil.iter_modules, importlib.import_module
+
+    def iter_modules(path):
+        yield from real_iter(path)
+        yield pkgutil.ModuleInfo(None, "fakecoco", False)
+
+    def import_module(name, *args):
+        if name == "blendtruth.exports.fakecoco":
+            raise ModuleNotFoundError("No module named 'pycocotools'", name="pycocotools")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(pkgutil, "iter_modules", iter_modules)
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    monkeypatch.setattr(ex, "_REGISTRY", {})
+    monkeypatch.setattr(ex, "_discovered", False)
+    assert parse_formats("fakecoco,png16") == ["fakecoco", "png16"]  # the others still work
+    root = _render_folder(tmp_path / "r", n=1)
+    with pytest.raises(BlendtruthError, match="export fakecoco: needs the Python package "
+                                               "'pycocotools'"):  # fmt: skip
+        export("fakecoco", root)
+    assert export("png16", root)[-1].name == "meta.json"
+
+
 def test_built_in_formats_declare_what_they_need_and_write():
     found = formats()
     assert {"colmap", "nerfstudio", "exr", "png16", "webdataset"} <= set(found)

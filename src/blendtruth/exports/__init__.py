@@ -86,13 +86,31 @@ def formats() -> dict[str, ExportFormat]:
         for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
             if info.name.startswith("_") or info.name in _NOT_FORMATS:
                 continue
-            module = importlib.import_module(f"{__name__}.{info.name}")
+            try:
+                module = importlib.import_module(f"{__name__}.{info.name}")
+            except ModuleNotFoundError as exc:
+                if (exc.name or "blendtruth").split(".")[0] == "blendtruth":
+                    raise
+                # A format whose optional package is missing is still listed; using it
+                # says what to install instead of breaking every other format.
+                register(ExportFormat(info.name, _missing_package(info.name, exc.name)))
+                continue
             fmt = getattr(module, "FORMAT", None)
             if fmt is None and callable(getattr(module, f"export_{info.name}", None)):
                 fmt = ExportFormat(info.name, getattr(module, f"export_{info.name}"))
             if isinstance(fmt, ExportFormat):
                 register(fmt)
     return dict(_REGISTRY)
+
+
+def _missing_package(name: str, package: str) -> Callable[..., list[Path]]:
+    def refuse(folder, target, **options) -> list[Path]:
+        raise BlendtruthError(
+            f"export {name}: needs the Python package {package!r}, which is not installed "
+            f"(pip install {package}, or the extra that docs/exports.md names for {name})"
+        )
+
+    return refuse
 
 
 def get_format(name: str) -> ExportFormat:
