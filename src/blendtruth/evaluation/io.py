@@ -62,6 +62,11 @@ def find_prediction(pred_dir: Path, name: str) -> Path:
     found = [p for p in (pred_dir / f"{name}{ext}" for ext in PRED_EXTENSIONS) if p.is_file()]
     if not found:
         exts = ", ".join(PRED_EXTENSIONS)
+        other = sorted(p.name for p in (pred_dir / name).parent.glob(f"{Path(name).name}.*"))
+        if other:
+            raise BlendtruthError(
+                f"{pred_dir / other[0]}: unknown prediction extension (expected one of {exts})"
+            )
         raise BlendtruthError(
             f"{pred_dir / name}: no prediction for view {name} (looked for {exts})"
         )
