@@ -58,7 +58,7 @@ def _gt(folder: Path, name: str) -> dict[str, np.ndarray]:
 
 
 def _predict(gt: Path, pred: Path, fn, ext: str = ".npy") -> Path:
-    pred.mkdir(exist_ok=True)
+    pred.mkdir(parents=True, exist_ok=True)
     for name in ("0000", "0001"):
         g = _gt(gt, name)
         out = fn(g["depth"].astype(np.float64), g["normal"], g["mask"])
@@ -300,6 +300,20 @@ def test_single_render_layout(tmp_path):
     with np.load(gt / "view_0000.npz") as v:
         np.save(pred / "0000.npy", v["depth"] * 0.9)
     assert evaluate(gt, pred)["views"]["0000"]["abs_rel"] == pytest.approx(0.1, abs=1e-6)
+
+
+def test_dataset_layout_names_views_by_model(tmp_path):
+    data = tmp_path / "data"
+    (data / "models").mkdir(parents=True)
+    for model in ("a", "b"):
+        shutil.copytree(_gt_folder(tmp_path / model), data / "models" / model)
+    pred = tmp_path / "pred"
+    _predict(data / "models" / "a", pred / "a", lambda d, n, m: d * 1.2)
+    _predict(data / "models" / "b", pred / "b", lambda d, n, m: d)
+    r = evaluate(data, pred)
+    assert list(r["views"]) == ["a/0000", "a/0001", "b/0000", "b/0001"]
+    assert r["views"]["a/0001"]["abs_rel"] == pytest.approx(0.2, abs=1e-6)
+    assert r["total"]["abs_rel"] == pytest.approx(0.1, abs=1e-6)  # mean over views
 
 
 def _bad(tmp_path: Path, setup, needle: str, capsys, extra=()) -> None:
