@@ -187,7 +187,9 @@ def test_mesh_against_itself_and_shifted(tmp_path):
     pred = tmp_path / "pred"
     pred.mkdir()
     write_mesh_ply(pred / "mesh.ply", SQUARE_V, SQUARE_F)
-    s = evaluate(gt, pred, samples=20_000, tau=0.01)["surface"]["."]
+    r = evaluate(gt, pred, samples=20_000, tau=0.01)
+    assert r["views"] == {}  # only a surface was predicted
+    s = r["surface"]["."]
     assert s["chamfer"] == 0.0 and s["fscore"] == 1.0 and s["normal_consistency"] == 1.0
     d = 0.05
     write_mesh_ply(pred / "mesh.ply", SQUARE_V + [0, 0, d], SQUARE_F)
@@ -291,6 +293,20 @@ def test_cli_synthetic_folder_json_csv_png_exr(tmp_path, capsys):
     assert r["total"]["abs_rel"] < 1e-4 and r["views"]["0001"]["normal_mean"] > 90
 
 
+def test_own_exr_and_png16_exports_read_as_predictions(tmp_path):
+    from blendtruth.exports import export
+
+    gt = _gt_folder(tmp_path)
+    export("exr", gt, None)
+    export("png16", gt, None, depth_scale=1e-4)
+    r = evaluate(gt, gt / "exr")
+    _assert_depth(r["total"], PERFECT, 1e-6)
+    assert r["total"]["normal_mean"] < 0.05 and r["total"]["iou"] == 1.0
+    r = evaluate(gt, gt / "png16", depth_scale=1e-4)
+    # Counts round to depth_scale / 2 = 5e-5 at depths >= 1.4: abs_rel <= 3.6e-5.
+    assert 0 < r["total"]["abs_rel"] <= 5e-5 / 1.4 and r["total"]["delta1"] == 1.0
+
+
 def test_single_render_layout(tmp_path):
     gt = tmp_path / "out"
     gt.mkdir()
@@ -344,6 +360,11 @@ def _swap(pred: Path, name: str, **arrays) -> None:
         (lambda p: None, "--max-depth", ("--max-depth", "-1")),
         (lambda p: (p / "0000.npy").write_bytes(b"junk"), "0000.npy: unreadable", ()),
         (lambda p: np.save(p / "0000.npy", np.zeros((H, W, 3))), "zero-length", ()),
+        (
+            lambda p: np.save(p / "0001.npy", np.ones((H, W))),
+            "constant",
+            ("--align", "scale-shift"),
+        ),
     ],
 )
 def test_bad_predictions_one_line_exit_2(tmp_path, capsys, setup, needle, extra):
