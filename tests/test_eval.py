@@ -90,6 +90,9 @@ def test_depth_metrics_hand_computed():
         "delta3": 1.0,  # all < 1.953125
     }
     _assert_depth(m, expected, 1e-12)
+    # delta is strict: a ratio of exactly 1.25 (5/4, exact in binary) is not < 1.25.
+    exact = metrics.depth_metrics(np.array([5.0, 3.0]), np.array([4.0, 2.4]))
+    assert (exact["delta1"], exact["delta2"]) == (0.0, 1.0)
 
 
 def test_alignments_hand_computed():
