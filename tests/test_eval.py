@@ -205,6 +205,19 @@ def test_mesh_against_itself_and_shifted(tmp_path):
     assert s["fscore"] == 1.0
 
 
+@pytest.mark.parametrize("encoding", ["binary", "ascii"])
+def test_point_clouds_written_by_trimesh(tmp_path, encoding):
+    import trimesh
+
+    from blendtruth.evaluation.io import read_points_ply
+
+    pts = np.random.default_rng(0).random((50, 3))
+    path = tmp_path / "points.ply"
+    path.write_bytes(trimesh.PointCloud(pts).export(file_type="ply", encoding=encoding))
+    got, normals = read_points_ply(path)
+    assert normals is None and np.allclose(got, pts, atol=1e-6)
+
+
 def test_points_against_gt_backprojection(tmp_path):
     gt = _gt_folder(tmp_path)
     from blendtruth.evaluation.io import gt_backprojection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -20,6 +21,8 @@ def _check_output(path: Path | None, option: str) -> None:
         raise BlendtruthError(f"{option} {path}: is a folder, expected a file name")
     if not path.parent.is_dir():
         raise BlendtruthError(f"{option} {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise BlendtruthError(f"{option} {path}: folder {path.parent} is not writable")
 
 
 @click.command("eval")

@@ -183,10 +183,55 @@ def read_surface(path: Path, samples: int, seed: int) -> tuple[np.ndarray, np.nd
 
         vertices, faces = read_mesh_ply(path)
         return sample_surface(vertices, faces, samples, seed)
-    from blendtruth.geometry.pointcloud import read_ply
+    return read_points_ply(path)
 
-    data = read_ply(path)
-    return data["points"].astype(np.float64), data.get("normals")
+
+_PLY_SCALARS = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
+    "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}  # fmt: skip
+
+
+def read_points_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Points (N×3 float64) and normals (``nx ny nz``, or None) of a PLY point cloud as
+    other tools write it: ascii or binary (either endianness), the vertex element first,
+    any scalar vertex properties (float or double ``x y z``)."""
+    data = path.read_bytes()
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise BlendtruthError(f"{path}: not a PLY file")
+    body = data.index(b"\n", end) + 1
+    lines = [ln.split() for ln in data[:end].decode("ascii", "replace").splitlines()]
+    fmt = next((ln[1] for ln in lines if ln[:1] == ["format"]), "")
+    elements = [i for i, ln in enumerate(lines) if ln[:1] == ["element"]]
+    if not elements or lines[elements[0]][1] != "vertex":
+        raise BlendtruthError(f"{path}: a point cloud PLY needs the vertex element first")
+    count = int(lines[elements[0]][2])
+    stop = elements[1] if len(elements) > 1 else len(lines)
+    props = [ln[1:] for ln in lines[elements[0] : stop] if ln[:1] == ["property"]]
+    if any(p[0] == "list" or p[0] not in _PLY_SCALARS for p in props):
+        raise BlendtruthError(f"{path}: vertex properties must be scalars ({props})")
+    names = [p[1] for p in props]
+    if not {"x", "y", "z"} <= set(names):
+        raise BlendtruthError(f"{path}: vertices have no x y z")
+    try:
+        if fmt == "ascii":
+            rows = np.loadtxt(data[body:].decode().splitlines()[:count], ndmin=2)
+            col = {n: rows[:, i] for i, n in enumerate(names)}
+        elif fmt in ("binary_little_endian", "binary_big_endian"):
+            order = "<" if fmt == "binary_little_endian" else ">"
+            dtype = np.dtype([(p[1], order + _PLY_SCALARS[p[0]]) for p in props])
+            rows = np.frombuffer(data, dtype=dtype, count=count, offset=body)
+            col = {n: rows[n] for n in names}
+        else:
+            raise BlendtruthError(f"{path}: unknown PLY format {fmt!r}")
+    except ValueError as exc:
+        raise BlendtruthError(f"{path}: malformed PLY vertex data ({exc})") from None
+    points = np.stack([col[c] for c in "xyz"], axis=1).astype(np.float64)
+    if not {"nx", "ny", "nz"} <= set(names):
+        return points, None
+    return points, np.stack([col[c] for c in ("nx", "ny", "nz")], axis=1).astype(np.float64)
 
 
 def gt_backprojection(folder: Path) -> tuple[np.ndarray, np.ndarray]:
