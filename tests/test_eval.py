@@ -220,10 +220,10 @@ def test_point_clouds_written_by_trimesh(tmp_path, encoding):
 
 def test_points_against_gt_backprojection(tmp_path):
     gt = _gt_folder(tmp_path)
-    from blendtruth.evaluation.io import gt_backprojection
+    from blendtruth.evaluation.io import gt_backprojection, gt_views
     from blendtruth.geometry.pointcloud import write_ply
 
-    pts, nrm = gt_backprojection(gt)
+    pts, nrm = gt_backprojection(gt_views(gt)[0])
     # View 0 at the identity pose sees the plane through (0, 0, 2) with normal (0, .3, -1).
     on_plane = pts[: int(_gt(gt, "0000")["mask"].sum())]
     assert np.allclose((on_plane - [0, 0, 2]) @ [0, 0.3, -1], 0, atol=1e-5)
@@ -332,6 +332,15 @@ def test_single_render_layout(tmp_path):
     with np.load(gt / "view_0000.npz") as v:
         np.save(pred / "0000.npy", v["depth"] * 0.9)
     assert evaluate(gt, pred)["views"]["0000"]["abs_rel"] == pytest.approx(0.1, abs=1e-6)
+    (pred / "0000.npy").unlink()
+    # A patch of the seen plane z = 2 + 0.3 y, inside the view: every sample is within a
+    # pixel footprint (~0.15) of a GT point, and the normals agree.
+    patch = SQUARE_V * [1.3, 1.4, 0] + [-0.5, -0.7, 0]
+    patch[:, 2] = 2 + 0.3 * patch[:, 1]
+    write_mesh_ply(pred / "mesh.ply", patch, SQUARE_F)
+    s = evaluate(gt, pred, samples=2000)["surface"]["."]
+    assert s["gt_source"] == "union of GT back-projections" and s["accuracy"] < 0.1
+    assert s["normal_consistency"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_dataset_layout_names_views_by_model(tmp_path):
@@ -396,6 +405,7 @@ def test_bad_png_and_paths(tmp_path, capsys):
 
     _bad(tmp_path / "a", png, "needs --depth-scale", capsys)
     _bad(tmp_path / "b", lambda p: None, "--json", capsys, ("--json", str(tmp_path / "b")))
+    _bad(tmp_path / "d", lambda p: None, "does not exist", capsys, ("--csv", "/nonexistent/r.csv"))
     assert main(["eval", str(tmp_path / "nope"), str(tmp_path)]) == 2
     with pytest.raises(BlendtruthError, match="no such prediction folder"):
         evaluate(_gt_folder(tmp_path / "c"), tmp_path / "c" / "missing")

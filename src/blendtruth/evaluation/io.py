@@ -234,15 +234,15 @@ def read_points_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     return points, np.stack([col[c] for c in ("nx", "ny", "nz")], axis=1).astype(np.float64)
 
 
-def gt_backprojection(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The union over a render folder's views of its GT surface points and normals
-    (world frame): every masked pixel's ray point at the GT distance."""
-    from blendtruth.exports.source import render_folder
+def gt_backprojection(views: list[GtView]) -> tuple[np.ndarray, np.ndarray]:
+    """The union over ``views`` of their GT surface points and normals (world frame):
+    every masked pixel's ray point at the GT distance, any camera model."""
     from blendtruth.geometry.projection import surface_points
     from blendtruth.geometry.rays import normals_to_world
 
     points, normals = [], []
-    for _, view in render_folder(folder).views():
+    for v in views:
+        view = read_gt(v)
         cam = surface_points(view.camera, view.distance)[view.mask]
         pose = np.asarray(view.cam_to_world, dtype=np.float64)
         points.append(cam @ pose[:3, :3].T + pose[:3, 3])

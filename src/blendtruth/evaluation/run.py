@@ -84,7 +84,10 @@ def evaluate(
     per_view = {}
     if any_view or not surfaces:
         per_view = {v.name: _score_view(v, pred, opts) for v in views}
-    surface = {m or ".": _score_surface(folders[m], p, opts) for m, p in surfaces.items()}
+    surface = {
+        m or ".": _score_surface(folders[m], [v for v in views if v.model == m], p, opts)
+        for m, p in surfaces.items()
+    }
     return {
         "meta": {
             **asdict(opts),
@@ -137,14 +140,16 @@ def _score_view(view: io.GtView, pred_dir: Path, opts: EvalOptions) -> dict[str,
     return out
 
 
-def _score_surface(gt_folder: Path, pred_file: Path, opts: EvalOptions) -> dict[str, Any]:
+def _score_surface(
+    gt_folder: Path, views: list[io.GtView], pred_file: Path, opts: EvalOptions
+) -> dict[str, Any]:
     pts, normals = io.read_surface(pred_file, opts.samples, opts.seed)
     mesh = gt_folder / "mesh.ply"
     if mesh.is_file():
         gpts, gnormals = io.read_surface(mesh, opts.samples, opts.seed)
         source = "mesh.ply"
     else:
-        gpts, gnormals = io.gt_backprojection(gt_folder)
+        gpts, gnormals = io.gt_backprojection(views)
         source = "union of GT back-projections"
     try:
         out = surface_metrics(pts, gpts, opts.tau, normals, gnormals)
