@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from blendtruth.cli import main
-from blendtruth.errors import BlendtruthError
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.evaluation.run import evaluate
 from blendtruth.writers.meshfile import write_mesh_ply
 from blendtruth.writers.npz import write_view_npz
@@ -143,7 +143,9 @@ def test_dataset_layout_names_views_by_model(tmp_path):
     pred = tmp_path / "pred"
     predict(data / "models" / "a", pred / "a", lambda d, n, m: d * 1.2)
     predict(data / "models" / "b", pred / "b", lambda d, n, m: d)
-    r = evaluate(data, pred)
+    np.save(pred / "a" / "0002.npy", np.ones((H, W)))  # no such GT view: warned, not scored
+    with pytest.warns(BlendtruthWarning, match=r"1 prediction files match no .*a/0002.npy"):
+        r = evaluate(data, pred)
     assert list(r["views"]) == ["a/0000", "a/0001", "b/0000", "b/0001"]
     assert r["views"]["a/0001"]["abs_rel"] == pytest.approx(0.2, abs=1e-6)
     assert r["total"]["abs_rel"] == pytest.approx(0.1, abs=1e-6)  # mean over views

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from blendtruth.errors import BlendtruthError
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.evaluation import io, metrics
 from blendtruth.evaluation.surface import SURFACE_KEYS, surface_metrics
 
@@ -84,6 +85,7 @@ def evaluate(
     per_view = {}
     if any_view or not surfaces:
         per_view = {v.name: _score_view(v, pred, opts) for v in views}
+        _warn_unmatched(pred, {v.name for v in views})
     surface = {
         m or ".": _score_surface(folders[m], [v for v in views if v.model == m], p, opts)
         for m, p in surfaces.items()
@@ -104,6 +106,24 @@ def evaluate(
         "total": _total(per_view),
         "surface": surface,
     }
+
+
+def _warn_unmatched(pred: Path, names: set[str]) -> None:
+    """Warn about prediction files that no ground-truth view claims (a naming mistake
+    would otherwise drop them from the scores without a word)."""
+    extra = sorted(
+        str(p.relative_to(pred))
+        for ext in io.PRED_EXTENSIONS
+        for p in pred.rglob(f"*{ext}")
+        if p.relative_to(pred).with_suffix("").as_posix() not in names
+    )
+    if extra:
+        warnings.warn(
+            f"{pred}: {len(extra)} prediction files match no ground-truth view and are "
+            f"not scored (e.g. {extra[0]})",
+            BlendtruthWarning,
+            stacklevel=3,
+        )
 
 
 def _score_view(view: io.GtView, pred_dir: Path, opts: EvalOptions) -> dict[str, float]:
