@@ -53,6 +53,16 @@ def test_alignments_hand_computed():
     assert (s, t) == pytest.approx((2.5, 1 / 3), abs=1e-12)
 
 
+def test_pooled_sums_weigh_every_pixel_alike():
+    pool: dict[str, float] = {}
+    a = metrics.evaluate_depth(np.full(3, 1.1), np.ones(3), np.ones(3, bool), pool=pool)
+    b = metrics.evaluate_depth(np.array([2.0]), np.array([2.0]), np.ones(1, bool), pool=pool)
+    assert (a["abs_rel"] + b["abs_rel"]) / 2 == pytest.approx(0.05)  # mean over views
+    pooled = metrics.depth_from_sums(pool)
+    assert pooled["abs_rel"] == pytest.approx(0.3 / 4) and pool["n"] == 4
+    assert pooled["rmse"] == pytest.approx(math.sqrt(3 * 0.01 / 4))
+
+
 def test_disparity_space_recovers_an_affine_inverse_depth():
     gt = np.array([1.0, 2.0, 4.0, 5.0])
     disparity = 3.0 / gt + 0.7  # what a MiDaS-like model outputs: affine in 1/depth

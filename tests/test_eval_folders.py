@@ -94,7 +94,7 @@ def test_cli_synthetic_folder_json_csv_png_exr(tmp_path, capsys):
     assert r["total"]["abs_rel"] == pytest.approx(0.1, abs=1e-3)  # PNG quantised at 1e-4
     assert r["views"]["0001"]["normal_mean"] < 0.05 and r["meta"]["normal_convention"] == "opengl"
     table = list(csv.DictReader(cs.open()))
-    assert [row["name"] for row in table] == ["0000", "0001", "total"]
+    assert [row["name"] for row in table] == ["0000", "0001", "total", "pooled"]
     assert float(table[2]["abs_rel"]) == pytest.approx(r["total"]["abs_rel"])
     assert main([*args, "--align", "scale"]) == 0
     r = json.loads(js.read_text())

@@ -89,25 +89,44 @@ def align_depth(
     raise BlendtruthError(f"--space must be one of {SPACES}, got {space!r}")
 
 
+def depth_sums(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """The sums the depth metrics are means of, on matching 1-D arrays of positive depths:
+    ``n`` and Σ|p−g|/g, Σ(p−g)²/g, Σ(p−g)², Σ(ln p − ln g)², and the delta counts."""
+    p = pred.astype(np.float64)
+    g = gt.astype(np.float64)
+    diff = p - g
+    ratio = np.maximum(p / g, g / p)
+    out = {
+        "n": float(p.size),
+        "abs_rel": float(np.sum(np.abs(diff) / g)),
+        "sq_rel": float(np.sum(diff**2 / g)),
+        "sq": float(np.sum(diff**2)),
+        "sq_log": float(np.sum((np.log(p) - np.log(g)) ** 2)),
+    }
+    for k in (1, 2, 3):
+        out[f"delta{k}"] = float(np.sum(ratio < 1.25**k))
+    return out
+
+
+def depth_from_sums(sums: dict[str, float]) -> dict[str, float]:
+    """The depth metrics of :func:`depth_sums` (of one view, or added over views)."""
+    n = sums["n"]
+    out = {
+        "abs_rel": sums["abs_rel"] / n,
+        "sq_rel": sums["sq_rel"] / n,
+        "rmse": float(np.sqrt(sums["sq"] / n)),
+        "rmse_log": float(np.sqrt(sums["sq_log"] / n)),
+    }
+    return out | {f"delta{k}": sums[f"delta{k}"] / n for k in (1, 2, 3)}
+
+
 def depth_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """Eigen et al. 2014 on matching 1-D arrays of positive depths (pixels already masked).
 
     abs_rel = mean |p−g|/g; sq_rel = mean (p−g)²/g; rmse = √mean (p−g)²;
     rmse_log = √mean (ln p − ln g)²; delta_k = fraction with max(p/g, g/p) < 1.25^k.
     """
-    p = pred.astype(np.float64)
-    g = gt.astype(np.float64)
-    diff = p - g
-    ratio = np.maximum(p / g, g / p)
-    out = {
-        "abs_rel": float(np.mean(np.abs(diff) / g)),
-        "sq_rel": float(np.mean(diff**2 / g)),
-        "rmse": float(np.sqrt(np.mean(diff**2))),
-        "rmse_log": float(np.sqrt(np.mean((np.log(p) - np.log(g)) ** 2))),
-    }
-    for k in (1, 2, 3):
-        out[f"delta{k}"] = float(np.mean(ratio < 1.25**k))
-    return out
+    return depth_from_sums(depth_sums(pred, gt))
 
 
 def evaluate_depth(
@@ -119,12 +138,14 @@ def evaluate_depth(
     scale_method: str = "median",
     min_depth: float = 0.0,
     max_depth: float | None = None,
+    pool: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Metrics of an H×W prediction on ``valid`` (H×W bool: GT mask) ∩ min < gt ≤ max.
 
     The fit uses the same pixels the metrics use. After alignment the prediction is
     clipped to [max(min_depth, MIN_PREDICTION), max_depth] (Eigen's protocol). Returns the
     metrics plus ``scale``, ``shift`` and ``pixels`` (the number of pixels scored).
+    ``pool``: :func:`depth_sums` of this view are added to it (pooled totals).
     """
     sel = valid & (gt > min_depth)
     if max_depth is not None:
@@ -139,7 +160,11 @@ def evaluate_depth(
     aligned, s, t = align_depth(p, g, align, space, scale_method, max_depth)
     hi = np.inf if max_depth is None else max_depth
     aligned = np.clip(aligned, max(min_depth, MIN_PREDICTION), hi)
-    return {**depth_metrics(aligned, g), "scale": s, "shift": t, "pixels": int(sel.sum())}
+    sums = depth_sums(aligned, g)
+    if pool is not None:
+        for key, value in sums.items():
+            pool[key] = pool.get(key, 0.0) + value
+    return {**depth_from_sums(sums), "scale": s, "shift": t, "pixels": int(sel.sum())}
 
 
 def to_opencv_normals(normal: np.ndarray, convention: str) -> np.ndarray:

@@ -20,11 +20,14 @@ COLUMNS = (
 
 
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One dict per row: every view, the total, then every model's surface metrics; each
-    with ``name`` and ``kind`` (view, total, surface)."""
+    """One dict per row: every view, the total (mean over views), the pooled depth
+    metrics, then every model's surface metrics; each with ``name`` and ``kind`` (view,
+    total, pooled, surface)."""
     out = [{"name": n, "kind": "view", **m} for n, m in result["views"].items()]
     if result["views"]:
         out.append({"name": "total", "kind": "total", **result["total"]})
+    if result.get("pooled"):
+        out.append({"name": "pooled", "kind": "pooled", **result["pooled"]})
     out += [{"name": n, "kind": "surface", **m} for n, m in result["surface"].items()]
     return out
 
@@ -42,7 +45,7 @@ def _cell(value: Any) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """A fixed-width text table of :func:`rows` (views, total, surfaces)."""
+    """A fixed-width text table of :func:`rows` and a line naming the protocol."""
     table = rows(result)
     cols = _columns(table)
     cells = [["name", *cols]] + [[r["name"], *(_cell(r.get(c)) for c in cols)] for r in table]
@@ -55,7 +58,10 @@ def format_table(result: dict[str, Any]) -> str:
         for row in cells
     ]
     meta = result["meta"]
-    lines.append(f"align {meta['align']} ({meta['space']} space), total = {meta['aggregation']}")
+    lines.append(
+        f"align {meta['align']} ({meta['space']} space); total: mean over views; "
+        "pooled: all scored pixels alike (docs/eval.md)"
+    )
     return "\n".join(lines)
 
 

@@ -15,7 +15,10 @@ from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.evaluation import io, metrics
 from blendtruth.evaluation.surface import SURFACE_KEYS, surface_metrics
 
-AGGREGATION = "mean over views of the per-view metrics (KITTI/NYU protocol)"
+AGGREGATION = (
+    "total: mean over views of the per-view metrics (KITTI/NYU protocol); pooled (depth "
+    "only): every scored pixel of every view weighted the same, after per-view alignment"
+)
 REFERENCES = {
     "depth": "Eigen, Puhrsch, Fergus 2014 (NeurIPS)",
     "scale-shift": "Ranftl et al. 2020, MiDaS (TPAMI)",
@@ -67,8 +70,9 @@ def evaluate(
     ``options``: the fields of :class:`EvalOptions` (``scale_method``, ``space``,
     ``min_depth``, ``max_depth``, ``depth_scale``, ``normal_convention``, ``tau``,
     ``samples``, ``seed``). Returns ``{"meta": protocol, "views": {name: metrics},
-    "total": metrics, "surface": {model: metrics}}`` with metric keys as in
-    docs/eval.md (``abs_rel``, ``delta1``, ``normal_mean``, ``iou``, ``chamfer`` ...).
+    "total": metrics, "pooled": depth metrics, "surface": {model: metrics}}`` with the
+    metric keys of docs/eval.md (``abs_rel``, ``delta1``, ``normal_mean``, ``iou``,
+    ``chamfer`` ...).
     Bad input raises :class:`~blendtruth.errors.BlendtruthError` naming the file.
     """
     try:
@@ -82,9 +86,9 @@ def evaluate(
     views, folders = io.gt_views(gt)
     surfaces = {m: p for m in folders if (p := io.surface_prediction(pred, m)) is not None}
     any_view = any((pred / f"{v.name}{ext}").is_file() for v in views for ext in io.PRED_EXTENSIONS)
-    per_view = {}
+    per_view, pool = {}, {}
     if any_view or not surfaces:
-        per_view = {v.name: _score_view(v, pred, opts) for v in views}
+        per_view = {v.name: _score_view(v, pred, opts, pool) for v in views}
         _warn_unmatched(pred, {v.name for v in views})
     surface = {
         m or ".": _score_surface(folders[m], [v for v in views if v.model == m], p, opts)
@@ -104,6 +108,7 @@ def evaluate(
         },
         "views": per_view,
         "total": _total(per_view),
+        "pooled": metrics.depth_from_sums(pool) if pool else {},
         "surface": surface,
     }
 
@@ -126,7 +131,9 @@ def _warn_unmatched(pred: Path, names: set[str]) -> None:
         )
 
 
-def _score_view(view: io.GtView, pred_dir: Path, opts: EvalOptions) -> dict[str, float]:
+def _score_view(
+    view: io.GtView, pred_dir: Path, opts: EvalOptions, pool: dict[str, float]
+) -> dict[str, float]:
     path = io.find_prediction(pred_dir, view.name)
     arrays = io.read_prediction(path, opts.depth_scale)
     gt = io.read_gt(view)
@@ -148,6 +155,7 @@ def _score_view(view: io.GtView, pred_dir: Path, opts: EvalOptions) -> dict[str,
                     opts.scale_method,
                     opts.min_depth,
                     opts.max_depth,
+                    pool,
                 )
             )
         if "normal" in arrays:
