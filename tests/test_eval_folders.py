@@ -177,6 +177,8 @@ def _swap(pred: Path, name: str, **arrays) -> None:
         (lambda p: _swap(p, "0000.npz", rgb=np.ones((H, W))), "none of the keys", ()),
         (lambda p: None, "no ground-truth pixel", ("--min-depth", "50")),
         (lambda p: None, "--max-depth", ("--max-depth", "-1")),
+        (lambda p: None, "--seed >= 0", ("--seed", "-1")),
+        (lambda p: None, "--tau", ("--tau", "nan")),
         (lambda p: (p / "0000.npy").write_bytes(b"junk"), "0000.npy: unreadable", ()),
         (lambda p: np.save(p / "0000.npy", np.zeros((H, W, 3))), "zero-length", ()),
         (

@@ -58,8 +58,8 @@ class EvalOptions:
             raise BlendtruthError(f"--max-depth must be > --min-depth, got {self.max_depth}")
         if self.depth_scale is not None and not (0 < self.depth_scale < math.inf):
             raise BlendtruthError(f"--depth-scale must be > 0, got {self.depth_scale}")
-        if not (0 < self.tau < math.inf) or self.samples < 1:
-            raise BlendtruthError("--tau must be > 0 and --samples >= 1")
+        if not (0 < self.tau < math.inf) or self.samples < 1 or self.seed < 0:
+            raise BlendtruthError("--tau must be > 0, --samples >= 1 and --seed >= 0")
 
 
 def evaluate(
