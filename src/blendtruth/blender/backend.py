@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth import amodal
+from blendtruth.backend import Rendered, check_size, finish_view, source_passes
 from blendtruth.blender import (
     compat,
     device,
@@ -35,11 +36,8 @@ from blendtruth.blender import (
     truth_passes,
 )
 from blendtruth.blender._bpy import bpy
-from blendtruth.blender.truth_raycast import RaycastTruth
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry.correspondence import occlusion_boundary
-from blendtruth.geometry.projection import model_meta
 from blendtruth.geometry.rays import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.runtime.processes import pid_alive
@@ -64,7 +62,6 @@ class BlenderBackend:
         self._device: tuple[str, str] | None = None
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
-        self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
@@ -89,13 +86,14 @@ class BlenderBackend:
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
         self._device = None
-        self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
 
     def triangles(self) -> TriangleScene:
-        """The world triangles ground truth is made from, as Blender triangulated them."""
-        return self._raycast.triangles()
+        """The world triangles of the loaded scene, as Blender triangulated them."""
+        from blendtruth.blender.triangles import extract_triangles
+
+        return extract_triangles()
 
     def default_camera(self, settings: RenderSettings) -> Camera:
         # The scene's own camera as loaded: rendering moves Blender's camera object (and
@@ -106,13 +104,14 @@ class BlenderBackend:
         return self._default_cameras[key]
 
     def render(self, camera: Camera, settings: RenderSettings) -> View:
-        if (camera.width, camera.height) != (settings.width, settings.height):
-            raise BlendtruthError(
-                f"camera is {camera.width}x{camera.height} but settings ask for "
-                f"{settings.width}x{settings.height}"
-            )
-        if self._raycast.usable(settings, camera):
-            return self._raycast_view(camera, settings)
+        check_size(camera, settings)
+        return finish_view(self.render_raw(camera, settings), camera, settings, self.info,
+                           self._spec)  # fmt: skip
+
+    def render_raw(self, camera: Camera, settings: RenderSettings) -> Rendered:
+        """Ground truth from Cycles' 1-sample renders (the sources of derived passes
+        included), RGB when ``settings.rgb``, and this backend's meta."""
+        sources = source_passes(settings.passes)
         bscene = bpy.context.scene
         info = self.info
         scene.apply_camera(camera, clip=info.clip_range(camera.cam_to_world[:3, 3]))
@@ -120,7 +119,7 @@ class BlenderBackend:
         light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
         _common_setup(bscene, settings)
-        truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
+        truth_passes.enable_passes(bpy.context.view_layer, sources)
         bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
         truth_materials.for_ground_truth(settings.alpha_threshold)
@@ -135,7 +134,7 @@ class BlenderBackend:
             distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
         else:  # ortho: along the parallel ray = depth; panoramic: Cycles' Z is the distance
             distance = depth.copy()
-        extra = truth_passes.extract(channels, settings.passes, mask, info.table)
+        extra = truth_passes.extract(channels, sources, mask, info.table)
         if self._perturbed is None:
             self._perturbed = truth_passes.perturbed_normals()
             self._see_through = truth_passes.non_opaque_materials()
@@ -149,8 +148,6 @@ class BlenderBackend:
             )
         if "normal_bump" in settings.passes:
             extra["normal_bump"] = normal_bump.copy()
-        if "boundary" in settings.passes:
-            extra["boundary"] = occlusion_boundary(depth, mask, extra.get("instance"))
         if "transparent" in settings.passes:
             extra["transparent"] = self._transparent(mask, settings)
         amodal_meta = None
@@ -195,14 +192,11 @@ class BlenderBackend:
             "rgb": None if rgb is None else _rgb_meta(settings),
             "amodal": amodal_meta,
             "device": used_device,
-            "scene": _scene_meta(self._spec, info),
             "lighting": light_meta,
-            "width": camera.width,
-            "height": camera.height,
-            **model_meta(camera),
         }
-        meta["ground_truth"].update(self._raycast.cycles_meta(settings, camera))
-        return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
+        meta["ground_truth"].update(backend="cycles", requested=settings.truth,
+                                    fallback_reason=None)  # fmt: skip
+        return Rendered(depth, distance, normal, mask, rgb, alpha, extra, meta)
 
     def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
         """Each instance's full silhouette: one 1-sample render per instance with every
@@ -267,19 +261,13 @@ class BlenderBackend:
         flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
         return flag & mask  # like every pass, background (False) where nothing is hit
 
-    def _raycast_view(self, camera: Camera, settings: RenderSettings) -> View:
-        """Ground truth from the ray caster, RGB (when asked) from the usual render."""
-        passes, ground_truth = self._raycast.cast(camera, settings, self.info)
-        amodal_meta = None
-        if settings.amodal:
-            near = self.info.clip_range(camera.cam_to_world[:3, 3])[0]
-            ids_, masks = self._raycast.amodal_masks(camera, settings.threads, near)
-            passes["amodal_ids"], passes["amodal"] = ids_, amodal.pack(masks)
-            amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
+    def rgb(self, camera: Camera, settings: RenderSettings) -> tuple:
+        """The view's RGB render alone (for a backend that makes ground truth otherwise):
+        (rgb or None, alpha or None, meta: blender_version, rgb, device, lighting)."""
         rgb = alpha = None
         used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
         light_meta = self._lighting_for_view(camera, settings)
-        if settings.rgb:  # as in render(), without the ground-truth render
+        if settings.rgb:  # as in render_raw(), without the ground-truth render
             scene.apply_camera(camera, clip=self.info.clip_range(camera.cam_to_world[:3, 3]))
             lighting.follow_camera(camera.cam_to_world)
             _common_setup(bpy.context.scene, settings)
@@ -288,18 +276,11 @@ class BlenderBackend:
             rgb, alpha = self._render_rgb(settings)
         meta = {
             "blender_version": compat.VERSION_STRING,
-            "ground_truth": ground_truth,
             "rgb": None if rgb is None else _rgb_meta(settings),
-            "amodal": amodal_meta,
             "device": used_device,
-            "scene": _scene_meta(self._spec, self.info),
             "lighting": light_meta,
-            "width": camera.width,
-            "height": camera.height,
-            **model_meta(camera),
         }
-        core = [passes.pop(name) for name in ("depth", "distance", "normal", "mask")]
-        return View(camera, *core, rgb, alpha, meta, extra=passes)
+        return rgb, alpha, meta
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
@@ -419,20 +400,6 @@ def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> N
         bscene.render.film_transparent = transparent
         if settings.engine == "eevee":
             bscene.eevee.taa_render_samples = settings.samples
-
-
-def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
-    return {
-        "models": [str(p) for p in spec.models] if spec else [],
-        "primitive": spec.primitive if spec else None,
-        "normalize": spec.normalize if spec else False,
-        "light": spec.light if spec else None,
-        "material": spec.material if spec else None,
-        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
-        "ground": None if not spec or spec.ground is None else vars(spec.ground),
-        "model_to_world": info.model_to_world.tolist(),
-        "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
-    }
 
 
 def _rgb_meta(settings: RenderSettings) -> dict:
