@@ -81,10 +81,17 @@ class FakeBackend(RaycastBackend):
 
 def _table() -> SceneTable:
     instances = tuple(
-        InstanceInfo(id=i + 1, source="fake", object=f"box{i + 1}", mesh=f"box{i + 1}",
-                     materials=(i + 1,), semantic=i + 1,
-                     object_to_world=tuple(map(tuple, np.eye(4).tolist())),
-                     bbox_min=tuple(lo), bbox_max=tuple(hi))  # fmt: skip
+        InstanceInfo(
+            id=i + 1,
+            source="fake",
+            object=f"box{i + 1}",
+            mesh=f"box{i + 1}",
+            materials=(i + 1,),
+            semantic=i + 1,
+            object_to_world=tuple(map(tuple, np.eye(4).tolist())),
+            bbox_min=tuple(lo),
+            bbox_max=tuple(hi),
+        )  # fmt: skip
         for i, (lo, hi) in enumerate(BOXES)
     )
     materials = tuple(MaterialInfo(i + 1, f"colour{i + 1}", "fake") for i in range(len(BOXES)))
