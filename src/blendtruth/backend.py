@@ -20,7 +20,6 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry.correspondence import occlusion_boundary
 from blendtruth.geometry.projection import model_meta
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.scene import SceneInfo, SceneSpec
@@ -118,6 +117,9 @@ def finish_view(
     if "object_coords" in wanted:
         have["object_coords"] = table.object_coords(have["position"], have["instance"])
     if "boundary" in wanted:
+        # Here, not at import: correspondence imports OpenCV (`import blendtruth` stays fast).
+        from blendtruth.geometry.correspondence import occlusion_boundary
+
         have["boundary"] = occlusion_boundary(rendered.depth, mask, have.get("instance"))
     extra = {n: have[n] for n in settings.passes if n in have and n not in _CORE}
     for name in ("amodal_ids", "amodal"):  # not in the pass table: settings.amodal asks
