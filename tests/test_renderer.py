@@ -111,6 +111,13 @@ def test_a_camera_brings_its_size():
             r.render_view(42, scene="box.obj")
 
 
+def test_render_views_loads_and_places_before_the_first_view():
+    backend = CountingBackend()
+    views = Renderer(backend).render_views("box.obj", ViewPlan(views=2))  # not iterated
+    assert len(backend.loads) == 1  # a bad scene or plan raises at the call, not later
+    assert len(list(views)) == 2
+
+
 def test_render_views_of_an_ortho_plan_keep_the_camera_model():
     plan = ViewPlan(views=2, camera_model="ortho")
     with Renderer(FakeBackend) as r:

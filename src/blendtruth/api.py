@@ -150,14 +150,16 @@ class Renderer:
         **overrides: Any,
     ) -> Iterator[View]:
         """Every view ``blendtruth render`` would write for ``scene`` and ``plan`` (default
-        ``ViewPlan()``), in memory, one at a time, in the same order; no files."""
+        ``ViewPlan()``), in memory, one at a time, in the same order; no files. The scene is
+        loaded and the cameras placed and checked now (bad input raises here), each view
+        is rendered when the iterator reaches it."""
         from blendtruth.multiview import ViewPlan, plan_views, render_planned
 
         settings = dataclasses.replace(settings or RenderSettings(), **overrides)
         spec = SceneSpec.parse(scene)
         backend = self.load(spec)
         cameras = plan_views(spec, plan or ViewPlan(), settings, backend.info)
-        yield from render_planned(backend, cameras, settings)
+        return render_planned(backend, cameras, settings)
 
 
 def _camera_size(camera: Camera, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -290,6 +290,7 @@ class BlenderBackend:
     def _render_passes(self, configure) -> dict[str, np.ndarray]:
         bscene = bpy.context.scene
         configure(bscene)
+        self._tmp.mkdir(exist_ok=True)  # again after close(): a closed backend may be reused
         path = self._tmp / f"pass_{next(self._counter)}.exr"
         try:
             with compat.quiet_stdout():
