@@ -44,6 +44,10 @@ def test_derived_object_coords_of_the_cube_on_either_backend(truth):
     view = blendtruth.render_view(camera, scene="cube", rgb=False, truth=truth,
                                   passes="object_coords,semantic,boundary")  # fmt: skip
     assert view.meta["ground_truth"]["backend"] == truth
+    # The same meta from either backend: the shared part is added once, above them.
+    assert set(view.meta) == {"blender_version", "ground_truth", "rgb", "amodal", "device",
+                              "lighting", "scene", "width", "height"}  # fmt: skip
+    assert (view.meta["width"], view.meta["height"]) == (48, 40)
     depth, _, _, mask = ray_box(camera.intrinsics, camera.cam_to_world, (-1, -1, -1), (1, 1, 1))
     hit = (camera_rays(camera.intrinsics) * depth[..., None]) @ camera.cam_to_world[:3, :3].T
     hit += camera.cam_to_world[:3, 3]
