@@ -281,10 +281,9 @@ def _remove_stale_tmp(folder: Path, mids: set[str]) -> None:
 
 def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
     if options.executor == "ray":
-        from blendtruth.dataset.ray_executor import RayExecutor
-
         if options.backend is not None:
             raise BlendtruthError("DatasetOptions.backend: only local workers take a backend")
+        from blendtruth.dataset.ray_executor import RayExecutor
 
         return RayExecutor(
             options.address,
