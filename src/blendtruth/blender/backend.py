@@ -36,6 +36,13 @@ from blendtruth.blender import (
     truth_passes,
 )
 from blendtruth.blender._bpy import bpy
+from blendtruth.blender.render_setup import (
+    GROUND_TRUTH_FILTER_PX,
+    common_setup,
+    ground_truth_setup,
+    rgb_meta,
+    rgb_setup,
+)
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.rays import depth_to_distance, normals_to_camera, unit_vectors
@@ -48,7 +55,6 @@ from blendtruth.view import Camera, View
 
 # Cycles writes this depth where a pixel-centre ray hits nothing.
 _BACKGROUND_DEPTH = 1e9
-GROUND_TRUTH_FILTER_PX = 0.01
 
 
 class BlenderBackend:
@@ -118,12 +124,12 @@ class BlenderBackend:
         lighting.follow_camera(camera.cam_to_world)
         light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
-        _common_setup(bscene, settings)
+        common_setup(bscene, settings)
         truth_passes.enable_passes(bpy.context.view_layer, sources)
         bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
         truth_materials.for_ground_truth(settings.alpha_threshold)
-        channels = self._render_passes(_ground_truth_setup)
+        channels = self._render_passes(ground_truth_setup)
         depth = channels["Depth.Z"]
         mask = depth < _BACKGROUND_DEPTH
         depth = np.where(mask, depth, 0.0).astype(np.float32)
@@ -189,7 +195,7 @@ class BlenderBackend:
                     "see_through_materials": self._see_through,
                 },
             },
-            "rgb": None if rgb is None else _rgb_meta(settings),
+            "rgb": None if rgb is None else rgb_meta(settings),
             "amodal": amodal_meta,
             "device": used_device,
             "lighting": light_meta,
@@ -217,7 +223,7 @@ class BlenderBackend:
             for inst in order:
 
                 def alone(bscene, inst=inst):
-                    _ground_truth_setup(bscene)  # after it: it sets the ground's visibility
+                    ground_truth_setup(bscene)  # after it: it sets the ground's visibility
                     for other, obj in objects.items():
                         obj.visible_camera = other == inst
 
@@ -250,7 +256,7 @@ class BlenderBackend:
         view_layer.pass_alpha_threshold = 0.0
         truth_materials.for_ground_truth(0.0)
         try:
-            first = self._render_passes(_ground_truth_setup)
+            first = self._render_passes(ground_truth_setup)
         finally:
             view_layer.pass_alpha_threshold = kept
             truth_materials.for_ground_truth(settings.alpha_threshold)
@@ -270,13 +276,13 @@ class BlenderBackend:
         if settings.rgb:  # as in render_raw(), without the ground-truth render
             scene.apply_camera(camera, clip=self.info.clip_range(camera.cam_to_world[:3, 3]))
             lighting.follow_camera(camera.cam_to_world)
-            _common_setup(bpy.context.scene, settings)
+            common_setup(bpy.context.scene, settings)
             truth_passes.enable_passes(bpy.context.view_layer, ())
             truth_materials.for_rgb()
             rgb, alpha = self._render_rgb(settings)
         meta = {
             "blender_version": compat.VERSION_STRING,
-            "rgb": None if rgb is None else _rgb_meta(settings),
+            "rgb": None if rgb is None else rgb_meta(settings),
             "device": used_device,
             "lighting": light_meta,
         }
@@ -324,11 +330,11 @@ class BlenderBackend:
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
         background = parse_background((self._spec or SceneSpec()).background)
         if background not in ("world", "hdri"):
-            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            channels = self._render_passes(lambda s: rgb_setup(s, settings, transparent=True))
             rgba = exr.stack(channels, "Combined", "RGBA")
             linear, alpha = composite_background(rgba, None, background)
             return linear_to_srgb8(linear), alpha
-        channels = self._render_passes(lambda s: _rgb_setup(s, settings))
+        channels = self._render_passes(lambda s: rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
             linear = rgba[..., :3] + exr.stack(channels, compat.ENVIRONMENT_PASS, "RGB")
@@ -348,66 +354,3 @@ def _remove_orphaned_temp_dirs() -> None:
         pid = path.name[len(_TMP_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _common_setup(bscene, settings: RenderSettings) -> None:
-    render = bscene.render
-    render.threads_mode = "AUTO" if settings.threads == 0 else "FIXED"
-    if settings.threads:
-        render.threads = settings.threads
-    render.use_motion_blur = False
-    render.use_persistent_data = True
-    view_layer = bpy.context.view_layer
-    view_layer.use_pass_z = True
-    view_layer.use_pass_normal = True
-    view_layer.use_pass_environment = True
-    compat.set_exr_multilayer(render.image_settings)
-    view = bscene.view_settings
-    view.view_transform = "Standard"
-    view.look = "None"
-    view.exposure = 0.0
-    view.gamma = 1.0
-
-
-def _ground_truth_setup(bscene) -> None:
-    placement.set_ground_visibility(truth_pass=True)
-    bscene.render.engine = "CYCLES"
-    bscene.render.film_transparent = True
-    cycles = bscene.cycles
-    cycles.samples = 1
-    cycles.use_adaptive_sampling = False
-    cycles.use_denoising = False
-    cycles.max_bounces = 0
-    cycles.filter_width = GROUND_TRUTH_FILTER_PX
-    cycles.seed = 0
-    cycles.use_animated_seed = False
-
-
-def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
-    placement.set_ground_visibility(truth_pass=False)
-    bscene.render.engine = compat.ENGINES[settings.engine]
-    cycles = bscene.cycles
-    cycles.filter_width = 1.5
-    if settings.engine == "cycles":
-        bscene.render.film_transparent = True
-        cycles.samples = settings.samples
-        cycles.use_adaptive_sampling = False
-        cycles.use_denoising = settings.denoise
-        if settings.denoise:
-            cycles.denoiser = "OPENIMAGEDENOISE"
-        cycles.max_bounces = 12
-        cycles.seed = settings.seed
-    else:
-        bscene.render.film_transparent = transparent
-        if settings.engine == "eevee":
-            bscene.eevee.taa_render_samples = settings.samples
-
-
-def _rgb_meta(settings: RenderSettings) -> dict:
-    return {
-        "engine": compat.ENGINES[settings.engine],
-        "samples": settings.samples,
-        "denoise": settings.denoise,
-        "seed": settings.seed,
-        "view_transform": "Standard",
-    }
