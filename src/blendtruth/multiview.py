@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from blendtruth.api import backend_for
+from blendtruth.backend import Backend
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.geometry.camera import Intrinsics
@@ -129,16 +130,11 @@ def plan_cameras(
     return [_with_up(cam, info.center, info.up) for cam in cameras]
 
 
-def render_model(
-    scene: SceneSpec,
-    plan: ViewPlan,
-    settings: RenderSettings,
-    out: Path,
-    on_view: Callable[[int, int], None] | None = None,
-) -> list[Path]:
-    """Render every planned view of ``scene`` into ``out`` (see the module docstring)."""
-    backend = backend_for(scene)
-    info = backend.info
+def plan_views(
+    scene: SceneSpec, plan: ViewPlan, settings: RenderSettings, info: SceneInfo
+) -> list[Camera]:
+    """The cameras of ``plan`` for the loaded ``scene`` (``info``), checked: above a
+    ground plane, pairs possible, float32 able to resolve them."""
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
     if scene.ground is not None:
@@ -154,6 +150,35 @@ def render_model(
                 f"these cameras are {', '.join(models)} (refused rather than given pinhole flow)"
             )
     check_cameras(cameras, info)
+    return cameras
+
+
+def render_planned(
+    backend: Backend, cameras: list[Camera], settings: RenderSettings
+) -> Iterator[View]:
+    """Each camera's view, in order; cameras read from a file bring their own size."""
+    for camera in cameras:
+        yield backend.render(
+            camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
+        )
+
+
+def render_model(
+    scene: SceneSpec,
+    plan: ViewPlan,
+    settings: RenderSettings,
+    out: Path,
+    on_view: Callable[[int, int], None] | None = None,
+    backend: Backend | None = None,
+) -> list[Path]:
+    """Render every planned view of ``scene`` into ``out`` (see the module docstring) with
+    the default Renderer's backend, or ``backend`` (the scene is loaded into it)."""
+    if backend is None:
+        backend = backend_for(scene)
+    else:
+        backend.load_scene(SceneSpec.parse(scene))
+    info = backend.info
+    cameras = plan_views(scene, plan, settings, info)
     coverage = Coverage(len(cameras))
     out = Path(out)
     lay = RenderLayout(out)
@@ -188,11 +213,8 @@ def render_model(
     # Files are written on a background thread while the next view renders. The syncer
     # closes last (its queue bounds how far the writes may run ahead of the disk).
     with BackgroundWriter(depth=4) as syncer, BackgroundWriter() as writer:
-        for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
-            # Cameras read from a file bring their own resolution.
-            view = backend.render(
-                camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
-            )
+        views = render_planned(backend, cameras, settings)
+        for i, (name, view) in enumerate(zip(names, views, strict=True)):
             coverage.add(name, view.mask)
             writer.submit(lambda name=name, view=view: write(name, view))
             if i == 0:  # after the first cast: the ray caster holds the triangles then

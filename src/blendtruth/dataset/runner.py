@@ -45,6 +45,9 @@ class DatasetOptions:
     progress: bool = True
     max_memory: int | None = None  # bytes per worker / Ray task; None: no limit
     run: Callable | None = None  # replaces run_job in local workers (fault tests)
+    # Makes each local worker's backend (picklable: a class or module-level function, e.g.
+    # blendtruth.testing.FakeBackend); None: Blender's.
+    backend: Callable | None = None
 
 
 def plan_jobs(
@@ -281,6 +284,8 @@ def _remove_stale_tmp(folder: Path, mids: set[str]) -> None:
 
 def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
     if options.executor == "ray":
+        if options.backend is not None:
+            raise BlendtruthError("DatasetOptions.backend: only local workers take a backend")
         from blendtruth.dataset.ray_executor import RayExecutor
 
         return RayExecutor(
@@ -301,6 +306,7 @@ def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
         gpus=gpus,
         max_memory=options.max_memory,
         run=options.run,
+        backend=options.backend,
     )
 
 
