@@ -341,8 +341,9 @@ def test_a_format_missing_its_optional_package_says_so_when_used(tmp_path, monke
     monkeypatch.setattr(ex, "_discovered", False)
     assert parse_formats("fakecoco,png16") == ["fakecoco", "png16"]  # the others still work
     root = _render_folder(tmp_path / "r", n=1)
-    with pytest.raises(BlendtruthError, match="export fakecoco: needs the Python package "
-                                               "'pycocotools'"):  # fmt: skip
+    with pytest.raises(
+        BlendtruthError, match="export fakecoco: needs the Python package 'pycocotools'"
+    ):
         export("fakecoco", root)
     assert export("png16", root)[-1].name == "meta.json"
 
@@ -412,3 +413,48 @@ def test_check_refuses_a_simulated_pass_as_truth(tmp_path, monkeypatch):
     monkeypatch.setitem(PASSES, "normal", noisy)
     with pytest.raises(BlendtruthError, match=r"check: pass 'normal' is simulated"):
         check_folder(render_folder(root))
+
+
+# ---------------------------------------------------------------- a real render_model run
+
+
+def test_a_fake_backend_render_lays_out_and_round_trips(tmp_path):
+    """render_model (fake backend: the project's ray caster on analytic boxes) writes
+    exactly the layout's files, and every view loaded and written again is its own file."""
+    from blendtruth.multiview import ViewPlan, render_model
+    from blendtruth.scene import SceneSpec
+    from blendtruth.settings import RenderSettings
+    from blendtruth.testing import FakeBackend
+
+    settings = RenderSettings(width=48, height=32, passes="all", previews=True)
+    out = tmp_path / "model"
+    render_model(
+        SceneSpec.parse("box.obj"),
+        ViewPlan(sampler="orbit", views=2, pairs="all"),
+        settings,
+        out,
+        backend=FakeBackend(),
+    )
+    lay = RenderLayout(out)
+    want = {
+        lay.rel(getattr(lay.at(k), f))
+        for k in range(2)
+        for f in ("npz", "depth", "mask", "rgb", "preview_depth", "preview_normal")
+    }
+    want |= {
+        lay.rel(p)
+        for p in (
+            lay.cameras_json,
+            lay.instances_json,
+            lay.mesh_ply,
+            lay.transforms_json,
+            lay.pairs_json,
+            lay.flow("0000", "0001"),
+            lay.flow("0001", "0000"),
+        )
+    }
+    assert {lay.rel(p) for p in out.rglob("*") if p.is_file()} == want
+    for k, view in enumerate(blendtruth.load(out)):
+        assert view.meta["loaded_from"]["view"] == view_name(k)
+        assert {"instance", "boundary", "position"} <= set(view.passes())
+        _assert_same_file(lay.at(k).npz, _rewrite(view, tmp_path / f"again{k}.npz"))
