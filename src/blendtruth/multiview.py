@@ -31,7 +31,7 @@ from blendtruth.backend import Backend
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.geometry.camera import Intrinsics
-from blendtruth.geometry.pointcloud import voxel_downsample, write_ply
+from blendtruth.geometry.pointcloud import voxel_downsample
 from blendtruth.geometry.pointfusion import VoxelAccumulator
 from blendtruth.geometry.rays import backproject
 from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
@@ -46,6 +46,7 @@ from blendtruth.writers.meshfile import write_triangles_ply
 from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.points_ply import write_ply
 from blendtruth.writers.tables import write_instances_json
 
 # The fused point cloud's voxel edge, as a fraction of the scene's bounding radius.
@@ -236,7 +237,7 @@ def render_model(
         ])  # fmt: skip
         extra.append("points.ply")
     if plan.pairs != "none":
-        from blendtruth.geometry.correspondence import write_pairs
+        from blendtruth.writers.flow_pairs import write_pairs
         from blendtruth.writers.npz import read_view_npz
 
         written += write_pairs(
