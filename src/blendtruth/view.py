@@ -8,34 +8,41 @@ from typing import Any
 import numpy as np
 
 from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.camera_models import CameraModel, camera_model
 from blendtruth.geometry.frames import validate_pose
 
 
 @dataclass(frozen=True)
 class Camera:
-    """A pinhole camera: intrinsics plus pose.
+    """A camera: intrinsics, pose and projection model.
 
     ``cam_to_world`` is 4×4 float64, camera axes OpenCV (x right, y down, z forward),
-    world frame Blender's (Z up, right-handed).
+    world frame Blender's (Z up, right-handed). ``model`` names the projection
+    (:data:`blendtruth.geometry.camera_models.MODELS`): "pinhole" (default), "ortho"
+    (fx = fy are pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov
+    and fy = H/fov pixels per radian, full field of view ``fisheye_fov_deg``).
+    ``projection`` is that model as a :class:`CameraModel` (rays, project, meta, COLMAP
+    and nerfstudio names): consumers go through it.
     """
 
     intrinsics: Intrinsics
     cam_to_world: np.ndarray
-    # Camera model (blendtruth.geometry.projection): "pinhole" (default), "ortho" (fx = fy are
-    # pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
-    # fy = H/fov pixels per radian, full field of view fov_deg).
     model: str = "pinhole"
-    fov_deg: float | None = None
+    fisheye_fov_deg: float | None = None
+    projection: CameraModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.model != "pinhole":
-            from blendtruth.geometry.projection import check_model
-
-            check_model(self.model, self.intrinsics, self.fov_deg)
+        fov = self.fisheye_fov_deg if self.model == "fisheye" else None
+        object.__setattr__(self, "projection", camera_model(self.model, self.intrinsics, fov))
         pose = np.array(self.cam_to_world, dtype=np.float64)
         validate_pose(pose, "cam_to_world")
         pose.setflags(write=False)
         object.__setattr__(self, "cam_to_world", pose)
+
+    @property
+    def fov_deg(self) -> float | None:
+        """Old name of :attr:`fisheye_fov_deg` (the fisheye's full field of view)."""
+        return self.fisheye_fov_deg
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802 - K is the standard name

@@ -1,5 +1,8 @@
 """Camera models and their exact pixel rays (pure numpy; docs/conventions.md#camera-models).
 
+The models themselves are classes in :mod:`blendtruth.geometry.camera_models`; this
+module keeps the per-image helpers built on them.
+
 Every model casts one ray per pixel centre (u + 0.5, v + 0.5) from an origin o (camera
 frame, OpenCV axes: x right, y down, z forward) along a unit direction d:
 
@@ -26,16 +29,19 @@ import math
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera_models import CAMERA_MODELS, MODELS, camera_model
 
-CAMERA_MODELS = ("pinhole", "ortho", "equirect", "fisheye")
+__all__ = ["CAMERA_MODELS", "RAY_DISTANCE_MODELS", "camera_rays", "check_model",
+           "model_intrinsics", "model_meta", "surface_points"]  # fmt: skip
+
 # Models whose `depth` is the Euclidean ray distance (no image plane to measure from).
-RAY_DISTANCE_MODELS = ("equirect", "fisheye")
+RAY_DISTANCE_MODELS = tuple(n for n, m in MODELS.items() if m.ray_distance_depth)
 
 
 def model_intrinsics(model: str, width: int, height: int, fov_deg: float | None = None):
     """The intrinsics a panoramic model implies (centred principal point): equirect
     fx = W/2π, fy = H/π (pixels per radian of longitude/latitude); fisheye fx = W/fov,
-    fy = H/fov (pixels per radian of θ)."""
+    fy = H/fov (pixels per radian of θ; ``fov_deg`` the fisheye's full field of view)."""
     from blendtruth.geometry.camera import Intrinsics
 
     if model == "equirect":
@@ -56,50 +62,13 @@ def _check_fov(fov_deg: float | None) -> None:
 
 def check_model(model: str, intr, fov_deg: float | None) -> None:
     """Raise BlendtruthError for an unknown model or intrinsics it cannot have."""
-    if model not in CAMERA_MODELS:
-        raise BlendtruthError(f"--camera must be one of {', '.join(CAMERA_MODELS)}; got {model!r}")
-    if model == "ortho" and not math.isclose(intr.fx, intr.fy, rel_tol=1e-12):
-        raise BlendtruthError(
-            f"--camera ortho needs square pixels (fx = fy), got {intr.fx}, {intr.fy}"
-        )
-    if model in ("equirect", "fisheye"):
-        want = model_intrinsics(model, intr.width, intr.height, fov_deg)
-        got = (intr.fx, intr.fy, intr.cx, intr.cy)
-        if not np.allclose(got, (want.fx, want.fy, want.cx, want.cy), rtol=1e-9, atol=1e-9):
-            raise BlendtruthError(
-                f"--camera {model}: intrinsics must be {want.fx:g}, {want.fy:g}, {want.cx:g}, "
-                f"{want.cy:g} at {intr.width}x{intr.height} (Cycles renders no other)"
-            )
+    camera_model(model, intr, fov_deg)
 
 
 def camera_rays(camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(origins H×W×3, unit directions H×W×3, valid H×W bool) in the camera frame for
     every pixel centre of ``camera`` (a :class:`blendtruth.view.Camera`), float64."""
-    intr = camera.intrinsics
-    u, v = np.meshgrid(np.arange(intr.width) + 0.5, np.arange(intr.height) + 0.5)
-    zeros, ones = np.zeros_like(u), np.ones_like(u)
-    model = camera.model
-    valid = np.ones(u.shape, dtype=bool)
-    if model == "pinhole":
-        d = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, ones], axis=-1)
-        return np.zeros_like(d), d / np.linalg.norm(d, axis=-1, keepdims=True), valid
-    if model == "ortho":
-        o = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, zeros], axis=-1)
-        return o, np.stack([zeros, zeros, ones], axis=-1), valid
-    if model == "equirect":
-        lon = 2 * np.pi * (u / intr.width - 0.5)
-        lat = np.pi * (0.5 - v / intr.height)
-        d = np.stack([np.cos(lat) * np.sin(lon), -np.sin(lat), np.cos(lat) * np.cos(lon)], -1)
-        return np.zeros_like(d), d, valid
-    if model == "fisheye":
-        a, b = (u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy
-        theta = np.hypot(a, b)
-        safe = np.where(theta > 0, theta, 1.0)
-        s = np.sin(theta) / safe
-        d = np.stack([s * a, s * b, np.cos(theta)], -1)
-        valid = theta <= math.radians(camera.fov_deg) / 2
-        return np.zeros_like(d), d, valid
-    raise BlendtruthError(f"unknown camera model {model!r}")
+    return camera.projection.grid_rays()
 
 
 def surface_points(camera, distance: np.ndarray) -> np.ndarray:
@@ -110,17 +79,4 @@ def surface_points(camera, distance: np.ndarray) -> np.ndarray:
 
 def model_meta(camera) -> dict:
     """What a view's meta says about its camera model (nothing extra for pinhole)."""
-    if camera.model == "pinhole":
-        return {}
-    out: dict = {"camera_model": camera.model}
-    if camera.model == "ortho":
-        size = 1.0 / camera.intrinsics.fx
-        out["pixel_size"] = size
-        out["ortho_scale"] = camera.intrinsics.width * size
-        out["depth_kind"] = "distance from the image plane along the parallel rays"
-    else:
-        out["depth_kind"] = "ray distance (depth = distance for panoramic cameras)"
-        if camera.model == "fisheye":
-            out["fisheye_fov_deg"] = camera.fov_deg
-            out["fisheye"] = "equidistant; = OpenCV fisheye with k1..k4 = 0 for fov <= 180"
-    return out
+    return camera.projection.meta()

@@ -1,0 +1,148 @@
+"""The camera-model type (geometry/camera_models.py): rays at arbitrary pixels equal the
+documented full-grid rays bit for bit, ``project`` inverts ``rays`` to <= 1e-9 px, the
+validity domains, the COLMAP / nerfstudio names and refusals, and the meta keys."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.camera_models import (
+    MODELS,
+    CannotExpress,
+    Equirect,
+    Fisheye,
+    Ortho,
+    Pinhole,
+    camera_model,
+)
+from blendtruth.geometry.projection import model_intrinsics
+from blendtruth.view import Camera
+
+W, H = 64, 48
+
+
+def _models() -> list:
+    return [
+        Pinhole(Intrinsics(50.0, 55.0, 30.3, 25.1, W, H)),
+        Ortho(Intrinsics(20.0, 20.0, 31.0, 23.5, W, H)),
+        Equirect(model_intrinsics("equirect", W, H)),
+        Fisheye(model_intrinsics("fisheye", W, H, 150.0), fov_deg=150.0),
+        Fisheye(model_intrinsics("fisheye", W, W, 250.0), fov_deg=250.0),
+    ]
+
+
+def _documented(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The documented rays (docs/conventions.md#camera-models), written out again."""
+    i = model.intrinsics
+    u, v = np.meshgrid(np.arange(i.width) + 0.5, np.arange(i.height) + 0.5)
+    zero = np.zeros_like(u)
+    if model.name == "pinhole":
+        d = np.dstack([(u - i.cx) / i.fx, (v - i.cy) / i.fy, np.ones_like(u)])
+        return np.zeros_like(d), d / np.linalg.norm(d, axis=-1, keepdims=True), u > 0
+    if model.name == "ortho":
+        o = np.dstack([(u - i.cx) / i.fx, (v - i.cy) / i.fy, zero])
+        return o, np.dstack([zero, zero, zero + 1]), u > 0
+    if model.name == "equirect":
+        lon, lat = 2 * np.pi * (u / i.width - 0.5), np.pi * (0.5 - v / i.height)
+        d = np.dstack([np.cos(lat) * np.sin(lon), -np.sin(lat), np.cos(lat) * np.cos(lon)])
+        return np.zeros_like(d), d, u > 0
+    a, b = (u - i.cx) / i.fx, (v - i.cy) / i.fy
+    t = np.hypot(a, b)
+    phi = np.arctan2(b, a)
+    d = np.dstack([np.sin(t) * np.cos(phi), np.sin(t) * np.sin(phi), np.cos(t)])
+    return np.zeros_like(d), d, t <= math.radians(model.fov_deg) / 2
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_grid_rays_are_the_documented_rays(model):
+    o, d, valid = model.grid_rays()
+    want_o, want_d, want_valid = _documented(model)
+    assert np.allclose(o, want_o, rtol=0, atol=1e-15)
+    assert np.allclose(d, want_d, rtol=0, atol=1e-15)  # a flipped axis is off by ~1
+    assert np.array_equal(valid, want_valid)
+    assert np.allclose(np.linalg.norm(d, axis=-1), 1.0, rtol=0, atol=1e-15)
+    # arbitrary pixels give exactly the rays of the same pixels on the grid
+    some = np.array([[0.5, 0.5], [W - 0.5, 0.5], [10.5, 20.5]])
+    o2, d2, v2 = model.rays(some)
+    rows, cols = (some[:, 1] - 0.5).astype(int), (some[:, 0] - 0.5).astype(int)
+    assert np.array_equal(d2, d[rows, cols]) and np.array_equal(o2, o[rows, cols])
+    assert np.array_equal(v2, valid[rows, cols])
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
+def test_project_inverts_rays(model):
+    rng = np.random.default_rng(3)
+    i = model.intrinsics
+    px = rng.uniform([0, 0], [i.width, i.height], size=(4000, 2))
+    o, d, valid = model.rays(px)
+    t = rng.uniform(0.1, 50.0, size=len(px))
+    points = o + d * t[:, None]
+    uv, depth, ok = model.project(points)
+    assert np.array_equal(ok, valid)  # the validity domains agree
+    err = np.abs(uv - px)[valid].max()
+    assert err <= 1e-9, err
+    want_depth = t if model.ray_distance_depth else points[:, 2]
+    assert np.allclose(depth[valid], want_depth[valid], rtol=1e-12, atol=0)
+    # ray_length inverts the depth definition
+    assert np.allclose(model.ray_length(depth, d)[valid], t[valid], rtol=1e-12, atol=0)
+
+
+def test_project_rejects_points_outside_the_domain():
+    pin = _models()[0]
+    assert not pin.project(np.array([[0.0, 0.0, -1.0]]))[2][0]
+    ortho = _models()[1]
+    assert not ortho.project(np.array([[0.0, 0.0, -1.0]]))[2][0]
+    fish = _models()[3]  # 150 deg: a point 80 deg off-axis is outside
+    p = np.array([[math.sin(math.radians(80)), 0.0, math.cos(math.radians(80))]])
+    assert not fish.project(p)[2][0]
+    assert fish.project(p * [1, 0, 1] + [0, 0, 1])[2][0]
+    wide = _models()[4]  # 250 deg sees behind (120 deg off-axis)
+    back = np.array([[math.sin(math.radians(120)), 0.0, math.cos(math.radians(120))]])
+    uv, r, ok = wide.project(back)
+    assert ok[0] and r[0] == pytest.approx(1.0)
+    assert uv[0, 0] == pytest.approx(W / 2 + wide.intrinsics.fx * math.radians(120), abs=1e-9)
+
+
+def test_colmap_names_and_refusals():
+    pin, ortho, eq, fish, wide = _models()
+    assert pin.colmap() == ("PINHOLE", [50.0, 55.0, 30.3, 25.1])
+    name, params = fish.colmap()
+    i = fish.intrinsics
+    assert name == "OPENCV_FISHEYE" and params == [i.fx, i.fy, i.cx, i.cy, 0, 0, 0, 0]
+    for m, word in ((ortho, "orthographic"), (eq, "equirectangular"), (wide, "250")):
+        with pytest.raises(CannotExpress, match=word):
+            m.colmap()
+    assert pin.nerfstudio() == "OPENCV"
+    for m in (ortho, eq, fish):
+        with pytest.raises(CannotExpress, match=m.name):
+            m.nerfstudio()
+
+
+def test_meta_keys_are_unchanged():
+    pin, ortho, eq, fish, _ = _models()
+    assert pin.meta() == {}
+    assert set(ortho.meta()) == {"camera_model", "pixel_size", "ortho_scale", "depth_kind"}
+    assert ortho.meta()["ortho_scale"] == pytest.approx(W / 20.0)
+    assert set(eq.meta()) == {"camera_model", "depth_kind"}
+    assert fish.meta()["fisheye_fov_deg"] == 150.0
+    assert set(fish.meta()) == {"camera_model", "depth_kind", "fisheye_fov_deg", "fisheye"}
+
+
+def test_camera_carries_its_model_and_checks_it():
+    intr = model_intrinsics("fisheye", W, H, 190.0)
+    cam = Camera(intr, np.eye(4), "fisheye", 190.0)
+    assert isinstance(cam.projection, Fisheye) and cam.projection.fov_deg == 190.0
+    assert cam.fov_deg == cam.fisheye_fov_deg == 190.0  # the old name still reads
+    assert isinstance(Camera(intr, np.eye(4)).projection, Pinhole)
+    assert set(MODELS) == {"pinhole", "ortho", "equirect", "fisheye"}
+    with pytest.raises(BlendtruthError, match="--camera must be one of"):
+        camera_model("spherical", intr)
+    with pytest.raises(BlendtruthError, match="fisheye-fov"):
+        camera_model("fisheye", intr, None)
+    with pytest.raises(BlendtruthError, match="distortion"):
+        Pinhole(intr, distortion=(0.1,))
