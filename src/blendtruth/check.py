@@ -33,8 +33,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
-from blendtruth.geometry.rays import backproject, ray_directions
-from blendtruth.geometry.reproject import project, visibility
+from blendtruth.geometry.reproject import backproject_pixels, project, visibility
 from blendtruth.writers.meshfile import read_mesh_ply
 
 THRESHOLDS = {
@@ -65,43 +64,58 @@ class ModelReport:
         return max(values) if values else float("nan")
 
 
-def _intersector(vertices: np.ndarray, faces: np.ndarray):
-    try:
-        import trimesh
-        from trimesh.ray.ray_pyembree import RayMeshIntersector
-    except ImportError:
-        raise BlendtruthError(
-            "blendtruth check needs trimesh and embreex: pip install 'blendtruth[check]'"
-        ) from None
-    mesh = trimesh.Trimesh(vertices, faces, process=False)
-    return RayMeshIntersector(mesh)
+class _Intersector:
+    """Embree (embreex, a core dependency) finding the first triangle along each ray; the
+    mesh is moved and scaled to about a 100-unit box first, as float32 Embree needs for
+    meshes far from the origin or very large or small (the hit itself is recomputed in
+    float64 by :func:`raycast`)."""
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+        from embreex import rtcore_scene
+        from embreex.mesh_construction import TriangleMesh
+
+        lo, hi = vertices.min(axis=0), vertices.max(axis=0)
+        self.centre = (lo + hi) / 2
+        self.scale = 100.0 / max(float(np.max(hi - lo)), 1e-300)
+        self.scene = rtcore_scene.EmbreeScene()
+        local = ((vertices - self.centre) * self.scale).astype(np.float32)
+        TriangleMesh(self.scene, local, np.ascontiguousarray(faces, dtype=np.int32))
+
+    def first(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """Index of the first triangle hit along each ray (N), -1 where none."""
+        o = ((origins - self.centre) * self.scale).astype(np.float32)
+        return np.asarray(self.scene.run(o, directions.astype(np.float32)), dtype=np.int64)
 
 
 def raycast(vertices: np.ndarray, faces: np.ndarray, view, intersector=None):
-    """Ray cast the mesh through every pixel centre of ``view``'s camera.
+    """Ray cast the mesh through every pixel centre of ``view``'s camera along the rays of
+    its own camera model (:class:`blendtruth.geometry.camera_models.CameraModel`).
 
-    Returns (hit H×W bool, depth H×W float64 planar depth (0 where no hit), normal H×W×3
-    float64 unit face normal in the camera frame facing the camera)."""
-    intersector = intersector or _intersector(vertices, faces)
-    intr = view.camera.intrinsics
+    Returns (hit H×W bool, depth H×W float64 as the model defines it: planar depth for
+    pinhole and ortho, ray distance for panoramic models, 0 where no hit, and normal
+    H×W×3 float64 unit face normal in the camera frame facing the camera). Pixels outside
+    the model's domain (a fisheye's image circle) are never hit."""
+    intersector = intersector or _Intersector(vertices, faces)
+    model = view.camera.projection
     pose = view.cam_to_world
-    dirs_cam = ray_directions(intr).reshape(-1, 3)  # camera z = 1
-    dirs = dirs_cam @ pose[:3, :3].T
-    origin = pose[:3, 3]
-    tri = intersector.intersects_first(np.broadcast_to(origin, dirs.shape), dirs)
+    o_cam, d_cam, valid = model.grid_rays()
+    o_cam, d_cam, valid = o_cam.reshape(-1, 3), d_cam.reshape(-1, 3), valid.reshape(-1)
+    rot = pose[:3, :3]
+    origins, dirs = o_cam @ rot.T + pose[:3, 3], d_cam @ rot.T
+    tri = np.full(len(dirs), -1, np.int64)
+    tri[valid] = intersector.first(origins[valid], dirs[valid])
     hit = tri >= 0
     v0, v1, v2 = (vertices[faces[tri[hit], k]] for k in range(3))
     n = np.cross(v1 - v0, v2 - v0)
-    d = dirs[hit]
-    t = np.einsum("ij,ij->i", n, v0 - origin) / np.einsum("ij,ij->i", n, d)
+    t = np.einsum("ij,ij->i", n, v0 - origins[hit]) / np.einsum("ij,ij->i", n, dirs[hit])
     depth = np.zeros(len(dirs))
-    depth[hit] = t
+    depth[hit] = t if model.ray_distance_depth else t * d_cam[hit, 2]
     n = n / np.linalg.norm(n, axis=1, keepdims=True)
-    n_cam = n @ pose[:3, :3]
-    n_cam *= -np.sign(np.einsum("ij,ij->i", n_cam, dirs_cam[hit]))[:, None]
+    n_cam = n @ rot
+    n_cam *= -np.sign(np.einsum("ij,ij->i", n_cam, d_cam[hit]))[:, None]
     normal = np.zeros((len(dirs), 3))
     normal[hit] = n_cam
-    h, w = intr.height, intr.width
+    h, w = model.intrinsics.height, model.intrinsics.width
     return hit.reshape(h, w), depth.reshape(h, w), normal.reshape(h, w, 3)
 
 
@@ -116,7 +130,7 @@ def check_folder(folder: RenderFolder) -> ModelReport:
     if not mesh_path.is_file():
         raise BlendtruthError(f"{folder.path}: no mesh.ply to check against")
     vertices, faces = read_mesh_ply(mesh_path)
-    intersector = _intersector(vertices, faces)
+    intersector = _Intersector(vertices, faces)
     report = ModelReport(folder.model_id)
     views = {}
     for name in folder.names:
@@ -156,19 +170,15 @@ def check_folder(folder: RenderFolder) -> ModelReport:
 
 
 def _round_trip(view, other) -> np.ndarray:
-    """Pixel distances of the view -> other -> view round trip (see the module docstring)."""
+    """Pixel distances of the view -> other -> view round trip (see the module docstring),
+    through each view's own camera model."""
     rows, cols = np.nonzero(view.mask)
     start = np.stack([cols + 0.5, rows + 0.5], axis=1)
-    points = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[rows, cols]
+    points = backproject_pixels(view.camera, start, view.depth[rows, cols])
     uv, _, r = visibility(points, other.camera, other.depth, other.mask, MATCH_REL)
     ok = np.abs(np.nan_to_num(r, nan=np.inf)) <= MATCH_REL
-    z = points @ np.linalg.inv(other.cam_to_world)[:3, :3].T
-    z = z[:, 2] + np.linalg.inv(other.cam_to_world)[2, 3]
-    d = z[ok] / (1 + r[ok])  # the other view's interpolated depth at uv
-    intr = other.camera.intrinsics
-    cam = np.stack([(uv[ok, 0] - intr.cx) / intr.fx, (uv[ok, 1] - intr.cy) / intr.fy,
-                    np.ones(ok.sum())], axis=1) * d[:, None]  # fmt: skip
-    world = cam @ other.cam_to_world[:3, :3].T + other.cam_to_world[:3, 3]
+    _, own, _ = project(points[ok], other.camera)
+    world = backproject_pixels(other.camera, uv[ok], own / (1 + r[ok]))  # other's depth at uv
     back, _ = project(world, view.camera)
     return np.linalg.norm(back - start[ok], axis=1)
 

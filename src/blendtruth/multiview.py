@@ -56,7 +56,7 @@ class ViewPlan:
 
     sampler: str = "sphere"
     views: int = 8
-    fov_deg: float = 50.0
+    fov_deg: float = 50.0  # the pinhole cameras' field of view (--fov); see fisheye_fov
     K: np.ndarray | None = None
     radius: float | None = None
     fill: float = 0.8
@@ -87,8 +87,9 @@ class ViewPlan:
         # Checked here, before any model is loaded, so a dataset fails at once, not per model.
         check_options(self.sampler, self.views, self.radius, self.fill, self.elevation_deg)
         if self.pairs != "none":
-            from blendtruth.geometry.correspondence import check_pairs
+            from blendtruth.geometry.correspondence import check_pairs, refuse_flow_model
 
+            refuse_flow_model(self.camera_model)
             # A camera file or rig brings its own view count: checked again when known.
             views = None if self.sampler == "file" or self.rig is not None else self.views
             object.__setattr__(self, "pairs", check_pairs(self.pairs, views))

@@ -32,7 +32,7 @@ def apply_model_camera(obj, camera: Camera, clip: tuple[float, float] | None) ->
             data.longitude_min, data.longitude_max = -math.pi, math.pi
         else:
             data.panorama_type = "FISHEYE_EQUIDISTANT"
-            data.fisheye_fov = math.radians(camera.fov_deg)
+            data.fisheye_fov = math.radians(camera.fisheye_fov_deg)
     if clip is not None:
         data.clip_start, data.clip_end = clip
     render = bpy.context.scene.render

@@ -14,6 +14,9 @@ hold depth in scene units × 1000:
                              × 1e-3 gives our float32 depth back (to float32 rounding of
                              the product in readers that compute in float32).
 
+Cameras whose model nerfstudio cannot take (``CameraModel.nerfstudio``: every model but
+pinhole so far) are refused with a one-line error before anything is written.
+
 Without RGB there is no image to train on: transforms.json then has no ``file_path`` (no
 stand-in image), keeps the cameras, depth and masks, and says so in its note; the
 ``export nerfstudio`` command refuses such a folder with a one-line error.
@@ -27,6 +30,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
+from blendtruth.geometry.camera_models import CannotExpress
 from blendtruth.writers.atomic import atomic_open
 from blendtruth.writers.nerf import write_transforms_json
 
@@ -63,9 +67,15 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
             f"{folder.path}: no RGB images (rendered with --no-rgb); nerfstudio trains on "
             "images, so render again without --no-rgb to export nerfstudio data"
         )
+    views = list(folder.views())
+    for name, view in views:  # refused before anything is written
+        try:
+            view.camera.projection.nerfstudio()
+        except CannotExpress as exc:
+            raise BlendtruthError(f"{folder.path}: view {name}: {exc}") from None
     (out / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
     cameras, written = [], []
-    for name, view in folder.views():
+    for name, view in views:
         cameras.append(view.camera)
         written.append(write_nerfstudio_depth(out, name, view.depth))
     return written + [write_nerfstudio_transforms(out, folder.path, folder.names, cameras, rgb)]

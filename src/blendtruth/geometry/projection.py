@@ -38,10 +38,10 @@ __all__ = ["CAMERA_MODELS", "RAY_DISTANCE_MODELS", "camera_rays", "check_model",
 RAY_DISTANCE_MODELS = tuple(n for n, m in MODELS.items() if m.ray_distance_depth)
 
 
-def model_intrinsics(model: str, width: int, height: int, fov_deg: float | None = None):
+def model_intrinsics(model: str, width: int, height: int, fisheye_fov_deg: float | None = None):
     """The intrinsics a panoramic model implies (centred principal point): equirect
     fx = W/2π, fy = H/π (pixels per radian of longitude/latitude); fisheye fx = W/fov,
-    fy = H/fov (pixels per radian of θ; ``fov_deg`` the fisheye's full field of view)."""
+    fy = H/fov (pixels per radian of θ; ``fisheye_fov_deg`` its full field of view)."""
     from blendtruth.geometry.camera import Intrinsics
 
     if model == "equirect":
@@ -49,8 +49,8 @@ def model_intrinsics(model: str, width: int, height: int, fov_deg: float | None 
             width / (2 * math.pi), height / math.pi, width / 2, height / 2, width, height
         )
     if model == "fisheye":
-        _check_fov(fov_deg)
-        fov = math.radians(fov_deg)
+        _check_fov(fisheye_fov_deg)
+        fov = math.radians(fisheye_fov_deg)
         return Intrinsics(width / fov, height / fov, width / 2, height / 2, width, height)
     raise BlendtruthError(f"model_intrinsics: {model!r} is not a panoramic model")
 
@@ -60,9 +60,9 @@ def _check_fov(fov_deg: float | None) -> None:
         raise BlendtruthError(f"--fisheye-fov must be in (0, 360] degrees, got {fov_deg}")
 
 
-def check_model(model: str, intr, fov_deg: float | None) -> None:
+def check_model(model: str, intr, fisheye_fov_deg: float | None) -> None:
     """Raise BlendtruthError for an unknown model or intrinsics it cannot have."""
-    camera_model(model, intr, fov_deg)
+    camera_model(model, intr, fisheye_fov_deg)
 
 
 def camera_rays(camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

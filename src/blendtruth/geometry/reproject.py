@@ -13,17 +13,24 @@ from blendtruth.view import Camera
 
 
 def project(points: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
-    """World points (N×3) -> (uv N×2 continuous pixel coordinates, z N camera depth).
-    Points behind the camera get z <= 0 (their uv is meaningless)."""
+    """World points (N×3) -> (uv N×2 continuous pixel coordinates, depth N), through the
+    camera's own model (:meth:`CameraModel.project`): depth is what the model's depth
+    pass holds (camera z for pinhole and ortho, ray distance for panoramic models).
+    Points the model does not see (behind the camera, outside a fisheye's image circle)
+    get depth <= 0 and a meaningless uv."""
     world_to_cam = invert_pose(camera.cam_to_world)
     cam = points @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-    z = cam[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = (cam[:, :2] / z[:, None]) * [camera.intrinsics.fx, camera.intrinsics.fy] + [
-            camera.intrinsics.cx,
-            camera.intrinsics.cy,
-        ]
-    return uv, z
+    uv, depth, ok = camera.projection.project(cam)
+    return uv, np.where(ok, depth, np.minimum(depth, 0.0))
+
+
+def backproject_pixels(camera: Camera, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """World points (N×3 float64) at continuous pixels ``uv`` (N×2) holding the model's
+    ``depth`` (N; camera z or ray distance, as :func:`project` returns it): the inverse
+    of :func:`project` through the camera's own rays."""
+    o, d, _ = camera.projection.rays(uv)
+    cam = o + d * camera.projection.ray_length(depth, d)[..., None]
+    return cam @ camera.cam_to_world[:3, :3].T + camera.cam_to_world[:3, 3]
 
 
 def interpolate_depth(
@@ -31,9 +38,10 @@ def interpolate_depth(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The surface depth a view records at continuous pixel positions ``uv`` (N×2).
 
-    Bilinear in inverse depth between the four surrounding pixel centres (exact on planes,
-    whose 1/z is affine in u, v). Returns (depth N, valid N): valid where all four centres
-    exist and hit a surface; depth is 0 where not valid.
+    Bilinear in inverse depth between the four surrounding pixel centres (exact on planes
+    for a pinhole camera, whose 1/z is affine in u, v; for the other models a close
+    approximation between neighbouring centres). Returns (depth N, valid N): valid where
+    all four centres exist and hit a surface; depth is 0 where not valid.
     """
     height, width = depth.shape
     x = uv[:, 0] - 0.5

@@ -18,6 +18,7 @@ import numpy as np
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.camera_models import CannotExpress
 from blendtruth.geometry.frames import opencv_to_opengl, opengl_to_opencv, validate_pose
 from blendtruth.view import Camera
 from blendtruth.writers.atomic import write_bytes
@@ -84,15 +85,19 @@ def write_transforms_json(
     default 1e-3: see blendtruth.exports.nerfstudio); ``note`` replaces the default note.
     """
     _check_lengths(cameras, rgb_paths=rgb_paths, depth_paths=depth_paths, mask_paths=mask_paths)
-    models = sorted({c.model for c in cameras})
-    if models != ["pinhole"]:
+    try:
+        names = {c.projection.nerfstudio() for c in cameras}
+    except CannotExpress:
+        models = sorted({c.model for c in cameras})
         _write_json(path, {"frames": [], "blendtruth": {"cannot_express": _cannot(models)}})
         return
+    if len(names) > 1:
+        raise BlendtruthError(f"transforms.json holds one camera_model; these views need {names}")
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise BlendtruthError(f"transforms.json scale must be a number > 0, got {scale}")
     folder = Path(path).parent
     shared = all(c.intrinsics == cameras[0].intrinsics for c in cameras)
-    data: dict[str, Any] = {"camera_model": "OPENCV"}
+    data: dict[str, Any] = {"camera_model": names.pop()}
     if shared:
         data.update(_intrinsics_fields(cameras[0].intrinsics))
     data.update(dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
@@ -255,7 +260,7 @@ def _model_fields(cam: Camera) -> dict[str, Any]:
         out["pixel_size"] = 1.0 / cam.intrinsics.fx
         out["ortho_scale"] = max(cam.width, cam.height) / cam.intrinsics.fx
     if cam.model == "fisheye":
-        out["fisheye_fov_deg"] = cam.fov_deg
+        out["fisheye_fov_deg"] = cam.fisheye_fov_deg
     return out
 
 
