@@ -177,7 +177,7 @@ def _round_trip(view, other) -> np.ndarray:
     points = backproject_pixels(view.camera, start, view.depth[rows, cols])
     uv, _, r = visibility(points, other.camera, other.depth, other.mask, MATCH_REL)
     ok = np.abs(np.nan_to_num(r, nan=np.inf)) <= MATCH_REL
-    _, own, _ = project(points[ok], other.camera)
+    _, own = project(points[ok], other.camera)
     world = backproject_pixels(other.camera, uv[ok], own / (1 + r[ok]))  # other's depth at uv
     back, _ = project(world, view.camera)
     return np.linalg.norm(back - start[ok], axis=1)

@@ -61,18 +61,18 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
     """Write ``out/transforms.json`` and ``out/nerfstudio_depth/`` for ``folder``; paths in
     the JSON are relative to ``out``. ``require_rgb``: a folder without RGB is an error."""
     out = Path(out)
-    rgb = folder.has_rgb
-    if require_rgb and not rgb:
-        raise BlendtruthError(
-            f"{folder.path}: no RGB images (rendered with --no-rgb); nerfstudio trains on "
-            "images, so render again without --no-rgb to export nerfstudio data"
-        )
     views = list(folder.views())
     for name, view in views:  # refused before anything is written
         try:
             view.camera.projection.nerfstudio()
         except CannotExpress as exc:
             raise BlendtruthError(f"{folder.path}: view {name}: {exc}") from None
+    rgb = folder.has_rgb
+    if require_rgb and not rgb:
+        raise BlendtruthError(
+            f"{folder.path}: no RGB images (rendered with --no-rgb); nerfstudio trains on "
+            "images, so render again without --no-rgb to export nerfstudio data"
+        )
     (out / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
     cameras, written = [], []
     for name, view in views:
