@@ -7,6 +7,8 @@ equirect, `export nerfstudio` refuses them, flow pairs of non-pinhole views are 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +155,15 @@ def test_flow_pairs_of_non_pinhole_views_are_refused():
     ]
     with pytest.raises(BlendtruthError, match="pinhole cameras only"):
         flow_between(views[0], views[1])
+
+
+@pytest.mark.render
+def test_check_runs_without_trimesh(renders):
+    """The README's plain install has no trimesh: check must not need it."""
+    code = (
+        "import sys; sys.modules['trimesh'] = None\n"  # any import of trimesh now fails
+        "from blendtruth.cli import main\n"
+        f"sys.exit(main(['check', {str(renders['ortho'])!r}]))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "ortho: PASS" in run.stdout, run.stdout + run.stderr
