@@ -1,6 +1,7 @@
 """The camera-model type (geometry/camera_models.py): rays at arbitrary pixels equal the
-documented full-grid rays bit for bit, ``project`` inverts ``rays`` to <= 1e-9 px, the
-validity domains, the COLMAP / nerfstudio names and refusals, and the meta keys."""
+documented rays (written out again here), ``project`` inverts ``rays`` to <= 1e-9 px, the
+validity domains agree, the COLMAP / nerfstudio names and refusals, the meta keys, and
+the room for distortion coefficients and a time."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def _models() -> list:
         Pinhole(Intrinsics(50.0, 55.0, 30.3, 25.1, W, H)),
         Ortho(Intrinsics(20.0, 20.0, 31.0, 23.5, W, H)),
         Equirect(model_intrinsics("equirect", W, H)),
-        Fisheye(model_intrinsics("fisheye", W, H, 150.0), fov_deg=150.0),
-        Fisheye(model_intrinsics("fisheye", W, W, 250.0), fov_deg=250.0),
+        Fisheye(model_intrinsics("fisheye", W, H, 150.0), 150.0),
+        Fisheye(model_intrinsics("fisheye", W, W, 250.0), 250.0),
     ]
 
 
@@ -60,7 +61,7 @@ def _documented(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("model", _models(), ids=lambda m: m.name)
 def test_grid_rays_are_the_documented_rays(model):
-    o, d, valid = model.grid_rays()
+    o, d, valid = model.rays(model.pixel_grid())
     want_o, want_d, want_valid = _documented(model)
     assert np.allclose(o, want_o, rtol=0, atol=1e-15)
     assert np.allclose(d, want_d, rtol=0, atol=1e-15)  # a flipped axis is off by ~1
@@ -86,10 +87,9 @@ def test_project_inverts_rays(model):
     assert np.array_equal(ok, valid)  # the validity domains agree
     err = np.abs(uv - px)[valid].max()
     assert err <= 1e-9, err
-    want_depth = t if model.ray_distance_depth else points[:, 2]
+    want_depth = t if model.depth_is_distance else points[:, 2]
     assert np.allclose(depth[valid], want_depth[valid], rtol=1e-12, atol=0)
-    # ray_length inverts the depth definition
-    assert np.allclose(model.ray_length(depth, d)[valid], t[valid], rtol=1e-12, atol=0)
+    assert np.allclose(model.depth_of(o, d, t)[valid], depth[valid], rtol=1e-12, atol=0)
 
 
 def test_project_rejects_points_outside_the_domain():
@@ -114,13 +114,16 @@ def test_colmap_names_and_refusals():
     name, params = fish.colmap()
     i = fish.intrinsics
     assert name == "OPENCV_FISHEYE" and params == [i.fx, i.fy, i.cx, i.cy, 0, 0, 0, 0]
-    for m, word in ((ortho, "orthographic"), (eq, "equirectangular"), (wide, "250")):
+    for m, word in ((ortho, "ortho"), (eq, "equirect"), (wide, "250")):
         with pytest.raises(CannotExpress, match=word):
             m.colmap()
-    assert pin.nerfstudio() == "OPENCV"
-    for m in (ortho, eq, fish):
-        with pytest.raises(CannotExpress, match=m.name):
+        with pytest.raises(CannotExpress, match=word):
             m.nerfstudio()
+    assert pin.nerfstudio() == {"camera_model": "OPENCV", "fl_x": 50.0, "fl_y": 55.0,
+                                "cx": 30.3, "cy": 25.1}  # fmt: skip
+    got = fish.nerfstudio()
+    assert got["camera_model"] == "OPENCV_FISHEYE"
+    assert [got[k] for k in ("fl_x", "fl_y", "cx", "cy", "k1", "k2", "k3", "k4")] == params
 
 
 def test_meta_keys_are_unchanged():
@@ -146,3 +149,9 @@ def test_camera_carries_its_model_and_checks_it():
         camera_model("fisheye", intr, None)
     with pytest.raises(BlendtruthError, match="distortion"):
         Pinhole(intr, distortion=(0.1,))
+    with pytest.raises(BlendtruthError, match="distortion"):
+        Fisheye(intr, 190.0, distortion=(0.1, 0, 0, 0))
+    timed = Fisheye(intr, 190.0, time=0.25)  # room for a time; keyword-only, after fov
+    assert timed.time == 0.25 and timed.fov_deg == 190.0 and timed.distortion == ()
+    with pytest.raises(BlendtruthError, match="time"):
+        Pinhole(intr, time=float("nan"))

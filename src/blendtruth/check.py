@@ -33,7 +33,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
-from blendtruth.geometry.reproject import backproject_pixels, project, visibility
+from blendtruth.geometry.reproject import project, ray_points, visibility
 from blendtruth.writers.meshfile import read_mesh_ply
 
 THRESHOLDS = {
@@ -64,58 +64,49 @@ class ModelReport:
         return max(values) if values else float("nan")
 
 
-class _Intersector:
-    """Embree (embreex, a core dependency) finding the first triangle along each ray; the
-    mesh is moved and scaled to about a 100-unit box first, as float32 Embree needs for
-    meshes far from the origin or very large or small (the hit itself is recomputed in
-    float64 by :func:`raycast`)."""
-
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
-        from embreex import rtcore_scene
-        from embreex.mesh_construction import TriangleMesh
-
-        lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-        self.centre = (lo + hi) / 2
-        self.scale = 100.0 / max(float(np.max(hi - lo)), 1e-300)
-        self.scene = rtcore_scene.EmbreeScene()
-        local = ((vertices - self.centre) * self.scale).astype(np.float32)
-        TriangleMesh(self.scene, local, np.ascontiguousarray(faces, dtype=np.int32))
-
-    def first(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
-        """Index of the first triangle hit along each ray (N), -1 where none."""
-        o = ((origins - self.centre) * self.scale).astype(np.float32)
-        return np.asarray(self.scene.run(o, directions.astype(np.float32)), dtype=np.int64)
+def _intersector(vertices: np.ndarray, faces: np.ndarray):
+    try:
+        import trimesh
+        from trimesh.ray.ray_pyembree import RayMeshIntersector
+    except ImportError:
+        raise BlendtruthError(
+            "blendtruth check needs trimesh and embreex, core dependencies of blendtruth: "
+            "reinstall it (pip install --force-reinstall blendtruth)"
+        ) from None
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    return RayMeshIntersector(mesh)
 
 
 def raycast(vertices: np.ndarray, faces: np.ndarray, view, intersector=None):
-    """Ray cast the mesh through every pixel centre of ``view``'s camera along the rays of
-    its own camera model (:class:`blendtruth.geometry.camera_models.CameraModel`).
+    """Ray cast the mesh through every pixel centre of ``view``'s camera, along the rays
+    of its own camera model (``view.camera.projection``).
 
-    Returns (hit H×W bool, depth H×W float64 as the model defines it: planar depth for
-    pinhole and ortho, ray distance for panoramic models, 0 where no hit, and normal
-    H×W×3 float64 unit face normal in the camera frame facing the camera). Pixels outside
-    the model's domain (a fisheye's image circle) are never hit."""
-    intersector = intersector or _Intersector(vertices, faces)
+    Returns (hit H×W bool, depth H×W float64 as the model's depth pass defines it (planar
+    depth, or ray distance for panoramic models; 0 where no hit), normal H×W×3 float64 unit
+    face normal in the camera frame facing the camera)."""
+    intersector = intersector or _intersector(vertices, faces)
     model = view.camera.projection
-    pose = view.cam_to_world
-    o_cam, d_cam, valid = model.grid_rays()
+    o_cam, d_cam, valid = model.rays(model.pixel_grid())
     o_cam, d_cam, valid = o_cam.reshape(-1, 3), d_cam.reshape(-1, 3), valid.reshape(-1)
-    rot = pose[:3, :3]
-    origins, dirs = o_cam @ rot.T + pose[:3, 3], d_cam @ rot.T
-    tri = np.full(len(dirs), -1, np.int64)
-    tri[valid] = intersector.first(origins[valid], dirs[valid])
+    pose = view.cam_to_world
+    origins = o_cam[valid] @ pose[:3, :3].T + pose[:3, 3]
+    dirs = d_cam[valid] @ pose[:3, :3].T
+    tri = np.full(len(valid), -1, dtype=np.int64)
+    tri[valid] = intersector.intersects_first(origins, dirs)
     hit = tri >= 0
     v0, v1, v2 = (vertices[faces[tri[hit], k]] for k in range(3))
     n = np.cross(v1 - v0, v2 - v0)
-    t = np.einsum("ij,ij->i", n, v0 - origins[hit]) / np.einsum("ij,ij->i", n, dirs[hit])
-    depth = np.zeros(len(dirs))
-    depth[hit] = t if model.ray_distance_depth else t * d_cam[hit, 2]
+    o_w = o_cam[hit] @ pose[:3, :3].T + pose[:3, 3]
+    d_w = d_cam[hit] @ pose[:3, :3].T
+    t = np.einsum("ij,ij->i", n, v0 - o_w) / np.einsum("ij,ij->i", n, d_w)
+    depth = np.zeros(len(valid))
+    depth[hit] = model.depth_of(o_cam[hit], d_cam[hit], t)
     n = n / np.linalg.norm(n, axis=1, keepdims=True)
-    n_cam = n @ rot
+    n_cam = n @ pose[:3, :3]
     n_cam *= -np.sign(np.einsum("ij,ij->i", n_cam, d_cam[hit]))[:, None]
-    normal = np.zeros((len(dirs), 3))
+    normal = np.zeros((len(valid), 3))
     normal[hit] = n_cam
-    h, w = model.intrinsics.height, model.intrinsics.width
+    h, w = view.camera.height, view.camera.width
     return hit.reshape(h, w), depth.reshape(h, w), normal.reshape(h, w, 3)
 
 
@@ -130,7 +121,7 @@ def check_folder(folder: RenderFolder) -> ModelReport:
     if not mesh_path.is_file():
         raise BlendtruthError(f"{folder.path}: no mesh.ply to check against")
     vertices, faces = read_mesh_ply(mesh_path)
-    intersector = _Intersector(vertices, faces)
+    intersector = _intersector(vertices, faces)
     report = ModelReport(folder.model_id)
     views = {}
     for name in folder.names:
@@ -171,15 +162,15 @@ def check_folder(folder: RenderFolder) -> ModelReport:
 
 def _round_trip(view, other) -> np.ndarray:
     """Pixel distances of the view -> other -> view round trip (see the module docstring),
-    through each view's own camera model."""
+    through each camera's own model."""
     rows, cols = np.nonzero(view.mask)
     start = np.stack([cols + 0.5, rows + 0.5], axis=1)
-    points = backproject_pixels(view.camera, start, view.depth[rows, cols])
+    points = ray_points(view.camera, start, view.depth[rows, cols])
     uv, _, r = visibility(points, other.camera, other.depth, other.mask, MATCH_REL)
+    z = project(points, other.camera)[1]
     ok = np.abs(np.nan_to_num(r, nan=np.inf)) <= MATCH_REL
-    _, own = project(points[ok], other.camera)
-    world = backproject_pixels(other.camera, uv[ok], own / (1 + r[ok]))  # other's depth at uv
-    back, _ = project(world, view.camera)
+    d = z[ok] / (1 + r[ok])  # the other view's interpolated depth at uv
+    back, _ = project(ray_points(other.camera, uv[ok], d), view.camera)
     return np.linalg.norm(back - start[ok], axis=1)
 
 

@@ -14,34 +14,39 @@ from blendtruth.geometry.frames import validate_pose
 
 @dataclass(frozen=True)
 class Camera:
-    """A camera: intrinsics, pose and projection model.
+    """A camera: intrinsics, pose and camera model (pinhole unless ``model`` says otherwise).
 
     ``cam_to_world`` is 4×4 float64, camera axes OpenCV (x right, y down, z forward),
-    world frame Blender's (Z up, right-handed). ``model`` names the projection
-    (:data:`blendtruth.geometry.camera_models.MODELS`): "pinhole" (default), "ortho"
-    (fx = fy are pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov
-    and fy = H/fov pixels per radian, full field of view ``fisheye_fov_deg``).
-    ``projection`` is that model as a :class:`CameraModel` (rays, project, meta, COLMAP
-    and nerfstudio names): consumers go through it.
+    world frame Blender's (Z up, right-handed).
     """
 
     intrinsics: Intrinsics
     cam_to_world: np.ndarray
+    # Camera model (blendtruth.geometry.camera_models.MODELS): "pinhole" (default), "ortho"
+    # (fx = fy are pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
+    # fy = H/fov pixels per radian, full field of view fisheye_fov_deg).
     model: str = "pinhole"
     fisheye_fov_deg: float | None = None
-    projection: CameraModel = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # The model's value (its rays, projection, names in other tools); validates it.
         fov = self.fisheye_fov_deg if self.model == "fisheye" else None
-        object.__setattr__(self, "projection", camera_model(self.model, self.intrinsics, fov))
+        object.__setattr__(self, "_projection", camera_model(self.model, self.intrinsics, fov))
         pose = np.array(self.cam_to_world, dtype=np.float64)
         validate_pose(pose, "cam_to_world")
         pose.setflags(write=False)
         object.__setattr__(self, "cam_to_world", pose)
 
     @property
+    def projection(self) -> CameraModel:
+        """The camera model as a value: ``rays(uv)``, ``project(points)``, ``meta()``,
+        ``colmap()``, ``nerfstudio()`` (:mod:`blendtruth.geometry.camera_models`)."""
+        return self._projection  # type: ignore[attr-defined]
+
+    @property
     def fov_deg(self) -> float | None:
-        """Old name of :attr:`fisheye_fov_deg` (the fisheye's full field of view)."""
+        """Old name of :attr:`fisheye_fov_deg` (the fisheye's full field of view, degrees;
+        not the pinhole field of view that ``ViewPlan.fov_deg`` / ``--fov`` means)."""
         return self.fisheye_fov_deg
 
     @property

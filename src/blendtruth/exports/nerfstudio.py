@@ -14,8 +14,10 @@ hold depth in scene units × 1000:
                              × 1e-3 gives our float32 depth back (to float32 rounding of
                              the product in readers that compute in float32).
 
-Cameras whose model nerfstudio cannot take (``CameraModel.nerfstudio``: every model but
-pinhole so far) are refused with a one-line error before anything is written.
+Each camera goes through its model's ``CameraModel.nerfstudio``: pinhole is OPENCV, a
+fisheye of <= 180 deg is exactly OPENCV_FISHEYE with k1..k4 = 0 (its depth files then hold
+the ray distance, which is what nerfstudio's unit-length fisheye rays need); ortho,
+equirect and wider fisheyes are refused with a one-line error before anything is written.
 
 Without RGB there is no image to train on: transforms.json then has no ``file_path`` (no
 stand-in image), keeps the cameras, depth and masks, and says so in its note; the
@@ -48,6 +50,13 @@ _NOTE = (
 _NOTE_NO_RGB = _NOTE + (
     " This render has no RGB images (--no-rgb): frames have no file_path, so image-based "
     "trainers cannot use this file; it carries cameras, depth and masks."
+)
+
+_NOTE_FISHEYE = (
+    " Fisheye views (camera_model OPENCV_FISHEYE, k1..k4 = 0: our equidistant fisheye "
+    "exactly): their depth files hold the ray distance, not camera z; nerfstudio's fisheye "
+    "rays have unit length, so it reads them as such. mask_path is False outside the image "
+    "circle."
 )
 
 _NOTE_NO_DEPTH = (
@@ -104,6 +113,8 @@ def write_nerfstudio_transforms(
         depth_paths=[(out / DEPTH_DIR / f"{n}.npy").resolve() for n in names] if depth else None,
         mask_paths=[base / "mask" / f"{n}.png" for n in names],
         depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
-        note=(_NOTE if rgb else _NOTE_NO_RGB) + ("" if depth else _NOTE_NO_DEPTH),
+        note=(_NOTE if rgb else _NOTE_NO_RGB)
+        + ("" if depth else _NOTE_NO_DEPTH)
+        + (_NOTE_FISHEYE if any(c.model == "fisheye" for c in cameras) else ""),
     )
     return out / "transforms.json"

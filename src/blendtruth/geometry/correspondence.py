@@ -63,21 +63,15 @@ CONVENTION = (
 )
 
 
-def refuse_flow_model(model: str) -> None:
-    """One-line BlendtruthError unless flow can be computed for camera ``model``: the
-    occlusion test below relies on a pinhole's planar depth (1/z affine on planes)."""
-    if model != "pinhole":
-        raise BlendtruthError(
-            f"--pairs: flow and covisibility are computed for pinhole cameras only, not "
-            f"--camera {model}; render with --pairs none"
-        )
-
-
 def _geometry(view: View | tuple) -> tuple[np.ndarray, Intrinsics, np.ndarray]:
     """(depth H×W float64, intrinsics, cam_to_world 4×4) of a View or a (depth, K or
     Intrinsics, cam_to_world) tuple; with K, the image size comes from depth's shape."""
     if isinstance(view, View):
-        refuse_flow_model(view.camera.model)
+        if view.camera.model != "pinhole":
+            raise BlendtruthError(
+                f"flow and covisibility are computed for pinhole cameras only; a "
+                f"{view.camera.model} view is refused rather than given pinhole flow"
+            )
         return np.asarray(view.depth, np.float64), view.camera.intrinsics, view.cam_to_world
     if not (isinstance(view, tuple | list) and len(view) == 3):
         raise BlendtruthError("a view must be a View or a (depth, K, cam_to_world) tuple")

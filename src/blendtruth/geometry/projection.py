@@ -1,8 +1,5 @@
 """Camera models and their exact pixel rays (pure numpy; docs/conventions.md#camera-models).
 
-The models themselves are classes in :mod:`blendtruth.geometry.camera_models`; this
-module keeps the per-image helpers built on them.
-
 Every model casts one ray per pixel centre (u + 0.5, v + 0.5) from an origin o (camera
 frame, OpenCV axes: x right, y down, z forward) along a unit direction d:
 
@@ -24,40 +21,30 @@ frame, OpenCV axes: x right, y down, z forward) along a unit direction d:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry.camera_models import CAMERA_MODELS, MODELS, camera_model
+from blendtruth.geometry.camera_models import (
+    MODELS,
+    camera_model,
+    equirect_intrinsics,
+    fisheye_intrinsics,
+)
 
-__all__ = ["CAMERA_MODELS", "RAY_DISTANCE_MODELS", "camera_rays", "check_model",
-           "model_intrinsics", "model_meta", "surface_points"]  # fmt: skip
-
+CAMERA_MODELS = tuple(MODELS)
 # Models whose `depth` is the Euclidean ray distance (no image plane to measure from).
-RAY_DISTANCE_MODELS = tuple(n for n, m in MODELS.items() if m.ray_distance_depth)
+RAY_DISTANCE_MODELS = tuple(name for name, m in MODELS.items() if m.depth_is_distance)
 
 
 def model_intrinsics(model: str, width: int, height: int, fisheye_fov_deg: float | None = None):
     """The intrinsics a panoramic model implies (centred principal point): equirect
     fx = W/2π, fy = H/π (pixels per radian of longitude/latitude); fisheye fx = W/fov,
-    fy = H/fov (pixels per radian of θ; ``fisheye_fov_deg`` its full field of view)."""
-    from blendtruth.geometry.camera import Intrinsics
-
+    fy = H/fov (pixels per radian of θ)."""
     if model == "equirect":
-        return Intrinsics(
-            width / (2 * math.pi), height / math.pi, width / 2, height / 2, width, height
-        )
+        return equirect_intrinsics(width, height)
     if model == "fisheye":
-        _check_fov(fisheye_fov_deg)
-        fov = math.radians(fisheye_fov_deg)
-        return Intrinsics(width / fov, height / fov, width / 2, height / 2, width, height)
+        return fisheye_intrinsics(width, height, fisheye_fov_deg)
     raise BlendtruthError(f"model_intrinsics: {model!r} is not a panoramic model")
-
-
-def _check_fov(fov_deg: float | None) -> None:
-    if not (fov_deg is not None and math.isfinite(fov_deg) and 0 < fov_deg <= 360):
-        raise BlendtruthError(f"--fisheye-fov must be in (0, 360] degrees, got {fov_deg}")
 
 
 def check_model(model: str, intr, fisheye_fov_deg: float | None) -> None:
@@ -68,7 +55,8 @@ def check_model(model: str, intr, fisheye_fov_deg: float | None) -> None:
 def camera_rays(camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(origins H×W×3, unit directions H×W×3, valid H×W bool) in the camera frame for
     every pixel centre of ``camera`` (a :class:`blendtruth.view.Camera`), float64."""
-    return camera.projection.grid_rays()
+    model = camera.projection
+    return model.rays(model.pixel_grid())
 
 
 def surface_points(camera, distance: np.ndarray) -> np.ndarray:

@@ -9,27 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.geometry.frames import invert_pose
-from blendtruth.view import Camera
 
 
-def project(points: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
-    """World points (N×3) -> (uv N×2 continuous pixel coordinates, depth N), through the
-    camera's own model (:meth:`CameraModel.project`): depth is what the model's depth
-    pass holds (camera z for pinhole and ortho, ray distance for panoramic models).
-    Points the model does not see (behind the camera, outside a fisheye's image circle)
-    get depth <= 0 and a meaningless uv."""
+def project(points: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
+    """World points (N×3) -> (uv N×2 continuous pixel coordinates, z N), through the
+    camera's own model (``camera.projection``): z is the value the model's ``depth`` pass
+    would hold there (planar depth for pinhole and ortho, ray distance for panoramic
+    models), and z <= 0 where the camera cannot see the point (behind it, outside a
+    fisheye's field of view); there uv is meaningless."""
     world_to_cam = invert_pose(camera.cam_to_world)
-    cam = points @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-    uv, depth, ok = camera.projection.project(cam)
-    return uv, np.where(ok, depth, np.minimum(depth, 0.0))
+    cam = np.asarray(points, dtype=np.float64) @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+    uv, depth, valid = camera.projection.project(cam)
+    return uv, np.where(valid, depth, -np.abs(depth))
 
 
-def backproject_pixels(camera: Camera, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """World points (N×3 float64) at continuous pixels ``uv`` (N×2) holding the model's
-    ``depth`` (N; camera z or ray distance, as :func:`project` returns it): the inverse
-    of :func:`project` through the camera's own rays."""
-    o, d, _ = camera.projection.rays(uv)
-    cam = o + d * camera.projection.ray_length(depth, d)[..., None]
+def ray_points(camera, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """World points (N×3) on the camera's rays through ``uv`` (N×2) whose ``depth`` (N, as
+    the model's depth pass defines it) is given: the inverse of :func:`project`."""
+    model = camera.projection
+    o, d, _ = model.rays(uv)
+    depth = np.asarray(depth, dtype=np.float64)
+    t = depth if model.depth_is_distance else (depth - o[:, 2]) / d[:, 2]
+    cam = o + d * t[:, None]
     return cam @ camera.cam_to_world[:3, :3].T + camera.cam_to_world[:3, 3]
 
 
@@ -38,10 +39,9 @@ def interpolate_depth(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The surface depth a view records at continuous pixel positions ``uv`` (N×2).
 
-    Bilinear in inverse depth between the four surrounding pixel centres (exact on planes
-    for a pinhole camera, whose 1/z is affine in u, v; for the other models a close
-    approximation between neighbouring centres). Returns (depth N, valid N): valid where
-    all four centres exist and hit a surface; depth is 0 where not valid.
+    Bilinear in inverse depth between the four surrounding pixel centres (exact on planes,
+    whose 1/z is affine in u, v). Returns (depth N, valid N): valid where all four centres
+    exist and hit a surface; depth is 0 where not valid.
     """
     height, width = depth.shape
     x = uv[:, 0] - 0.5
@@ -64,7 +64,7 @@ def interpolate_depth(
 
 
 def visibility(
-    points: np.ndarray, camera: Camera, depth: np.ndarray, mask: np.ndarray, rel_tol: float
+    points: np.ndarray, camera, depth: np.ndarray, mask: np.ndarray, rel_tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where ``points`` (N×3, world) land in a view and how they compare with its depth.
 

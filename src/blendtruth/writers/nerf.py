@@ -85,14 +85,18 @@ def write_transforms_json(
     default 1e-3: see blendtruth.exports.nerfstudio); ``note`` replaces the default note.
     """
     _check_lengths(cameras, rgb_paths=rgb_paths, depth_paths=depth_paths, mask_paths=mask_paths)
-    try:
-        names = {c.projection.nerfstudio() for c in cameras}
-    except CannotExpress:
+    try:  # the camera model's own nerfstudio fields (CameraModel.nerfstudio)
+        fields = [c.projection.nerfstudio() for c in cameras]
+    except CannotExpress as exc:
         models = sorted({c.model for c in cameras})
-        _write_json(path, {"frames": [], "blendtruth": {"cannot_express": _cannot(models)}})
+        reason = f"{_cannot(models)} ({exc})"
+        _write_json(path, {"frames": [], "blendtruth": {"cannot_express": reason}})
         return
+    names = {f["camera_model"] for f in fields}
     if len(names) > 1:
-        raise BlendtruthError(f"transforms.json holds one camera_model; these views need {names}")
+        raise BlendtruthError(
+            f"transforms.json holds one camera_model; these views need {sorted(names)}"
+        )
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise BlendtruthError(f"transforms.json scale must be a number > 0, got {scale}")
     folder = Path(path).parent
@@ -100,7 +104,9 @@ def write_transforms_json(
     data: dict[str, Any] = {"camera_model": names.pop()}
     if shared:
         data.update(_intrinsics_fields(cameras[0].intrinsics))
-    data.update(dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
+    # The model's distortion keys (OPENCV_FISHEYE: k1..k4 = 0), else OPENCV's, all 0.
+    lens = {k: v for k, v in fields[0].items() if k in _DISTORTION_KEYS}
+    data.update(lens or dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
     if depth_paths is not None:
         data["depth_unit_scale_factor"] = depth_unit_scale_factor
     if scale is not None:
@@ -267,8 +273,9 @@ def _model_fields(cam: Camera) -> dict[str, Any]:
 def _cannot(models: list[str]) -> str:
     return (
         f"these views use camera model(s) {', '.join(models)}; nerfstudio/instant-ngp "
-        "transforms.json here holds pinhole (OPENCV) cameras only, so no frames are written "
-        "rather than wrong ones: read cameras.json (docs/conventions.md#camera-models)"
+        "transforms.json holds pinhole (OPENCV) and fisheye (OPENCV_FISHEYE, fov <= 180 deg) "
+        "cameras only, so no frames are written rather than wrong ones: read cameras.json "
+        "(docs/conventions.md#camera-models)"
     )
 
 
