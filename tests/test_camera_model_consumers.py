@@ -128,3 +128,18 @@ def test_nerfstudio_fisheye_rays_are_ours(renders, tmp_path):
         pts = pose[:3, 3] + theirs[m] * depth[m, None]
         want = a["cam_to_world"][:3, 3] + ours[m] * a["distance"][m, None].astype(np.float64)
         assert np.abs(pts - want).max() <= 1e-6
+
+
+@pytest.mark.render
+def test_views_loaded_from_files_and_shards_keep_their_camera_model(renders, tmp_path):
+    import blendtruth
+
+    src = renders["fisheye170"]
+    assert main(["export", "webdataset", str(src), "--out", str(tmp_path / "wds")]) == 0
+    (shard,) = sorted((tmp_path / "wds").rglob("*.tar"))
+    for views in (list(blendtruth.load(src)), list(blendtruth.load(shard))):
+        assert len(views) == 3
+        for view in views:
+            cam = view.camera
+            assert cam.model == "fisheye" and cam.fisheye_fov_deg == 170.0
+            assert cam.projection.colmap()[0] == "OPENCV_FISHEYE"

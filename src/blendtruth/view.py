@@ -43,6 +43,13 @@ class Camera:
         ``colmap()``, ``nerfstudio()`` (:mod:`blendtruth.geometry.camera_models`)."""
         return self._projection  # type: ignore[attr-defined]
 
+    @classmethod
+    def from_meta(cls, intrinsics: Intrinsics, cam_to_world: np.ndarray, meta: dict) -> Camera:
+        """The camera a view file describes: its model and the model's parameters are in
+        the view's ``meta`` (``camera_model``, absent = pinhole; ``fisheye_fov_deg``)."""
+        return cls(intrinsics, cam_to_world, meta.get("camera_model", "pinhole"),
+                   meta.get("fisheye_fov_deg"))  # fmt: skip
+
     @property
     def fov_deg(self) -> float | None:
         """Old name of :attr:`fisheye_fov_deg` (the fisheye's full field of view, degrees;

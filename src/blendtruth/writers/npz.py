@@ -77,11 +77,8 @@ def read_view_npz(path: str | os.PathLike) -> View:
         raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
     meta = json.loads(str(arrays["meta"]))
     height, width = arrays["depth"].shape
-    camera = Camera(
-        Intrinsics.from_K(arrays["K"], width, height),
-        arrays["cam_to_world"],
-        meta.get("camera_model", "pinhole"),
-        meta.get("fisheye_fov_deg"),
+    camera = Camera.from_meta(
+        Intrinsics.from_K(arrays["K"], width, height), arrays["cam_to_world"], meta
     )
     return View(
         camera=camera,
