@@ -22,7 +22,7 @@ from blendtruth.geometry.camera_models import (
     camera_model,
 )
 from blendtruth.geometry.projection import model_intrinsics
-from blendtruth.view import Camera
+from blendtruth.view import Camera, View
 
 W, H = 64, 48
 
@@ -155,3 +155,87 @@ def test_camera_carries_its_model_and_checks_it():
     assert timed.time == 0.25 and timed.fov_deg == 190.0 and timed.distortion == ()
     with pytest.raises(BlendtruthError, match="time"):
         Pinhole(intr, time=float("nan"))
+
+
+# ---------- every pure consumer on non-pinhole views: uses the model or refuses ----------
+
+R, CENTRE = 2.0, np.array([0.3, -0.2, 1.1])
+
+
+def _inside_sphere(model_name: str) -> View:
+    """A camera at CENTRE inside a sphere of radius R (closed-form hits): panoramic rays
+    hit at distance R; ortho rays from the image plane z = 0 at √(R² − ox² − oy²)."""
+    from blendtruth.geometry.frames import look_at
+
+    intr = {
+        "pinhole": Intrinsics(8.0, 9.0, 8.2, 5.9, 16, 12),
+        "ortho": Intrinsics(8.0, 8.0, 8.0, 6.0, 16, 12),
+        "equirect": model_intrinsics("equirect", 16, 8),
+        "fisheye": model_intrinsics("fisheye", 16, 12, 200.0),
+    }[model_name]
+    pose = look_at(CENTRE, CENTRE + [1.0, 0.5, 0.2])
+    cam = Camera(intr, pose, model_name, 200.0 if model_name == "fisheye" else None)
+    o, d, valid = cam.projection.rays(cam.projection.pixel_grid())
+    od = np.sum(o * d, axis=-1)
+    t = -od + np.sqrt(od**2 - np.sum(o * o, axis=-1) + R**2)  # |o + t d| = R, t > 0
+    depth = cam.projection.depth_of(o, d, t)
+    depth, t = np.where(valid, depth, 0.0), np.where(valid, t, 0.0)
+    normal = np.where(valid[..., None], -(o + d * t[..., None]) / R, 0.0)
+    return View(cam, depth.astype(np.float32), t.astype(np.float32),
+                normal.astype(np.float32), valid)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["pinhole", "ortho", "equirect", "fisheye"])
+def test_pure_consumers_use_the_model(name, tmp_path):
+    from blendtruth.geometry.pointfusion import VoxelAccumulator
+    from blendtruth.geometry.reproject import project, ray_points
+    from blendtruth.writers.npz import read_view_npz, write_view_npz
+
+    view = _inside_sphere(name)
+    rows, cols = np.nonzero(view.mask)
+    assert len(rows) > 50
+    # point fusion: every fused point lies on the sphere (float32 depth: <= 1e-6 R)
+    acc = VoxelAccumulator(1e-5, CENTRE, 2 * R)
+    acc.add_view(view)
+    points, _, _ = acc.result()
+    assert len(points) == len(rows)
+    assert np.abs(np.linalg.norm(points - CENTRE, axis=1) - R).max() <= 2e-6
+    # reproject: the points land back on their pixel centres with the view's depth
+    centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
+    world = ray_points(view.camera, centres, view.depth[rows, cols])
+    assert np.abs(np.linalg.norm(world - CENTRE, axis=1) - R).max() <= 2e-6
+    uv, depth = project(world, view.camera)
+    assert np.abs(uv - centres).max() <= 1e-9
+    assert np.allclose(depth, view.depth[rows, cols], rtol=1e-12, atol=0)
+    # a view file gives back the same camera model
+    write_view_npz(tmp_path / "v.npz", view)
+    back = read_view_npz(tmp_path / "v.npz").camera
+    assert (back.model, back.fisheye_fov_deg) == (name, view.camera.fisheye_fov_deg)
+
+
+@pytest.mark.parametrize("name", ["ortho", "equirect", "fisheye"])
+def test_pure_consumers_refuse_what_they_cannot_do(name, tmp_path):
+    import json
+
+    from blendtruth.geometry.correspondence import flow_between
+    from blendtruth.writers.nerf import write_transforms_json
+
+    view = _inside_sphere(name)
+    with pytest.raises(BlendtruthError, match="pinhole cameras only"):
+        flow_between(view, view)
+    write_transforms_json(tmp_path / "t.json", [view.camera], None)
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["frames"] == [] and name in data["blendtruth"]["cannot_express"]
+
+
+def test_transforms_json_writes_a_fisheye_up_to_180_as_opencv_fisheye(tmp_path):
+    import json
+
+    from blendtruth.writers.nerf import write_transforms_json
+
+    intr = model_intrinsics("fisheye", 32, 24, 170.0)
+    write_transforms_json(tmp_path / "t.json", [Camera(intr, np.eye(4), "fisheye", 170.0)], None)
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["camera_model"] == "OPENCV_FISHEYE" and len(data["frames"]) == 1
+    assert [data[k] for k in ("fl_x", "fl_y", "cx", "cy")] == [intr.fx, intr.fy, 16, 12]
+    assert [data[k] for k in ("k1", "k2", "k3", "k4")] == [0.0] * 4 and "p1" not in data

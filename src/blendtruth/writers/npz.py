@@ -29,6 +29,9 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
         "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
+        # The camera model's keys (camera_model, fisheye_fov_deg, ...), so a view written
+        # from any View reads back with its model; a backend's meta holds the same values.
+        **view.camera.projection.meta(),
         **view.meta,
         **(extra or {}),
     }
