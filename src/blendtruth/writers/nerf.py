@@ -103,7 +103,7 @@ def write_transforms_json(
     shared = all(c.intrinsics == cameras[0].intrinsics for c in cameras)
     data: dict[str, Any] = {"camera_model": names.pop()}
     if shared:
-        data.update(_intrinsics_fields(cameras[0].intrinsics))
+        data.update(_intrinsics_fields(cameras[0]))
     # The model's distortion keys (OPENCV_FISHEYE: k1..k4 = 0), else OPENCV's, all 0.
     lens = {k: v for k, v in fields[0].items() if k in _DISTORTION_KEYS}
     data.update(lens or dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
@@ -117,7 +117,7 @@ def write_transforms_json(
         if rgb_paths is not None:
             frame["file_path"] = _relative(rgb_paths[i], folder)
         if not shared:
-            frame.update(_intrinsics_fields(cam.intrinsics))
+            frame.update(_intrinsics_fields(cam))
         frame["transform_matrix"] = opencv_to_opengl(cam.cam_to_world).tolist()
         if depth_paths is not None:
             frame["depth_file_path"] = _relative(depth_paths[i], folder)
@@ -191,21 +191,20 @@ def _relative(p: PathLike, folder: Path) -> str:
     return p.as_posix()
 
 
-def _intrinsics_fields(intr: Intrinsics) -> dict[str, Any]:
+def _intrinsics_fields(cam: Camera) -> dict[str, Any]:
     # nerfstudio (Cameras.generate_rays, pixel_offset=0.5) and instant-ngp (pixel + 0.5,
     # principal point cx / w) both cast the ray of pixel (i, j) through (i + 0.5, j + 0.5)
     # with cx, cy in the same continuous pixel frame as our K, so K's entries go in
-    # unchanged; shifting them by half a pixel would be wrong.
-    return {
-        "fl_x": intr.fx,
-        "fl_y": intr.fy,
-        "cx": intr.cx,
-        "cy": intr.cy,
-        "w": intr.width,
-        "h": intr.height,
-        "camera_angle_x": 2 * math.atan(intr.width / (2 * intr.fx)),
-        "camera_angle_y": 2 * math.atan(intr.height / (2 * intr.fy)),
-    }
+    # unchanged; shifting them by half a pixel would be wrong. The values come from the
+    # camera model (CameraModel.nerfstudio); the pinhole view angles only for pinhole.
+    fields = cam.projection.nerfstudio()
+    intr = cam.intrinsics
+    out = {k: fields[k] for k in ("fl_x", "fl_y", "cx", "cy")}
+    out |= {"w": intr.width, "h": intr.height}
+    if fields["camera_model"] == "OPENCV":
+        out["camera_angle_x"] = 2 * math.atan(intr.width / (2 * intr.fx))
+        out["camera_angle_y"] = 2 * math.atan(intr.height / (2 * intr.fy))
+    return out
 
 
 def _load(path: PathLike) -> dict:
