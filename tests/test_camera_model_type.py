@@ -214,15 +214,21 @@ def test_pure_consumers_use_the_model(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["ortho", "equirect", "fisheye"])
-def test_pure_consumers_refuse_what_they_cannot_do(name, tmp_path):
-    import json
-
+def test_flow_refuses_non_pinhole_views(name):
     from blendtruth.geometry.correspondence import flow_between
-    from blendtruth.writers.nerf import write_transforms_json
 
     view = _inside_sphere(name)
     with pytest.raises(BlendtruthError, match="pinhole cameras only"):
         flow_between(view, view)
+
+
+@pytest.mark.parametrize("name", ["ortho", "fisheye"])
+def test_pure_consumers_refuse_what_they_cannot_do(name, tmp_path):
+    import json
+
+    from blendtruth.writers.nerf import write_transforms_json
+
+    view = _inside_sphere(name)  # the fisheye here is 200 deg
     write_transforms_json(tmp_path / "t.json", [view.camera], None)
     data = json.loads((tmp_path / "t.json").read_text())
     assert data["frames"] == [] and name in data["blendtruth"]["cannot_express"]
@@ -239,3 +245,50 @@ def test_transforms_json_writes_a_fisheye_up_to_180_as_opencv_fisheye(tmp_path):
     assert data["camera_model"] == "OPENCV_FISHEYE" and len(data["frames"]) == 1
     assert [data[k] for k in ("fl_x", "fl_y", "cx", "cy")] == [intr.fx, intr.fy, 16, 12]
     assert [data[k] for k in ("k1", "k2", "k3", "k4")] == [0.0] * 4 and "p1" not in data
+
+
+def _nerfstudio_rays(data: dict, pose_gl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World ray directions H×W×3 as nerfstudio's Cameras.generate_rays makes them
+    (nerfstudio/cameras/cameras.py) for its FISHEYE and EQUIRECTANGULAR types, written
+    from its formulas: pixel centres at +0.5, c = ((u - cx)/fl_x, -(v - cy)/fl_y)."""
+    w, h = data["w"], data["h"]
+    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    cx, cy = (u - data["cx"]) / data["fl_x"], -(v - data["cy"]) / data["fl_y"]
+    if data["camera_model"] == "OPENCV_FISHEYE":
+        theta = np.clip(np.hypot(cx, cy), 0.0, np.pi)
+        s = np.sin(theta) / theta
+        d = np.stack([cx * s, cy * s, -np.cos(theta)], -1)
+    else:  # EQUIRECTANGULAR
+        theta, phi = -np.pi * cx, np.pi * (0.5 - cy)
+        d = np.stack([-np.sin(theta) * np.sin(phi), np.cos(phi), -np.cos(theta) * np.sin(phi)], -1)
+    return d @ pose_gl[:3, :3].T, pose_gl[:3, 3]
+
+
+@pytest.mark.parametrize(("name", "w", "h"), [("equirect", 32, 16), ("fisheye", 32, 24)])
+def test_transforms_json_panoramic_rays_are_nerfstudios(name, w, h, tmp_path):
+    import json
+
+    from blendtruth.geometry.frames import look_at
+    from blendtruth.writers.nerf import write_transforms_json
+
+    fov = 170.0 if name == "fisheye" else None
+    cam = Camera(model_intrinsics(name, w, h, fov), look_at([1.0, -2, 0.5], [0, 0, 0]), name, fov)
+    write_transforms_json(tmp_path / "t.json", [cam], None)
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["camera_model"] == {"equirect": "EQUIRECTANGULAR"}.get(name, "OPENCV_FISHEYE")
+    theirs, origin = _nerfstudio_rays(data, np.array(data["frames"][0]["transform_matrix"]))
+    o, d, valid = cam.projection.rays(cam.projection.pixel_grid())
+    ours = d @ cam.cam_to_world[:3, :3].T
+    assert np.abs(theirs - ours)[valid].max() <= 1e-9  # a flipped axis or half pixel: >> 1e-3
+    assert np.allclose(origin, cam.cam_to_world[:3, 3], rtol=0, atol=1e-12)
+
+
+def test_transforms_json_refuses_an_equirect_that_is_not_2_to_1(tmp_path):
+    import json
+
+    from blendtruth.writers.nerf import write_transforms_json
+
+    cam = Camera(model_intrinsics("equirect", 32, 20), np.eye(4), "equirect")
+    write_transforms_json(tmp_path / "t.json", [cam], None)
+    data = json.loads((tmp_path / "t.json").read_text())
+    assert data["frames"] == [] and "width = 2 x height" in data["blendtruth"]["cannot_express"]

@@ -15,9 +15,10 @@ hold depth in scene units × 1000:
                              the product in readers that compute in float32).
 
 Each camera goes through its model's ``CameraModel.nerfstudio``: pinhole is OPENCV, a
-fisheye of <= 180 deg is exactly OPENCV_FISHEYE with k1..k4 = 0 (its depth files then hold
-the ray distance, which is what nerfstudio's unit-length fisheye rays need); ortho,
-equirect and wider fisheyes are refused with a one-line error before anything is written.
+fisheye of <= 180 deg is exactly OPENCV_FISHEYE with k1..k4 = 0, an equirect of W = 2H
+exactly EQUIRECTANGULAR (their depth files then hold the ray distance, which is what
+nerfstudio's unit-length rays for them need); ortho, other equirects and wider fisheyes
+are refused with a one-line error before anything is written.
 
 Without RGB there is no image to train on: transforms.json then has no ``file_path`` (no
 stand-in image), keeps the cameras, depth and masks, and says so in its note; the
@@ -52,11 +53,11 @@ _NOTE_NO_RGB = _NOTE + (
     "trainers cannot use this file; it carries cameras, depth and masks."
 )
 
-_NOTE_FISHEYE = (
-    " Fisheye views (camera_model OPENCV_FISHEYE, k1..k4 = 0: our equidistant fisheye "
-    "exactly): their depth files hold the ray distance, not camera z; nerfstudio's fisheye "
-    "rays have unit length, so it reads them as such. mask_path is False outside the image "
-    "circle."
+_NOTE_PANORAMIC = (
+    " Fisheye (camera_model OPENCV_FISHEYE, k1..k4 = 0) and equirectangular "
+    "(EQUIRECTANGULAR, fl_x = fl_y = h) views are our models exactly: their depth files hold "
+    "the ray distance, not camera z; nerfstudio's rays for them have unit length, so it "
+    "reads them as such. A fisheye's mask_path is False outside its image circle."
 )
 
 _NOTE_NO_DEPTH = (
@@ -115,6 +116,6 @@ def write_nerfstudio_transforms(
         depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
         note=(_NOTE if rgb else _NOTE_NO_RGB)
         + ("" if depth else _NOTE_NO_DEPTH)
-        + (_NOTE_FISHEYE if any(c.model == "fisheye" for c in cameras) else ""),
+        + (_NOTE_PANORAMIC if any(c.projection.depth_is_distance for c in cameras) else ""),
     )
     return out / "transforms.json"

@@ -209,6 +209,19 @@ class Equirect(CameraModel):
             "depth_kind": "ray distance (depth = distance for panoramic cameras)",
         }
 
+    def nerfstudio(self):
+        # nerfstudio's EQUIRECTANGULAR (Cameras.generate_rays) takes fx = fy = H = W/2:
+        # longitude -π (u - cx)/fx and polar angle π(1/2 + (v - cy)/fy) in OpenGL axes,
+        # which are our λ and φ exactly, with unit rays (depth = the ray distance).
+        w, h = self.intrinsics.width, self.intrinsics.height
+        if w != 2 * h:
+            raise CannotExpress(
+                f"nerfstudio's EQUIRECTANGULAR camera needs width = 2 x height, got {w}x{h} "
+                "(camera equirect)"
+            )
+        return {"camera_model": "EQUIRECTANGULAR", "fl_x": float(h), "fl_y": float(h),
+                "cx": w / 2, "cy": h / 2}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Fisheye(CameraModel):
