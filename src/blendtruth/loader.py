@@ -92,7 +92,9 @@ def _sample_view(path: Path, key: str, members: dict[str, bytes]) -> View:
             rgb = bgr[..., ::-1].copy()
         intr = Intrinsics.from_K(info["K"], info["width"], info["height"])
         view = View(
-            camera=Camera(intr, np.array(info["cam_to_world"], dtype=np.float64)),
+            camera=Camera.from_meta(
+                intr, np.array(info["cam_to_world"], dtype=np.float64), info["meta"]
+            ),
             depth=arrays.pop("depth"),
             distance=arrays.pop("distance"),
             normal=arrays.pop("normal"),

@@ -59,7 +59,7 @@ class ViewPlan:
 
     sampler: str = "sphere"
     views: int = 8
-    fov_deg: float = 50.0
+    fov_deg: float = 50.0  # the pinhole cameras' field of view (--fov); see fisheye_fov
     K: np.ndarray | None = None
     radius: float | None = None
     fill: float = 0.8

@@ -29,6 +29,9 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
         "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
+        # The camera model's keys (camera_model, fisheye_fov_deg, ...), so a view written
+        # from any View reads back with its model; a backend's meta holds the same values.
+        **view.camera.projection.meta(),
         **view.meta,
         **(extra or {}),
     }
@@ -77,11 +80,8 @@ def read_view_npz(path: str | os.PathLike) -> View:
         raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
     meta = json.loads(str(arrays["meta"]))
     height, width = arrays["depth"].shape
-    camera = Camera(
-        Intrinsics.from_K(arrays["K"], width, height),
-        arrays["cam_to_world"],
-        meta.get("camera_model", "pinhole"),
-        meta.get("fisheye_fov_deg"),
+    camera = Camera.from_meta(
+        Intrinsics.from_K(arrays["K"], width, height), arrays["cam_to_world"], meta
     )
     return View(
         camera=camera,
