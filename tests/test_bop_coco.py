@@ -37,7 +37,9 @@ def views(folder: Path):
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files}
         h, w = arrays["instance"].shape
-        masks = dict(zip(arrays["amodal_ids"].tolist(), amodal.unpack(arrays["amodal"], h, w)))
+        masks = dict(
+            zip(arrays["amodal_ids"].tolist(), amodal.unpack(arrays["amodal"], h, w), strict=True)
+        )
         yield path.stem, arrays, masks, json.loads(str(arrays["meta"]))
 
 
@@ -71,8 +73,9 @@ def test_boxes_and_poses_in_meta(scene):
             # pixel centres inside the projected hull are exactly the amodal mask.
             hull = cv2.convexHull(np.array(got["box_corners_px"], np.float32))
             v, u = np.mgrid[0:h, 0:w]
-            dist = np.array([cv2.pointPolygonTest(hull, (x + 0.5, y + 0.5), True)
-                             for x, y in zip(u.ravel(), v.ravel())]).reshape(h, w)  # fmt: skip
+            centres = zip(u.ravel() + 0.5, v.ravel() + 0.5, strict=True)
+            dist = np.array([cv2.pointPolygonTest(hull, c, True) for c in centres])
+            dist = dist.reshape(h, w)
             assert (dist[masks[inst]] >= -1e-3).all()
             if row["source"].endswith("box.obj"):
                 assert np.array_equal(dist > 0, masks[inst])
@@ -90,7 +93,7 @@ def test_coco_masks_boxes_areas(scene, tmp_path, which):
     assert sorted(names.values()) == ["ball", "box"]
     rows = {r["id"]: r for r in objects(scene)}
     seen_pairs = set()
-    for image, (name, arrays, masks, _) in zip(coco.dataset["images"], views(scene)):
+    for image, (name, arrays, masks, _) in zip(coco.dataset["images"], views(scene), strict=True):
         assert image["blendtruth_view"].endswith(name)
         assert (out / image["file_name"]).resolve() == (scene / "rgb" / f"{name}.png").resolve()
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=image["id"])):
@@ -122,7 +125,9 @@ def read_bop_scene(folder: Path) -> dict:
         depth = cv2.imread(str(folder / "depth" / f"{im:06d}.png"), cv2.IMREAD_UNCHANGED)
         assert depth.dtype == np.uint16
         gts = []
-        for gt_id, (gt, info) in enumerate(zip(data["scene_gt"][key], data["scene_gt_info"][key])):
+        for gt_id, (gt, info) in enumerate(
+            zip(data["scene_gt"][key], data["scene_gt_info"][key], strict=True)
+        ):
             stem = f"{im:06d}_{gt_id:06d}.png"
             mask = cv2.imread(str(folder / "mask" / stem), cv2.IMREAD_UNCHANGED)
             visib = cv2.imread(str(folder / "mask_visib" / stem), cv2.IMREAD_UNCHANGED)
@@ -175,7 +180,7 @@ def test_bop_scene_reads_back_exactly(scene, tmp_path):
         err = np.abs(image["depth_mm"] - arrays["depth"] * 1000.0)
         assert err.max() <= image["depth_scale"] / 2 + 1e-3
         assert len(image["gts"]) == len(rows)
-        for gt, row in zip(image["gts"], rows):
+        for gt, row in zip(image["gts"], rows, strict=True):
             full, seen = masks[row["id"]], arrays["instance"] == row["id"]
             assert np.array_equal(gt["mask"], full) and np.array_equal(gt["mask_visib"], seen)
             assert gt["px_count_all"] == full.sum() and gt["px_count_visib"] == seen.sum()
