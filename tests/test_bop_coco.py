@@ -201,3 +201,49 @@ def test_bop_scene_reads_back_exactly(scene, tmp_path):
             cast = cast_model(model, image["K"], R, t, h, w)
             mismatch += int((cast != full).sum())
     assert mismatch == 0
+
+
+@pytest.mark.render
+def test_bad_inputs_are_one_line(scene, tmp_path, capsys):
+    import shutil
+
+    bare = tmp_path / "bare"
+    shutil.copytree(scene, bare)
+    (bare / "instances.json").unlink()
+    no_amodal = tmp_path / "no_amodal"
+    shutil.copytree(scene, no_amodal)
+    for path in (no_amodal / "views").glob("*.npz"):
+        with np.load(path) as data:
+            kept = {k: data[k] for k in data.files if k not in ("amodal", "amodal_ids")}
+        np.savez(path, **kept)
+    ball_only = tmp_path / "map.json"
+    ball_only.write_text(json.dumps({"ball*": 1}))
+    out = str(tmp_path / "o")
+    for args, needle in [
+        (["coco", str(bare)], "no instances.json"),
+        (["bop", str(bare)], "no instances.json"),
+        (["coco", str(scene), "--semantic-map", str(ball_only)], "no pattern matches"),
+        (["coco", str(no_amodal), "--coco-mask", "amodal"], "--amodal"),
+        (["bop", str(no_amodal)], "--amodal"),
+        (["bop", str(scene), "--bop-depth-scale", "0.0001"], "--bop-depth-scale"),
+        (["bop", str(scene), "--bop-depth-scale", "x"], "--bop-depth-scale"),
+    ]:
+        code = main(["export", *args, "--out", out])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and needle in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.render
+def test_semantic_map_names_the_categories(scene, tmp_path):
+    from pycocotools.coco import COCO
+
+    mapping = tmp_path / "map.json"
+    mapping.write_text(json.dumps({"ball*": 7, "box.obj": 3}))
+    assert main(["export", "coco", str(scene), "--out", str(tmp_path), "--semantic-map",
+                 str(mapping)]) == 0  # fmt: skip
+    coco = COCO(str(tmp_path / "coco" / "instances.json"))
+    assert {c["id"]: c["name"] for c in coco.dataset["categories"]} == {3: "box.obj", 7: "ball*"}
+    rows = {r["id"]: r for r in objects(scene)}
+    for ann in coco.dataset["annotations"]:
+        expect = 7 if rows[ann["instance_id"]]["source"].endswith("ball.obj") else 3
+        assert ann["category_id"] == expect
