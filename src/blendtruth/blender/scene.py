@@ -143,6 +143,7 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
     model_to_world = np.eye(4)
     up = np.array([0.0, 0.0, 1.0])
     sources: dict[str, str] = {}
+    placed: list[list] = []
     if spec.is_factory:
         load_factory_scene()
         sources = {obj.name: "factory" for obj in bpy.context.scene.objects}
@@ -183,6 +184,12 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
         setup_hdri(hdri_file(spec.light, spec.hdri), spec.hdri_strength)
     else:
         setup_lighting(spec.light, center, radius, up)
+    if spec.randomization:
+        import json
+
+        from blendtruth.blender import randomize
+
+        randomize.apply(json.loads(spec.randomization), placed)
     table = assign_ids(sources, spec.semantic, dict(spec.semantic_map))
     scene_radius = None
     if spec.ground is not None:  # frame the objects, clip for the whole plane

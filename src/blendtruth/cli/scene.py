@@ -148,10 +148,32 @@ LAYOUT_OPTIONS = [
         show_default=True,
         help="Rigid-body collision shape of each model.",
     ),
+    click.option(
+        "--randomize",
+        "randomize_text",
+        default=None,
+        help="Seeded domain randomisation: materials, lights or all (comma-separated; "
+        "RGB only, recorded in scene.json; docs/scenes.md#randomisation).",
+    ),
+    click.option(
+        "--light-count", default="1,3", show_default=True, help="--randomize lights: 'MIN,MAX'."
+    ),
+    click.option(
+        "--light-strength",
+        default="50,300",
+        show_default=True,
+        help="--randomize lights: 'MIN,MAX' W (a sun gets 1/200 of it, W/m²).",
+    ),
+    click.option(
+        "--light-types",
+        default="point,spot,area,sun",
+        show_default=True,
+        help="--randomize lights: types drawn from.",
+    ),
 ]
 _LAYOUT_NAMES = (
     "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
-    "collision",
+    "collision", "randomize_text", "light_count", "light_strength", "light_types",
 )  # fmt: skip
 
 
@@ -187,7 +209,29 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         ground_size=lay["ground_size"],
         ground_in_truth=lay["ground_in_truth"],
         collision=lay["collision"],
+        randomize=randomize_from_options(lay),
     )
+
+
+def randomize_from_options(lay: dict):
+    """The RandomizeOptions of --randomize and its --light-* options (None without it)."""
+    from blendtruth.scenes.randomize import RandomizeOptions, parse_parts
+
+    parts = parse_parts(lay["randomize_text"])
+    if not parts:
+        return None
+    try:
+        count = tuple(int(x) for x in lay["light_count"].split(","))
+        strength = tuple(float(x) for x in lay["light_strength"].split(","))
+    except ValueError:
+        raise BlendtruthError(
+            f"--light-count / --light-strength must be 'MIN,MAX', got "
+            f"{lay['light_count']!r}, {lay['light_strength']!r}"
+        ) from None
+    if len(count) != 2 or len(strength) != 2:
+        raise BlendtruthError("--light-count and --light-strength must be 'MIN,MAX'")
+    types = tuple(t.strip() for t in lay["light_types"].split(",") if t.strip())
+    return RandomizeOptions(parts, count, strength, types)
 
 
 def check_layout_unused(lay: dict) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 from blendtruth.models import check_model_file, default_up
@@ -51,11 +52,22 @@ def make_scene(pool: list[Path], options: LayoutOptions, record: dict | None = N
     forget_loaded_scene()  # the physics run resets Blender
     if not options.ground:
         placements = physics.place_without_physics(spawns)
-        return SceneFile(tuple(placements), None, options.seed, layout, {"engine": None})
+        drawn = _randomization(options, placements)
+        return SceneFile(tuple(placements), None, options.seed, layout, {"engine": None}, drawn)
     size = default_ground_size(options)
     placements, meta = physics.settle(spawns, options, size)
     ground = Ground(size, options.ground_in_truth)
-    return SceneFile(tuple(placements), ground, options.seed, layout, meta)
+    drawn = _randomization(options, placements)
+    return SceneFile(tuple(placements), ground, options.seed, layout, meta, drawn)
+
+
+def _randomization(options: LayoutOptions, placements) -> dict | None:
+    """The drawn randomisation record (scenes/randomize.py), None without --randomize."""
+    if options.randomize is None or not options.randomize.parts:
+        return None
+    from blendtruth.scenes.randomize import draw
+
+    return draw(options.randomize, options.seed, [p.matrix for p in placements])
 
 
 def pool_record(pool: list[Path]) -> dict:
@@ -73,9 +85,10 @@ def pool_digest(pool: list[Path]) -> str:
 
 def scene_spec(scene: SceneFile, template: SceneSpec) -> SceneSpec:
     """The SceneSpec that renders ``scene`` with the template's light and material."""
+    drawn = "" if scene.randomization is None else json.dumps(scene.randomization)
     return dataclasses.replace(
         template, models=(), primitive=None, normalize=False,
-        placements=scene.placements, ground=scene.ground,
+        placements=scene.placements, ground=scene.ground, randomization=drawn,
     )  # fmt: skip
 
 

@@ -82,6 +82,8 @@ class LayoutOptions:
     ground_in_truth: bool = True
     collision: str = "convex"
     max_frames: int = 1000
+    # Domain randomisation (scenes/randomize.py); None = none.
+    randomize: Any = None
 
     def __post_init__(self) -> None:
         if isinstance(self.objects, bool) or not isinstance(self.objects, int):
@@ -198,6 +200,7 @@ class SceneFile:
     seed: int
     layout: dict[str, Any] = field(default_factory=dict)
     physics: dict[str, Any] = field(default_factory=dict)
+    randomization: dict[str, Any] | None = None
 
 
 def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
@@ -228,6 +231,8 @@ def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
         "layout": scene.layout,
         "physics": scene.physics,
     }
+    if scene.randomization is not None:
+        data["randomization"] = scene.randomization
     write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
@@ -261,5 +266,6 @@ def read_scene_file(path: str | os.PathLike) -> SceneFile:
     if not placements:
         raise BlendtruthError(f"--scene-file {path}: no objects")
     return SceneFile(
-        tuple(placements), ground, seed, data.get("layout", {}), data.get("physics", {})
-    )
+        tuple(placements), ground, seed, data.get("layout", {}), data.get("physics", {}),
+        data.get("randomization"),
+    )  # fmt: skip
