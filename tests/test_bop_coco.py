@@ -247,3 +247,31 @@ def test_semantic_map_names_the_categories(scene, tmp_path):
     for ann in coco.dataset["annotations"]:
         expect = 7 if rows[ann["instance_id"]]["source"].endswith("ball.obj") else 3
         assert ann["category_id"] == expect
+
+
+@pytest.mark.render
+def test_distractors_get_ids_and_are_annotated_only_when_asked(tmp_path):
+    from pycocotools.coco import COCO
+
+    trimesh.creation.box(extents=(0.8, 0.5, 0.3)).export(tmp_path / "box.obj")
+    trimesh.creation.cylinder(radius=0.2, height=0.6).export(tmp_path / "cyl.obj")
+    out = tmp_path / "scene"
+    args = ["scene", str(tmp_path / "box.obj"), *SCENE, "--objects", "2", "--distractors"]
+    args += [str(tmp_path / "cyl.obj"), "--distractor-count", "2", "--out", str(out)]
+    assert main(args) == 0
+    saved = json.loads((out / "scene.json").read_text())
+    assert [o.get("distractor", False) for o in saved["objects"]] == [False] * 2 + [True] * 2
+    rows = json.loads((out / "instances.json").read_text())["instances"]
+    flagged = {r["id"] for r in rows if r["distractor"]}
+    assert len(flagged) == 2 and all(r["source"].endswith("cyl.obj") for r in rows
+                                     if r["id"] in flagged)  # fmt: skip
+    shown = {r["id"] for r in rows if any(r["pixels"].values())}
+    assert flagged & shown  # the test means something only if a distractor is seen
+    for extra, expect in (([], False), (["--distractors"], True)):
+        target = tmp_path / f"x{len(extra)}"
+        assert main(["export", "coco,bop", str(out), "--out", str(target), *extra]) == 0
+        coco = COCO(str(target / "coco" / "instances.json"))
+        ids = {a["instance_id"] for a in coco.dataset["annotations"]}
+        assert bool(ids & flagged) == expect
+        gt = json.loads((target / "bop/train_pbr/000000/scene_gt.json").read_text())
+        assert len(gt["0"]) == (4 if expect else 2)

@@ -54,6 +54,7 @@ class InstanceInfo:
     object_to_world: tuple[tuple[float, ...], ...]
     bbox_min: tuple[float, float, float]
     bbox_max: tuple[float, float, float]
+    distractor: bool = False  # a distractor object (annotations leave it out by default)
 
     @property
     def world_to_nocs(self) -> np.ndarray:

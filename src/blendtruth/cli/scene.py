@@ -156,6 +156,20 @@ LAYOUT_OPTIONS = [
         "RGB only, recorded in scene.json; docs/scenes.md#randomisation).",
     ),
     click.option(
+        "--distractors",
+        "distractor_pool",
+        default=None,
+        help="A pool (file, folder or .txt list) of distractor models dropped onto the "
+        "objects; they get their own ids, flagged 'distractor' in instances.json.",
+    ),
+    click.option(
+        "--distractor-count",
+        type=int,
+        default=3,
+        show_default=True,
+        help="With --distractors: how many per scene.",
+    ),
+    click.option(
         "--light-count", default="1,3", show_default=True, help="--randomize lights: 'MIN,MAX'."
     ),
     click.option(
@@ -174,6 +188,7 @@ LAYOUT_OPTIONS = [
 _LAYOUT_NAMES = (
     "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
     "collision", "randomize_text", "light_count", "light_strength", "light_types",
+    "distractor_pool", "distractor_count",
 )  # fmt: skip
 
 
@@ -210,7 +225,24 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         ground_in_truth=lay["ground_in_truth"],
         collision=lay["collision"],
         randomize=randomize_from_options(lay),
+        **distractors_from_options(lay),
     )
+
+
+def distractors_from_options(lay: dict) -> dict:
+    """``distractors`` and ``distractor_count`` of LayoutOptions from the options."""
+    if lay["distractor_pool"] is None:
+        return {}
+    from blendtruth.dataset.sources import expand_sources
+
+    if not 1 <= lay["distractor_count"] <= 200:
+        raise BlendtruthError(
+            f"--distractor-count must be in [1, 200], got {lay['distractor_count']}"
+        )
+    pool = tuple(expand_sources([lay["distractor_pool"]]))
+    if not pool:
+        raise BlendtruthError(f"--distractors {lay['distractor_pool']}: no model files")
+    return {"distractors": pool, "distractor_count": lay["distractor_count"]}
 
 
 def randomize_from_options(lay: dict):

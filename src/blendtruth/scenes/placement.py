@@ -34,6 +34,7 @@ class Placement:
     model_to_world: tuple[tuple[float, ...], ...]
     scale: float
     objects: tuple[str, ...] = ()
+    distractor: bool = False  # drawn from the distractor pool (scenes/multiscene.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -84,6 +85,9 @@ class LayoutOptions:
     max_frames: int = 1000
     # Domain randomisation (scenes/randomize.py); None = none.
     randomize: Any = None
+    # Distractors: ``distractor_count`` models from this pool, dropped onto the pile.
+    distractors: tuple[Path, ...] = ()
+    distractor_count: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.objects, bool) or not isinstance(self.objects, int):
@@ -225,6 +229,7 @@ def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
                 "scale": p.scale,
                 "model_to_world": [list(r) for r in p.model_to_world],
                 "blender_objects": list(p.objects),
+                **({"distractor": True} if p.distractor else {}),
             }
             for p in scene.placements
         ],
@@ -256,7 +261,13 @@ def read_scene_file(path: str | os.PathLike) -> SceneFile:
             model = Path(obj["model"])
             model = model if model.is_absolute() else path.parent / model
             placements.append(
-                Placement(model, obj["model_to_world"], float(obj["scale"]), obj["blender_objects"])
+                Placement(
+                    model,
+                    obj["model_to_world"],
+                    float(obj["scale"]),
+                    obj["blender_objects"],
+                    bool(obj.get("distractor", False)),
+                )  # fmt: skip
             )
         g = data["ground"]
         ground = None if g is None else Ground(float(g["size"]), bool(g["in_truth"]))
