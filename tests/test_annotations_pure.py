@@ -63,3 +63,18 @@ def test_view_boxes_project_the_corners_with_k():
     np.testing.assert_allclose(out["box_corners_px"][7], [32 + 100 / 6, 24 + 100 / 6])
     np.testing.assert_allclose(out["object_to_camera"], m)
     assert view_boxes(SceneTable((inst,)), K, np.eye(4), False, None)["1"]["box_corners_px"] is None
+
+
+def test_obj_ids_sorted_and_kept(tmp_path):
+    from blendtruth.exports.bop import ObjectTable
+
+    table = ObjectTable(tmp_path)
+    table.reserve({"/m/b.obj|b|1", "/m/a.obj|a|1"})
+    table.reserve({"/m/c.obj|c|1", "/m/a.obj|a|1"})
+    assert {k: r["obj_id"] for k, r in table.rows.items()} == {
+        "/m/a.obj|a|1": 1, "/m/b.obj|b|1": 2, "/m/c.obj|c|1": 3,
+    }  # fmt: skip
+    table.save()
+    again = ObjectTable(tmp_path)
+    again.reserve({"/m/0.obj|z|1"})  # a later export extends the table, never renumbers
+    assert again.rows["/m/a.obj|a|1"]["obj_id"] == 1 and again.rows["/m/0.obj|z|1"]["obj_id"] == 4

@@ -171,6 +171,16 @@ class ObjectTable:
         info_path = root / "models" / "models_info.json"
         self.info = read_json(info_path) if info_path.is_file() else {}
 
+    def reserve(self, keys: set[str]) -> None:
+        """Give new keys their obj_ids in sorted order (sources' paths first), so ids do
+        not depend on which scene met an object first."""
+        top = max((x["obj_id"] for x in self.rows.values()), default=0)
+        for key in sorted(keys - set(self.rows)):
+            top += 1
+            if top > MAX_ID:
+                raise BlendtruthError(f"export bop: more than {MAX_ID} objects")
+            self.rows[key] = {"obj_id": top, "key": key}
+
     def model_pose(self, row: dict, meshes: dict) -> tuple[int, np.ndarray]:
         """(obj_id, 4×4 model -> world in mm) of an instance row; writes its model once."""
         key = object_key(row)
@@ -180,17 +190,17 @@ class ObjectTable:
         world, faces = meshes[row["id"]]
         local = (world - t) @ r  # R^T (w - t), row vectors
         centre = (local.min(axis=0) + local.max(axis=0)) / 2
-        if key not in self.rows:
-            obj_id = max((x["obj_id"] for x in self.rows.values()), default=0) + 1
-            if obj_id > MAX_ID:
-                raise BlendtruthError(f"export bop: more than {MAX_ID} objects")
+        self.reserve({key})
+        if "model" not in self.rows[key]:
+            obj_id = self.rows[key]["obj_id"]
             name = f"obj_{obj_id:06d}.ply"
             (self.root / "models").mkdir(parents=True, exist_ok=True)
             self.info[str(obj_id)] = write_model(
                 self.root / "models" / name, (local - centre) * MM, faces
             )
-            self.rows[key] = {"obj_id": obj_id, "key": key, "source": row["source"],
-                              "object": row["object"], "model": f"models/{name}"}  # fmt: skip
+            self.rows[key].update(
+                source=row["source"], object=row["object"], model=f"models/{name}"
+            )
         pose = np.eye(4)
         pose[:3, :3], pose[:3, 3] = r, (t + r @ centre) * MM
         return self.rows[key]["obj_id"], pose
@@ -198,6 +208,7 @@ class ObjectTable:
     def save(self) -> list[Path]:
         rows = sorted(self.rows.values(), key=lambda x: x["obj_id"])
         note = "obj_id per (source, object, scale); models in mm, origin at the bbox centre"
+        (self.root / "models").mkdir(parents=True, exist_ok=True)
         return [
             _json(self.path, {"note": note, "objects": rows}),
             _json(self.root / "models" / "models_info.json", self.info),
@@ -222,8 +233,9 @@ def export_bop(
     max_mm = max(float(v.depth.max()) for f in folders for _, v in f.views()) * MM
     scale = depth_scale_for(max_mm, bop_depth_scale)
     camera = None
-    for index, folder in enumerate(folders):
-        rows = annotated(instance_table(folder, "bop"), distractors)
+    rows_by_folder = [annotated(instance_table(f, "bop"), distractors) for f in folders]
+    table.reserve({object_key(r) for rows in rows_by_folder for r in rows})
+    for index, (folder, rows) in enumerate(zip(folders, rows_by_folder, strict=True)):
         meshes = instance_meshes(folder)
         scene = root / SPLIT / f"{scene_id(folder, index):06d}"
         for sub in ("rgb", "depth", "mask", "mask_visib"):
