@@ -10,6 +10,7 @@ import pytest
 
 from blendtruth.cli import main
 from blendtruth.errors import BlendtruthError
+from blendtruth.scenes.lights import HDRI_NAMES
 from blendtruth.scenes.randomize import RandomizeOptions, draw, parse_parts
 
 trimesh = pytest.importorskip("trimesh")
@@ -35,7 +36,12 @@ def test_draw_is_seeded_and_in_range():
         assert light["position"][2] > centre[2]  # upper half of the shell
         np.testing.assert_allclose(light["target"], centre)
     assert "lights" not in draw(RandomizeOptions(("materials",)), 5, poses)
-    assert parse_parts("all") == ("materials", "lights") and parse_parts(None) == ()
+    assert parse_parts("all") == ("materials", "lights", "hdri") and parse_parts(None) == ()
+    hdri = draw(RandomizeOptions(("hdri",)), 5, poses)["hdri"]
+    assert hdri["name"] in HDRI_NAMES and 0 <= hdri["rotation_deg"] < 360
+    # The parts draw from one stream in a fixed order: materials alone are the same
+    # draws as materials within "all".
+    assert draw(RandomizeOptions(("materials",)), 5, poses)["materials"] == a["materials"]
 
 
 def test_bad_randomize_options():
@@ -60,7 +66,7 @@ def test_randomized_scene_same_geometry_other_rgb_same_bits(tmp_path):
     trimesh.creation.box(extents=(0.8, 0.5, 0.3)).export(tmp_path / "box.obj")
     trimesh.creation.icosphere(subdivisions=2, radius=0.5).export(tmp_path / "ball.obj")
     pool = [str(tmp_path / "box.obj"), str(tmp_path / "ball.obj")]
-    common = ["--objects", "3", "--width", "48", "--height", "36", "--views", "2"]
+    common = ["--objects", "3", "--width", "48", "--height", "36", "--views", "1"]
     common += ["--samples", "2", "--seed", "7", "--passes", "instance,semantic", "--amodal"]
     common += ["--radius", "4", "--elevation", "40"]
     rand = ["--randomize", "all", "--light-count", "2,2"]
@@ -70,6 +76,7 @@ def test_randomized_scene_same_geometry_other_rgb_same_bits(tmp_path):
     plain = json.loads((tmp_path / "plain" / "scene.json").read_text())
     saved = json.loads((tmp_path / "a" / "scene.json").read_text())
     assert "randomization" not in plain and len(saved["randomization"]["lights"]) == 2
+    assert saved["randomization"]["hdri"]["name"] in HDRI_NAMES
     assert saved["objects"] == plain["objects"]  # the same objects in the same places
     # Same seed, same bits (RGB included); materials and lights change RGB only.
     x, y, z = _arrays(tmp_path / "a"), _arrays(tmp_path / "b"), _arrays(tmp_path / "plain")

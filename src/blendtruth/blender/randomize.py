@@ -1,11 +1,11 @@
 """Apply a scene's drawn randomisation (scenes/randomize.py) in Blender: one procedural
-material per placement, and extra lights. Only the RGB render sees either."""
+material per placement, an HDRI world, extra lights. Only the RGB render sees them."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from blendtruth.blender import compat
+from blendtruth.blender import compat, lighting
 from blendtruth.blender._bpy import bpy
 from blendtruth.blender.lighting import _aim_sun
 
@@ -25,6 +25,10 @@ def apply(record: dict, placed: list[list]) -> None:
             obj.data.materials.append(mat)
             for slot in obj.material_slots:
                 slot.link = "DATA"
+    if "hdri" in record:  # first: it removes every lamp
+        hdri = record["hdri"]
+        lighting.setup_hdri(lighting.bundled_hdri(hdri["name"]), hdri["strength"])
+        lighting.set_hdri_rotation(hdri["rotation_deg"])
     for index, light in enumerate(record.get("lights", [])):
         _light(f"blendtruth_random_light_{index:02d}", light)
 

@@ -1,6 +1,6 @@
 """Seeded domain randomisation of a multi-object scene: the parameters, drawn without bpy.
 
-``--randomize PARTS`` (``materials``, ``lights``, or ``all``) draws, from its own
+``--randomize PARTS`` (``materials``, ``lights``, ``hdri``, or ``all``) draws, from its own
 ``numpy.random.default_rng`` stream (seeded from the scene seed and the word
 "randomize", so the layout draws, and hence the placed objects, are the same with or
 without it):
@@ -14,7 +14,10 @@ without it):
   (point, spot, area, sun), at ``position`` on the upper half of a shell of radius
   2.5-4 × the objects' spread around their centre, aimed at the centre, ``color``
   (linear RGB, a warm-to-cool white: each channel uniform in [0.7, 1]) and ``strength``
-  (W; W/m² for a sun: the drawn value / 200) uniform in ``light_strength``.
+  (W; W/m² for a sun: the drawn value / 200) uniform in ``light_strength``;
+- hdri: one of the HDRIs the bpy wheel ships (``name``), ``rotation_deg`` about world +Z
+  uniform in [0, 360) and ``strength`` uniform in [0.5, 1.5]; it replaces the ``--light``
+  preset (its lamps included), the randomised lights are added to it.
 
 The drawn values are stored in ``scene.json`` (``randomization``) and applied from there
 (blender/randomize.py), so a saved scene re-renders bit-identically. Materials and lights
@@ -30,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.scenes.lights import HDRI_NAMES
 
-PARTS = ("materials", "lights")
+PARTS = ("materials", "lights", "hdri")
 LIGHT_TYPES = ("point", "spot", "area", "sun")
 TEXTURES = ("none", "noise", "voronoi", "checker")
 
@@ -85,6 +89,12 @@ def draw(options: RandomizeOptions, seed: int, transforms: list[np.ndarray]) -> 
     out: dict = {"seed": randomize_seed(seed), "parts": list(options.parts)}
     if "materials" in options.parts:
         out["materials"] = [_material(rng) for _ in transforms]
+    if "hdri" in options.parts:
+        out["hdri"] = {
+            "name": HDRI_NAMES[int(rng.integers(len(HDRI_NAMES)))],
+            "rotation_deg": float(rng.uniform(0.0, 360.0)),
+            "strength": float(rng.uniform(0.5, 1.5)),
+        }
     if "lights" in options.parts:
         centres = np.array([np.asarray(m)[:3, 3] for m in transforms])
         centre = centres.mean(axis=0)
