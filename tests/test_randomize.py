@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from blendtruth.cli import main
 from blendtruth.errors import BlendtruthError
 from blendtruth.scenes.lights import HDRI_NAMES
-from blendtruth.scenes.randomize import RandomizeOptions, draw, parse_parts
+from blendtruth.scenes.randomize import RandomizeOptions, draw, jitter_poses, parse_parts
 
 trimesh = pytest.importorskip("trimesh")
 
@@ -36,12 +37,33 @@ def test_draw_is_seeded_and_in_range():
         assert light["position"][2] > centre[2]  # upper half of the shell
         np.testing.assert_allclose(light["target"], centre)
     assert "lights" not in draw(RandomizeOptions(("materials",)), 5, poses)
-    assert parse_parts("all") == ("materials", "lights", "hdri") and parse_parts(None) == ()
+    assert parse_parts("all") == ("materials", "lights", "hdri", "camera")
+    assert parse_parts(None) == ()
     hdri = draw(RandomizeOptions(("hdri",)), 5, poses)["hdri"]
     assert hdri["name"] in HDRI_NAMES and 0 <= hdri["rotation_deg"] < 360
     # The parts draw from one stream in a fixed order: materials alone are the same
     # draws as materials within "all".
     assert draw(RandomizeOptions(("materials",)), 5, poses)["materials"] == a["materials"]
+
+
+def test_camera_jitter_is_a_bounded_rotation_about_the_centre():
+    rng = np.random.default_rng(0)
+    poses = []
+    for _ in range(20):
+        pose = np.eye(4)
+        pose[:3, :3] = Rotation.random(random_state=rng).as_matrix()
+        pose[:3, 3] = rng.normal(size=3)
+        poses.append(pose)
+    record = {"jitter_deg": 4.0, "seed": 11}
+    out = jitter_poses(poses, record)
+    assert all(np.array_equal(a, b) for a, b in zip(out, jitter_poses(poses, record), strict=True))
+    angles = []
+    for before, after in zip(poses, out, strict=True):
+        np.testing.assert_array_equal(after[:3, 3], before[:3, 3])
+        turn = Rotation.from_matrix(after[:3, :3] @ before[:3, :3].T)
+        angles.append(np.degrees(turn.magnitude()))
+        np.testing.assert_allclose(after[:3, :3] @ after[:3, :3].T, np.eye(3), atol=1e-12)
+    assert max(angles) <= 4.0 + 1e-9 and min(angles) > 0 and max(angles) > 2.0
 
 
 def test_bad_randomize_options():
@@ -51,6 +73,8 @@ def test_bad_randomize_options():
         RandomizeOptions(("lights",), (3, 1))
     with pytest.raises(BlendtruthError, match="--light-types"):
         RandomizeOptions(("lights",), light_types=("laser",))
+    with pytest.raises(BlendtruthError, match="--camera-jitter"):
+        RandomizeOptions(("camera",), camera_jitter_deg=-1.0)
 
 
 def _arrays(folder: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -69,7 +93,7 @@ def test_randomized_scene_same_geometry_other_rgb_same_bits(tmp_path):
     common = ["--objects", "3", "--width", "48", "--height", "36", "--views", "1"]
     common += ["--samples", "2", "--seed", "7", "--passes", "instance,semantic", "--amodal"]
     common += ["--radius", "4", "--elevation", "40"]
-    rand = ["--randomize", "all", "--light-count", "2,2"]
+    rand = ["--randomize", "materials,lights,hdri", "--light-count", "2,2"]
     assert main(["scene", *pool, *common, "--out", str(tmp_path / "plain")]) == 0
     assert main(["scene", *pool, *common, *rand, "--out", str(tmp_path / "a")]) == 0
     assert main(["scene", *pool, *common, *rand, "--out", str(tmp_path / "b")]) == 0
@@ -94,3 +118,13 @@ def test_randomized_scene_same_geometry_other_rgb_same_bits(tmp_path):
     for name in x:
         for key in x[name]:
             assert np.array_equal(x[name][key], r[name][key]), (name, key)
+    # Camera jitter: the same centres, views turned by at most --camera-jitter degrees.
+    jit = ["--randomize", "camera", "--camera-jitter", "3"]
+    assert main(["scene", *pool, *common, *jit, "--out", str(tmp_path / "j")]) == 0
+    j = _arrays(tmp_path / "j")
+    for name in j:
+        before, after = z[name]["cam_to_world"], j[name]["cam_to_world"]
+        np.testing.assert_array_equal(after[:3, 3], before[:3, 3])
+        turn = Rotation.from_matrix(after[:3, :3] @ before[:3, :3].T).magnitude()
+        assert 0 < np.degrees(turn) <= 3 + 1e-9
+        assert not np.array_equal(j[name]["depth"], z[name]["depth"])

@@ -139,6 +139,8 @@ def render_model(
     info = backend.info
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    if '"camera"' in scene.randomization:  # --randomize camera (scenes/randomize.py)
+        cameras = _jittered(cameras, scene.randomization)
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.geometry.correspondence import check_pairs
 
@@ -333,3 +335,16 @@ def _write_npy(path: Path, instance: np.ndarray) -> None:
     np.save(buf, np.asarray(instance, dtype=np.int32))
     with atomic_open(path) as f:
         f.write(buf.getvalue())
+
+
+def _jittered(cameras: list[Camera], randomization: str) -> list[Camera]:
+    """The planned cameras turned by the scene's drawn camera jitter."""
+    import json
+
+    from blendtruth.scenes.randomize import jitter_poses
+
+    record = json.loads(randomization).get("camera")
+    if record is None:
+        return cameras
+    poses = jitter_poses([c.cam_to_world for c in cameras], record)
+    return [dataclasses.replace(c, cam_to_world=p) for c, p in zip(cameras, poses, strict=True)]

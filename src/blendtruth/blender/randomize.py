@@ -15,7 +15,9 @@ _BLENDER_LIGHT = {"point": "POINT", "spot": "SPOT", "area": "AREA", "sun": "SUN"
 def apply(record: dict, placed: list[list]) -> None:
     """``record``: the ``randomization`` of scene.json; ``placed``: each placement's
     Blender objects, in placement order."""
-    materials = record.get("materials", [])
+    materials = record.get("materials") or []
+    if not materials:
+        placed = []
     for index, (params, objects) in enumerate(zip(materials, placed, strict=True)):
         mat = _material(f"blendtruth_random_{index:03d}", params)
         for obj in objects:

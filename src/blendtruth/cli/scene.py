@@ -152,8 +152,8 @@ LAYOUT_OPTIONS = [
         "--randomize",
         "randomize_text",
         default=None,
-        help="Seeded domain randomisation: materials, lights or all (comma-separated; "
-        "RGB only, recorded in scene.json; docs/scenes.md#randomisation).",
+        help="Seeded domain randomisation: materials, lights, hdri, camera or all "
+        "(comma-separated; recorded in scene.json; docs/scenes.md#randomisation).",
     ),
     click.option(
         "--distractors",
@@ -168,6 +168,13 @@ LAYOUT_OPTIONS = [
         default=3,
         show_default=True,
         help="With --distractors: how many per scene.",
+    ),
+    click.option(
+        "--camera-jitter",
+        type=float,
+        default=5.0,
+        show_default=True,
+        help="--randomize camera: largest turn of each view's camera, degrees.",
     ),
     click.option(
         "--light-count", default="1,3", show_default=True, help="--randomize lights: 'MIN,MAX'."
@@ -188,7 +195,7 @@ LAYOUT_OPTIONS = [
 _LAYOUT_NAMES = (
     "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
     "collision", "randomize_text", "light_count", "light_strength", "light_types",
-    "distractor_pool", "distractor_count",
+    "distractor_pool", "distractor_count", "camera_jitter",
 )  # fmt: skip
 
 
@@ -263,7 +270,7 @@ def randomize_from_options(lay: dict):
     if len(count) != 2 or len(strength) != 2:
         raise BlendtruthError("--light-count and --light-strength must be 'MIN,MAX'")
     types = tuple(t.strip() for t in lay["light_types"].split(",") if t.strip())
-    return RandomizeOptions(parts, count, strength, types)
+    return RandomizeOptions(parts, count, strength, types, lay["camera_jitter"])
 
 
 def check_layout_unused(lay: dict) -> None:

@@ -1,7 +1,7 @@
 """Seeded domain randomisation of a multi-object scene: the parameters, drawn without bpy.
 
-``--randomize PARTS`` (``materials``, ``lights``, ``hdri``, or ``all``) draws, from its own
-``numpy.random.default_rng`` stream (seeded from the scene seed and the word
+``--randomize PARTS`` (``materials``, ``lights``, ``hdri``, ``camera`` or ``all``) draws,
+from its own ``numpy.random.default_rng`` stream (seeded from the scene seed and the word
 "randomize", so the layout draws, and hence the placed objects, are the same with or
 without it):
 
@@ -17,11 +17,14 @@ without it):
   (W; W/m² for a sun: the drawn value / 200) uniform in ``light_strength``;
 - hdri: one of the HDRIs the bpy wheel ships (``name``), ``rotation_deg`` about world +Z
   uniform in [0, 360) and ``strength`` uniform in [0.5, 1.5]; it replaces the ``--light``
-  preset (its lamps included), the randomised lights are added to it.
+  preset (its lamps included), the randomised lights are added to it;
+- camera: every view's camera turned about its centre by a random axis and an angle
+  uniform in [0, ``camera_jitter_deg``] (:func:`jitter_poses`; this one changes the
+  ground truth too, as the camera moves).
 
 The drawn values are stored in ``scene.json`` (``randomization``) and applied from there
-(blender/randomize.py), so a saved scene re-renders bit-identically. Materials and lights
-change only the RGB image: every ground-truth pass is the same.
+(blender/randomize.py), so a saved scene re-renders bit-identically. Materials, lights and
+the HDRI change only the RGB image: every ground-truth pass is the same.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 from blendtruth.errors import BlendtruthError
 from blendtruth.scenes.lights import HDRI_NAMES
 
-PARTS = ("materials", "lights", "hdri")
+PARTS = ("materials", "lights", "hdri", "camera")
 LIGHT_TYPES = ("point", "spot", "area", "sun")
 TEXTURES = ("none", "noise", "voronoi", "checker")
 
@@ -48,6 +51,7 @@ class RandomizeOptions:
     light_count: tuple[int, int] = (1, 3)
     light_strength: tuple[float, float] = (50.0, 300.0)
     light_types: tuple[str, ...] = LIGHT_TYPES
+    camera_jitter_deg: float = 5.0
 
     def __post_init__(self) -> None:
         bad = [p for p in self.parts if p not in PARTS]
@@ -62,6 +66,10 @@ class RandomizeOptions:
         a, b = self.light_strength
         if not (math.isfinite(a) and math.isfinite(b) and 0 <= a <= b):
             raise BlendtruthError("--light-strength must be 'MIN,MAX' with 0 <= MIN <= MAX")
+        if not (math.isfinite(self.camera_jitter_deg) and 0 <= self.camera_jitter_deg <= 90):
+            raise BlendtruthError(
+                f"--camera-jitter must be in [0, 90] degrees, got {self.camera_jitter_deg}"
+            )
         bad = [t for t in self.light_types if t not in LIGHT_TYPES]
         if bad or not self.light_types:
             raise BlendtruthError(
@@ -95,6 +103,8 @@ def draw(options: RandomizeOptions, seed: int, transforms: list[np.ndarray]) -> 
             "rotation_deg": float(rng.uniform(0.0, 360.0)),
             "strength": float(rng.uniform(0.5, 1.5)),
         }
+    if "camera" in options.parts:
+        out["camera"] = {"jitter_deg": options.camera_jitter_deg, "seed": int(rng.integers(2**31))}
     if "lights" in options.parts:
         centres = np.array([np.asarray(m)[:3, 3] for m in transforms])
         centre = centres.mean(axis=0)
@@ -133,3 +143,21 @@ def _light(rng, options: RandomizeOptions, centre: np.ndarray, spread: float) ->
         "color": rng.uniform(0.7, 1.0, 3).tolist(),
         "strength": strength / 200.0 if kind == "sun" else strength,
     }
+
+
+def jitter_poses(poses: list[np.ndarray], record: dict) -> list[np.ndarray]:
+    """4×4 cam_to_world poses turned about their own centre by view ``i``'s rotation:
+    a uniform random axis and an angle uniform in [0, jitter_deg], drawn from
+    ``default_rng([seed, i])`` (so each view's jitter depends only on its index)."""
+    out = []
+    for i, pose in enumerate(poses):
+        rng = np.random.default_rng([record["seed"], i])
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = math.radians(rng.uniform(0.0, record["jitter_deg"]))
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        turn = np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
+        new = np.array(pose, dtype=np.float64)
+        new[:3, :3] = turn @ new[:3, :3]
+        out.append(new)
+    return out
