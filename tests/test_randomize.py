@@ -36,6 +36,9 @@ def test_draw_is_seeded_and_in_range():
         assert lo <= light["strength"] <= hi
         assert light["position"][2] > centre[2]  # upper half of the shell
         np.testing.assert_allclose(light["target"], centre)
+    ceiling = a["ceiling"]
+    np.testing.assert_allclose(ceiling["position"][:2], centre[:2])
+    assert ceiling["position"][2] > centre[2] and 20.0 <= ceiling["strength"] <= 40.0
     assert "lights" not in draw(RandomizeOptions(("materials",)), 5, poses)
     assert parse_parts("all") == ("materials", "lights", "hdri", "camera")
     assert parse_parts(None) == ()

@@ -33,6 +33,11 @@ def apply(record: dict, placed: list[list]) -> None:
         lighting.set_hdri_rotation(hdri["rotation_deg"])
     for index, light in enumerate(record.get("lights", [])):
         _light(f"blendtruth_random_light_{index:02d}", light)
+    if "ceiling" in record:
+        ceiling = record["ceiling"]
+        below = np.asarray(ceiling["position"]) - [0.0, 0.0, 1.0]
+        obj = _light("blendtruth_random_ceiling", {**ceiling, "type": "area", "target": below})
+        obj.data.size = ceiling["size"]
 
 
 def _material(name: str, p: dict):
@@ -66,7 +71,7 @@ def _material(name: str, p: dict):
     return mat
 
 
-def _light(name: str, p: dict) -> None:
+def _light(name: str, p: dict):
     data = bpy.data.lights.new(name, type=_BLENDER_LIGHT[p["type"]])
     data.energy = p["strength"]
     data.color = p["color"]
@@ -74,3 +79,4 @@ def _light(name: str, p: dict) -> None:
     bpy.context.scene.collection.objects.link(obj)
     _aim_sun(obj, np.asarray(p["target"]) - np.asarray(p["position"]))  # lights shine along -Z
     obj.location = p["position"]
+    return obj

@@ -14,7 +14,10 @@ without it):
   (point, spot, area, sun), at ``position`` on the upper half of a shell of radius
   2.5-4 × the objects' spread around their centre, aimed at the centre, ``color``
   (linear RGB, a warm-to-cool white: each channel uniform in [0.7, 1]) and ``strength``
-  (W; W/m² for a sun: the drawn value / 200) uniform in ``light_strength``;
+  (W; W/m² for a sun: the drawn value / 200) uniform in ``light_strength``; and a
+  ``ceiling``: a square area light of side 4 × spread, 4 × spread above the centre,
+  facing down (the emissive ceiling of BlenderProc's BOP recipe, as a light: camera
+  rays do not see it), a near-white colour and 2 × a power drawn from ``light_strength``;
 - hdri: one of the HDRIs the bpy wheel ships (``name``), ``rotation_deg`` about world +Z
   uniform in [0, 360) and ``strength`` uniform in [0.5, 1.5]; it replaces the ``--light``
   preset (its lamps included), the randomised lights are added to it;
@@ -111,6 +114,12 @@ def draw(options: RandomizeOptions, seed: int, transforms: list[np.ndarray]) -> 
         spread = max(float(np.linalg.norm(centres - centre, axis=1).max()), 1.0)
         count = int(rng.integers(options.light_count[0], options.light_count[1] + 1))
         out["lights"] = [_light(rng, options, centre, spread) for _ in range(count)]
+        out["ceiling"] = {
+            "position": (centre + [0.0, 0.0, 4.0 * spread]).tolist(),
+            "size": 4.0 * spread,
+            "color": rng.uniform(0.7, 1.0, 3).tolist(),
+            "strength": float(rng.uniform(*options.light_strength)) * 2.0,
+        }
     return out
 
 
