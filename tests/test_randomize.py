@@ -131,3 +131,25 @@ def test_randomized_scene_same_geometry_other_rgb_same_bits(tmp_path):
         turn = Rotation.from_matrix(after[:3, :3] @ before[:3, :3].T).magnitude()
         assert 0 < np.degrees(turn) <= 3 + 1e-9
         assert not np.array_equal(j[name]["depth"], z[name]["depth"])
+
+
+@pytest.mark.render
+def test_container_keeps_the_pile_inside_its_walls(tmp_path, capsys):
+    trimesh.creation.box(extents=(0.8, 0.5, 0.3)).export(tmp_path / "box.obj")
+    common = ["--objects", "6", "--width", "32", "--height", "24", "--views", "1"]
+    common += ["--samples", "1", "--seed", "2", "--no-rgb", "--container"]
+    assert main(["scene", str(tmp_path / "box.obj"), *common, "--out", str(tmp_path / "c")]) == 0
+    saved = json.loads((tmp_path / "c" / "scene.json").read_text())
+    half = saved["physics"]["container"]["half_width"]
+    assert saved["physics"]["settled"]
+    # Every settled vertex (the file's mesh through the saved matrix) is inside the walls
+    # (to Bullet's contact tolerance, 1e-3 of the largest radius, as test_scenes.py).
+    tol = 1e-3 * max(o["scale"] for o in saved["objects"])
+    reach = 0.0
+    for obj in saved["objects"]:
+        mesh = trimesh.load(obj["model"], force="mesh", process=False)
+        mesh.apply_transform(np.array(obj["model_to_world"]))
+        reach = max(reach, float(np.abs(mesh.vertices[:, :2]).max()))
+    assert reach <= half + tol, (reach, half)
+    code = main(["scene", str(tmp_path / "box.obj"), "--no-ground", "--container"])
+    assert code == 2 and "--container" in capsys.readouterr().err

@@ -170,6 +170,11 @@ LAYOUT_OPTIONS = [
         help="With --distractors: how many per scene.",
     ),
     click.option(
+        "--container",
+        is_flag=True,
+        help="Drop the models into a square bin (walls in the physics only, not rendered).",
+    ),
+    click.option(
         "--camera-jitter",
         type=float,
         default=5.0,
@@ -195,7 +200,7 @@ LAYOUT_OPTIONS = [
 _LAYOUT_NAMES = (
     "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
     "collision", "randomize_text", "light_count", "light_strength", "light_types",
-    "distractor_pool", "distractor_count", "camera_jitter",
+    "distractor_pool", "distractor_count", "camera_jitter", "container",
 )  # fmt: skip
 
 
@@ -219,6 +224,8 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         raise BlendtruthError(f"--scale must be 'MIN,MAX', got {lay['scale_text']!r}") from None
     if lay["scenes"] is not None and lay["scenes"] < 1:
         raise BlendtruthError(f"--scenes must be a whole number >= 1, got {lay['scenes']}")
+    if lay["container"] and not lay["ground"]:
+        raise BlendtruthError("--container needs the ground plane (drop it with --no-ground)")
     ctx = click.get_current_context()
     if lay["ground"] and ctx.get_parameter_source("sampler").name == "DEFAULT":
         o["sampler"] = "hemisphere"  # cameras above the ground plane
@@ -232,6 +239,7 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         ground_in_truth=lay["ground_in_truth"],
         collision=lay["collision"],
         randomize=randomize_from_options(lay),
+        container=lay["container"],
         **distractors_from_options(lay),
     )
 

@@ -50,6 +50,8 @@ def make_scene(pool: list[Path], options: LayoutOptions, record: dict | None = N
         "mode": "ground" if options.ground else "volume",
         "spawn": "bounding spheres without overlap, numpy.random.default_rng(seed)",
     }
+    if options.container:
+        layout["container"] = "four walls around the spawns while settling (not rendered)"
     if options.distractor_count:
         layout["distractors"] = {
             "pool": [str(p) for p in options.distractors],

@@ -88,6 +88,8 @@ class LayoutOptions:
     # Distractors: ``distractor_count`` models from this pool, dropped onto the pile.
     distractors: tuple[Path, ...] = ()
     distractor_count: int = 0
+    # Settle inside four walls around the spawns (blender/physics.py), not on an open plane.
+    container: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.objects, bool) or not isinstance(self.objects, int):
