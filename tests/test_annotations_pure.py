@@ -78,3 +78,11 @@ def test_obj_ids_sorted_and_kept(tmp_path):
     again = ObjectTable(tmp_path)
     again.reserve({"/m/0.obj|z|1"})  # a later export extends the table, never renumbers
     assert again.rows["/m/a.obj|a|1"]["obj_id"] == 1 and again.rows["/m/0.obj|z|1"]["obj_id"] == 4
+
+
+def test_more_objects_than_bop_ids_is_one_line(tmp_path, monkeypatch):
+    from blendtruth.exports import bop
+
+    monkeypatch.setattr(bop, "MAX_ID", 2)  # BOP's six-digit ids, made small to test
+    with pytest.raises(BlendtruthError, match="more than 2 objects"):
+        bop.ObjectTable(tmp_path).reserve({"a|a|1", "b|b|1", "c|c|1"})
