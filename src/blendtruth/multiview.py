@@ -6,9 +6,11 @@ Layout of ``out``:
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
     mask/NNNN.png           255 where a surface is hit at the pixel centre
     preview/NNNN_depth.png, preview/NNNN_normal.png
-    instances.json          the scene's instance/material/semantic id table (NOCS mappings)
+    instances.json          the scene's instance/material/semantic id table (NOCS mappings,
+                            per view boxes and poses: meta["instances"] of each view)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     mesh.ply                the world triangles the ground truth was made from (Blender's)
+    mesh_instance.npy       int32: the instance id of each face of mesh.ply
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes), masks
     points.ply              with ``settings.points``: every view's surface points fused
                             (world frame)
