@@ -2,7 +2,8 @@
 
 One module per format (see docs/exports.md for every file, unit and channel):
 ``colmap``, ``nerfstudio``, ``exr``, ``png16`` (per model folder) and ``webdataset``
-(one set of shards for all the models of a render or dataset folder).
+(one set of shards for all the models of a render or dataset folder), ``coco`` (one
+instances JSON) and ``bop`` (one BOP dataset: a scene folder per render folder).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 
 from blendtruth.errors import BlendtruthError
 
-FORMATS = ("colmap", "nerfstudio", "exr", "png16", "webdataset")
+FORMATS = ("colmap", "nerfstudio", "exr", "png16", "webdataset", "coco", "bop")
+# Formats with one output for all the models/scenes of a folder, not one per model.
+WHOLE_FOLDER = ("webdataset", "coco", "bop")
 
 
 def parse_formats(text: str | None) -> list[str]:
@@ -52,6 +55,8 @@ def export(
         from blendtruth.exports.webdataset import export_webdataset
 
         return export_webdataset(folders, Path(out or path), **options)
+    if fmt in WHOLE_FOLDER:
+        return _writer(fmt)(folders, Path(out or path), **options)
     write = _writer(fmt)
     single = len(folders) == 1 and folders[0].path == path
     written: list[Path] = []
@@ -79,6 +84,14 @@ def _writer(fmt: str):
         from blendtruth.exports.exr import export_exr
 
         return export_exr
+    if fmt == "coco":
+        from blendtruth.exports.coco import export_coco
+
+        return export_coco
+    if fmt == "bop":
+        from blendtruth.exports.bop import export_bop
+
+        return export_bop
     from blendtruth.exports.png16 import export_png16
 
     return export_png16
