@@ -447,6 +447,7 @@ def test_a_fake_backend_render_lays_out_and_round_trips(tmp_path):
             lay.cameras_json,
             lay.instances_json,
             lay.mesh_ply,
+            lay.mesh_instance_npy,
             lay.transforms_json,
             lay.pairs_json,
             lay.flow("0000", "0001"),

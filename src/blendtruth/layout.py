@@ -30,13 +30,14 @@ FLOW = "flow"
 CAMERAS_JSON = "cameras.json"
 INSTANCES_JSON = "instances.json"
 MESH_PLY = "mesh.ply"
+MESH_INSTANCE_NPY = "mesh_instance.npy"
 POINTS_PLY = "points.ply"
 PAIRS_JSON = "pairs.json"
 TRANSFORMS_JSON = "transforms.json"
 
 # The top-level names a render writes itself (exports add their own: exports.registry).
 RENDER_FILES = (VIEWS, DEPTH, MASK, PREVIEW, RGB, FLOW, CAMERAS_JSON, TRANSFORMS_JSON,
-                INSTANCES_JSON, PAIRS_JSON, POINTS_PLY, MESH_PLY)  # fmt: skip
+                INSTANCES_JSON, PAIRS_JSON, POINTS_PLY, MESH_PLY, MESH_INSTANCE_NPY)  # fmt: skip
 
 _NAME = re.compile(r"^(?:(\d{6})_)?(\d{4,})$")
 
@@ -99,6 +100,11 @@ class RenderLayout:
     @property
     def mesh_ply(self) -> Path:
         return self.root / MESH_PLY
+
+    @property
+    def mesh_instance_npy(self) -> Path:
+        """int32 F: the instance id of each face of ``mesh.ply``."""
+        return self.root / MESH_INSTANCE_NPY
 
     @property
     def points_ply(self) -> Path:

@@ -6,9 +6,11 @@ Layout of ``out`` (every path from :class:`blendtruth.layout.RenderLayout`, docs
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
     mask/NNNN.png           255 where a surface is hit at the pixel centre
     preview/NNNN_depth.png, preview/NNNN_normal.png
-    instances.json          the scene's instance/material/semantic id table (NOCS mappings)
+    instances.json          the scene's instance/material/semantic id table (NOCS mappings,
+                            per view boxes and poses: meta["instances"] of each view)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     mesh.ply                the world triangles the ground truth was made from (Blender's)
+    mesh_instance.npy       int32: the instance id of each face of mesh.ply
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes), masks
     points.ply              with ``settings.points``: every view's surface points fused
                             (world frame)
@@ -31,7 +33,7 @@ from blendtruth.backend import Backend
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.geometry.camera import Intrinsics
-from blendtruth.geometry.pointcloud import voxel_downsample, write_ply
+from blendtruth.geometry.pointcloud import voxel_downsample
 from blendtruth.geometry.pointfusion import VoxelAccumulator
 from blendtruth.geometry.rays import backproject
 from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
@@ -47,6 +49,7 @@ from blendtruth.writers.meshfile import write_triangles_ply
 from blendtruth.writers.nerf import write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.points_ply import write_ply
 from blendtruth.writers.tables import write_instances_json
 
 # The fused point cloud's voxel edge, as a fraction of the scene's bounding radius.
@@ -59,7 +62,7 @@ class ViewPlan:
 
     sampler: str = "sphere"
     views: int = 8
-    fov_deg: float = 50.0
+    fov_deg: float = 50.0  # the pinhole cameras' field of view (--fov); see fisheye_fov
     K: np.ndarray | None = None
     radius: float | None = None
     fill: float = 0.8
@@ -139,6 +142,8 @@ def plan_views(
     cameras = plan_cameras(plan, info, settings, settings.seed)
     if scene.ground is not None:
         cameras = _keep_above_ground(cameras, plan, info)
+    if '"camera"' in scene.randomization:  # --randomize camera (scenes/randomize.py)
+        cameras = _jittered(cameras, scene.randomization)
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.geometry.correspondence import check_pairs
 
@@ -190,6 +195,7 @@ def render_model(
     written: list[Path] = []
     pixels: dict[str, dict[int, int]] = {}
     amodal: dict[str, dict] = {}
+    boxes: dict[str, dict] = {}
     fused = None
     if settings.points:
         fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
@@ -198,6 +204,9 @@ def render_model(
         # fsynced on a third thread, so that the disk's wait overlaps the next view's
         # writes as well as its cast; the folders are flushed once at the end, after
         # every file.
+        if info.table.instances:
+            view.meta["instances"] = _boxes(info.table, view)
+            boxes[name] = view.meta["instances"]
         files = write_view_files(out, name, view, settings, durable=False)
         syncer.submit(lambda: sync_files(files, folders=False))
         written.extend(files)
@@ -221,14 +230,18 @@ def render_model(
                 tris = backend.triangles()
                 mesh = (lay.mesh_ply, tris.vertices, tris.faces)
                 writer.submit(lambda m=mesh: write_triangles_ply(*m))
+                ids_ = (lay.mesh_instance_npy, tris.instance)
+                writer.submit(lambda m=ids_: _write_npy(*m))
             if on_view:
                 on_view(i + 1, len(cameras))
     coverage.finish(written)
-    write_instances_json(lay.instances_json, info.table, pixels or None, amodal or None)
+    write_instances_json(
+        lay.instances_json, info.table, pixels or None, amodal or None, boxes or None
+    )
     write_cameras_json(lay.cameras_json, cameras, names)
     # Cameras and masks for nerfstudio; `--export nerfstudio` adds its depth copy.
     written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb, False))
-    extra = [lay.instances_json, lay.cameras_json, lay.mesh_ply]
+    extra = [lay.instances_json, lay.cameras_json, lay.mesh_ply, lay.mesh_instance_npy]
     if fused is not None:
         pts, nrm, col = fused.result()
         write_ply(lay.points_ply, pts, normals=nrm, colors=col, comments=[
@@ -237,7 +250,7 @@ def render_model(
         ])  # fmt: skip
         extra.append(lay.points_ply)
     if plan.pairs != "none":
-        from blendtruth.geometry.correspondence import write_pairs
+        from blendtruth.writers.flow_pairs import write_pairs
         from blendtruth.writers.npz import read_view_npz
 
         written += write_pairs(
@@ -360,3 +373,41 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return 2 * np.outer(axis, axis) - np.eye(3)
     vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
     return np.eye(3) + vx + vx @ vx / (1 + c)
+
+
+def _boxes(table, view: View) -> dict[str, dict]:
+    """``meta["instances"]`` of a view: boxes and poses (instances.view_boxes)."""
+    from blendtruth import amodal as amodal_masks
+    from blendtruth.instances import view_boxes
+
+    ids_, masks = view.extra.get("amodal_ids"), view.extra.get("amodal")
+    if masks is not None:
+        masks = amodal_masks.unpack(masks, *view.depth.shape)
+    cam = view.camera
+    return view_boxes(
+        table, cam.K, cam.cam_to_world, cam.model == "pinhole", view.extra.get("instance"),
+        ids_, masks,
+    )  # fmt: skip
+
+
+def _write_npy(path: Path, instance: np.ndarray) -> None:
+    """``mesh_instance.npy``: int32 F, the instance id of each face of ``mesh.ply``."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(instance, dtype=np.int32))
+    with atomic_open(path) as f:
+        f.write(buf.getvalue())
+
+
+def _jittered(cameras: list[Camera], randomization: str) -> list[Camera]:
+    """The planned cameras turned by the scene's drawn camera jitter."""
+    import json
+
+    from blendtruth.scenes.randomize import jitter_poses
+
+    record = json.loads(randomization).get("camera")
+    if record is None:
+        return cameras
+    poses = jitter_poses([c.cam_to_world for c in cameras], record)
+    return [dataclasses.replace(c, cam_to_world=p) for c, p in zip(cameras, poses, strict=True)]

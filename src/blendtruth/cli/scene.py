@@ -149,10 +149,59 @@ LAYOUT_OPTIONS = [
         show_default=True,
         help="Rigid-body collision shape of each model.",
     ),
+    click.option(
+        "--randomize",
+        "randomize_text",
+        default=None,
+        help="Seeded domain randomisation: materials, lights, hdri, camera or all "
+        "(comma-separated; recorded in scene.json; docs/scenes.md#randomisation).",
+    ),
+    click.option(
+        "--distractors",
+        "distractor_pool",
+        default=None,
+        help="A pool (file, folder or .txt list) of distractor models dropped onto the "
+        "objects; they get their own ids, flagged 'distractor' in instances.json.",
+    ),
+    click.option(
+        "--distractor-count",
+        type=int,
+        default=3,
+        show_default=True,
+        help="With --distractors: how many per scene.",
+    ),
+    click.option(
+        "--container",
+        is_flag=True,
+        help="Drop the models into a square bin (walls in the physics only, not rendered).",
+    ),
+    click.option(
+        "--camera-jitter",
+        type=float,
+        default=5.0,
+        show_default=True,
+        help="--randomize camera: largest turn of each view's camera, degrees.",
+    ),
+    click.option(
+        "--light-count", default="1,3", show_default=True, help="--randomize lights: 'MIN,MAX'."
+    ),
+    click.option(
+        "--light-strength",
+        default="50,300",
+        show_default=True,
+        help="--randomize lights: 'MIN,MAX' W (a sun gets 1/200 of it, W/m²).",
+    ),
+    click.option(
+        "--light-types",
+        default="point,spot,area,sun",
+        show_default=True,
+        help="--randomize lights: types drawn from.",
+    ),
 ]
 _LAYOUT_NAMES = (
     "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
-    "collision",
+    "collision", "randomize_text", "light_count", "light_strength", "light_types",
+    "distractor_pool", "distractor_count", "camera_jitter", "container",
 )  # fmt: skip
 
 
@@ -176,6 +225,8 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         raise BlendtruthError(f"--scale must be 'MIN,MAX', got {lay['scale_text']!r}") from None
     if lay["scenes"] is not None and lay["scenes"] < 1:
         raise BlendtruthError(f"--scenes must be a whole number >= 1, got {lay['scenes']}")
+    if lay["container"] and not lay["ground"]:
+        raise BlendtruthError("--container needs the ground plane (drop it with --no-ground)")
     ctx = click.get_current_context()
     if lay["ground"] and ctx.get_parameter_source("sampler").name == "DEFAULT":
         o["sampler"] = "hemisphere"  # cameras above the ground plane
@@ -188,7 +239,47 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         ground_size=lay["ground_size"],
         ground_in_truth=lay["ground_in_truth"],
         collision=lay["collision"],
+        randomize=randomize_from_options(lay),
+        container=lay["container"],
+        **distractors_from_options(lay),
     )
+
+
+def distractors_from_options(lay: dict) -> dict:
+    """``distractors`` and ``distractor_count`` of LayoutOptions from the options."""
+    if lay["distractor_pool"] is None:
+        return {}
+    from blendtruth.dataset.sources import expand_sources
+
+    if not 1 <= lay["distractor_count"] <= 200:
+        raise BlendtruthError(
+            f"--distractor-count must be in [1, 200], got {lay['distractor_count']}"
+        )
+    pool = tuple(expand_sources([lay["distractor_pool"]]))
+    if not pool:
+        raise BlendtruthError(f"--distractors {lay['distractor_pool']}: no model files")
+    return {"distractors": pool, "distractor_count": lay["distractor_count"]}
+
+
+def randomize_from_options(lay: dict):
+    """The RandomizeOptions of --randomize and its --light-* options (None without it)."""
+    from blendtruth.scenes.randomize import RandomizeOptions, parse_parts
+
+    parts = parse_parts(lay["randomize_text"])
+    if not parts:
+        return None
+    try:
+        count = tuple(int(x) for x in lay["light_count"].split(","))
+        strength = tuple(float(x) for x in lay["light_strength"].split(","))
+    except ValueError:
+        raise BlendtruthError(
+            f"--light-count / --light-strength must be 'MIN,MAX', got "
+            f"{lay['light_count']!r}, {lay['light_strength']!r}"
+        ) from None
+    if len(count) != 2 or len(strength) != 2:
+        raise BlendtruthError("--light-count and --light-strength must be 'MIN,MAX'")
+    types = tuple(t.strip() for t in lay["light_types"].split(",") if t.strip())
+    return RandomizeOptions(parts, count, strength, types, lay["camera_jitter"])
 
 
 def check_layout_unused(lay: dict) -> None:

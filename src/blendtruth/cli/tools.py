@@ -66,15 +66,13 @@ def run_exports(
     return written
 
 
-def _depth_scale(text: str) -> float | str:
+def _depth_scale(text: str, option: str = "--depth-scale") -> float | str:
     if text == "auto":
         return text
     try:
         return float(text)
     except ValueError:
-        raise BlendtruthError(
-            f"--depth-scale must be a number > 0 or 'auto', got {text!r}"
-        ) from None
+        raise BlendtruthError(f"{option} must be a number > 0 or 'auto', got {text!r}") from None
 
 
 @click.command("export")
@@ -102,10 +100,30 @@ def _depth_scale(text: str) -> float | str:
     show_default=True,
     help="webdataset: largest shard size in bytes.",
 )
+@click.option(
+    "--semantic-map", type=_PATH, default=None, help="coco: {glob: class id} JSON -> categories."
+)
+@click.option(
+    "--coco-mask",
+    type=click.Choice(["visible", "amodal"]),
+    default="visible",
+    show_default=True,
+    help="coco: which mask is the segmentation.",
+)
+@click.option(
+    "--bop-depth-scale",
+    default="auto",
+    show_default=True,
+    help="bop: millimetres per depth count, or auto (0.1 x a power of ten that fits).",
+)
+@click.option("--distractors", is_flag=True, help="coco, bop: annotate distractor objects too.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def export_command(formats, folder, out, depth_scale, max_points, max_shard_bytes, no_progress):
+def export_command(  # noqa: PLR0913
+    formats, folder, out, depth_scale, max_points, max_shard_bytes, semantic_map, coco_mask,
+    bop_depth_scale, distractors, no_progress,
+):  # fmt: skip
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
-    png16, webdataset (comma-separated). See `blendtruth docs exports`."""
+    png16, webdataset, coco, bop (comma-separated). See `blendtruth docs exports`."""
     from blendtruth.exports import parse_formats
 
     names = parse_formats(formats)
@@ -125,8 +143,22 @@ def export_command(formats, folder, out, depth_scale, max_points, max_shard_byte
         depth_scale=_depth_scale(depth_scale),
         max_points=max_points,
         max_shard_bytes=max_shard_bytes,
+        **_annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors),
     )
     click.echo(f"exported {', '.join(names)}: {len(written)} files")
+
+
+def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -> dict:
+    """The coco and bop options of ``export`` (the map read and checked here)."""
+    from blendtruth.instances import read_semantic_map
+
+    return {
+        "semantic_map": None if semantic_map is None else read_semantic_map(semantic_map),
+        "semantic_map_path": None if semantic_map is None else str(semantic_map),
+        "mask": coco_mask,
+        "bop_depth_scale": _depth_scale(bop_depth_scale, "--bop-depth-scale"),
+        "distractors": distractors,
+    }
 
 
 @click.command("show")

@@ -7,7 +7,8 @@ RGB, the top-level names it writes). Adding a format is adding one module; the `
 command, ``--export`` on ``render``/``dataset``, ``parse_formats`` and the names a new
 render replaces (writers/swap.py) all read :func:`formats`. A module that defines only
 ``export_<module name>(folder, target, **options)`` is registered as a per-model format
-that needs the required passes.
+that needs the required passes. Formats: ``colmap``, ``nerfstudio``, ``exr``, ``png16``
+(per model), ``webdataset``, ``coco`` and ``bop`` (once for a whole folder).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ class Placement:
     model_to_world: tuple[tuple[float, ...], ...]
     scale: float
     objects: tuple[str, ...] = ()
+    distractor: bool = False  # drawn from the distractor pool (scenes/multiscene.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -82,6 +83,13 @@ class LayoutOptions:
     ground_in_truth: bool = True
     collision: str = "convex"
     max_frames: int = 1000
+    # Domain randomisation (scenes/randomize.py); None = none.
+    randomize: Any = None
+    # Distractors: ``distractor_count`` models from this pool, dropped onto the pile.
+    distractors: tuple[Path, ...] = ()
+    distractor_count: int = 0
+    # Settle inside four walls around the spawns (blender/physics.py), not on an open plane.
+    container: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.objects, bool) or not isinstance(self.objects, int):
@@ -198,6 +206,7 @@ class SceneFile:
     seed: int
     layout: dict[str, Any] = field(default_factory=dict)
     physics: dict[str, Any] = field(default_factory=dict)
+    randomization: dict[str, Any] | None = None
 
 
 def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
@@ -222,12 +231,15 @@ def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
                 "scale": p.scale,
                 "model_to_world": [list(r) for r in p.model_to_world],
                 "blender_objects": list(p.objects),
+                **({"distractor": True} if p.distractor else {}),
             }
             for p in scene.placements
         ],
         "layout": scene.layout,
         "physics": scene.physics,
     }
+    if scene.randomization is not None:
+        data["randomization"] = scene.randomization
     write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
@@ -251,7 +263,13 @@ def read_scene_file(path: str | os.PathLike) -> SceneFile:
             model = Path(obj["model"])
             model = model if model.is_absolute() else path.parent / model
             placements.append(
-                Placement(model, obj["model_to_world"], float(obj["scale"]), obj["blender_objects"])
+                Placement(
+                    model,
+                    obj["model_to_world"],
+                    float(obj["scale"]),
+                    obj["blender_objects"],
+                    bool(obj.get("distractor", False)),
+                )  # fmt: skip
             )
         g = data["ground"]
         ground = None if g is None else Ground(float(g["size"]), bool(g["in_truth"]))
@@ -261,5 +279,6 @@ def read_scene_file(path: str | os.PathLike) -> SceneFile:
     if not placements:
         raise BlendtruthError(f"--scene-file {path}: no objects")
     return SceneFile(
-        tuple(placements), ground, seed, data.get("layout", {}), data.get("physics", {})
-    )
+        tuple(placements), ground, seed, data.get("layout", {}), data.get("physics", {}),
+        data.get("randomization"),
+    )  # fmt: skip

@@ -29,6 +29,9 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
         "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
+        # The camera model's keys (camera_model, fisheye_fov_deg, ...), so a view written
+        # from any View reads back with its model; a backend's meta holds the same values.
+        **view.camera.projection.meta(),
         **view.meta,
         **(extra or {}),
     }
@@ -105,12 +108,7 @@ def view_from_arrays(arrays: dict[str, np.ndarray], where: str) -> View:
         K, pose = arrays.pop("K"), arrays.pop("cam_to_world")  # noqa: N806
         core = {name: arrays.pop(name) for name in REQUIRED}
         height, width = core["depth"].shape
-        camera = Camera(
-            Intrinsics.from_K(K, width, height),
-            pose,
-            meta.get("camera_model", "pinhole"),
-            meta.get("fisheye_fov_deg"),
-        )
+        camera = Camera.from_meta(Intrinsics.from_K(K, width, height), pose, meta)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         raise BlendtruthError(f"{where}: not a complete blendtruth view ({detail})") from None
