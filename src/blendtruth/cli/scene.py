@@ -154,7 +154,7 @@ LAYOUT_OPTIONS = [
         "randomize_text",
         default=None,
         help="Seeded domain randomisation: materials, lights, hdri, camera or all "
-        "(comma-separated; recorded in scene.json; docs/scenes.md#randomisation).",
+        "(comma-separated; recorded in scene.json; `blendtruth docs scenes`).",
     ),
     click.option(
         "--distractors",
