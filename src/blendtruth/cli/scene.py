@@ -98,7 +98,7 @@ def plan_fields(o: dict) -> dict:
 
 def scene_from_file(models: tuple, scene_file: Path, o: dict) -> SceneSpec:
     """`render --scene-file`: the saved scene with the command's light and material."""
-    from blendtruth.scenes.multiscene import scene_spec
+    from blendtruth.multiscene import scene_spec
     from blendtruth.scenes.placement import read_scene_file
 
     if models:
@@ -327,7 +327,7 @@ def build_scene_command(
         simulation, write scene.json and render its views into --out. With --scenes K:
         K such scenes into --out/scenes/NNNN/ (the same as `dataset POOL --scenes K`)."""
         from blendtruth.dataset.sources import expand_sources
-        from blendtruth.scenes.multiscene import render_scene
+        from blendtruth.multiscene import render_scene
 
         lay = pop_layout(o)
         if workers < 1 or timeout <= 0:
