@@ -33,6 +33,7 @@ class RaycastTruth:
         self._caster: RayCaster | None = None
         self._alone: dict[int, RayCaster] = {}
         self._blockers: dict[tuple[str, ...], list[str]] = {}
+        self._albedo = None  # (AlbedoShader, material names by id), built on first use
         self._warned: set[str] = set()
         self.extract_seconds = 0.0
 
@@ -99,7 +100,9 @@ class RaycastTruth:
         if wanted & {"semantic", "object_coords", "boundary"}:
             need |= {"instance", "material", "position"}
         near = info.clip_range(camera.cam_to_world[:3, 3])[0]  # Cycles' clip_start
-        out = caster.cast(camera, tuple(need), near=near)
+        albedo = "albedo" in wanted
+        out = caster.cast(camera, tuple(need | ({"material", "uv"} if albedo else set())),
+                          near=near, internals=albedo)  # fmt: skip
         h, w = camera.height, camera.width
         table = getattr(info, "table", None)
         if "normal_bump" in wanted:  # no material perturbs it here (else a blocker)
@@ -112,6 +115,14 @@ class RaycastTruth:
             out["object_coords"] = table.object_coords(out["position"], out["instance"])
         if "boundary" in wanted:
             out["boundary"] = occlusion_boundary(out["depth"], out["mask"], out.get("instance"))
+        if albedo:
+            if self._albedo is None:
+                from blendtruth.blender.albedo_materials import shader
+
+                self._albedo = shader()
+            out["albedo"] = self._albedo[0].image(
+                out["material"], out["triangle"], out["barycentric"], out["uv"]
+            )
         passes = {name: out[name] for name in settings.passes if name in out}
         meta = {
             "backend": "raycast",
@@ -129,6 +140,8 @@ class RaycastTruth:
             },
             "fallback_reason": None,
         }
+        if albedo:
+            meta["albedo"] = self._albedo[0].describe(self._albedo[1])
         return passes, meta
 
     def amodal_masks(
