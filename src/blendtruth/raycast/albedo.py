@@ -83,41 +83,43 @@ def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     )
 
 
-def _wrap(i: np.ndarray, n: int, extension: str) -> tuple[np.ndarray, np.ndarray]:
-    """Texel indices ``i`` (int64) inside 0..n-1 under ``extension``, and which are
-    outside the image for CLIP (those read as black)."""
-    inside = (i >= 0) & (i < n)
+def _wrap(i: np.ndarray, n: int, extension: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Texel indices ``i`` (int64) inside 0..n-1 under ``extension``, and for CLIP which
+    are inside the image (the others read as black; None: all are read)."""
     if extension == "REPEAT":
-        return np.mod(i, n), np.ones_like(inside)
+        return np.mod(i, n), None
     if extension == "MIRROR":
         m = np.mod(np.where(i < 0, -i - 1, i), 2 * n)
-        return np.where(m >= n, 2 * n - m - 1, m), np.ones_like(inside)
-    clamped = np.clip(i, 0, n - 1)
-    return clamped, (inside if extension == "CLIP" else np.ones_like(inside))
+        return np.where(m >= n, 2 * n - m - 1, m), None
+    inside = ((i >= 0) & (i < n)) if extension == "CLIP" else None
+    return np.clip(i, 0, n - 1), inside
 
 
 def sample(texture: Texture, uv: np.ndarray) -> np.ndarray:
     """N×3 float64 linear RGB of ``texture`` at N×2 texture coordinates ``uv``."""
     tex = texture.texels
     h, w = tex.shape[:2]
+    flat = tex.reshape(-1, 3)
     x = uv[:, 0].astype(np.float64) * w
     y = uv[:, 1].astype(np.float64) * h
-
-    def fetch(ix: np.ndarray, iy: np.ndarray) -> np.ndarray:
-        cx, okx = _wrap(ix, w, texture.extension)
-        cy, oky = _wrap(iy, h, texture.extension)
-        return np.where((okx & oky)[:, None], tex[cy, cx].astype(np.float64), 0.0)
-
     if texture.interpolation == "Closest":
-        out = fetch(np.floor(x).astype(np.int64), np.floor(y).astype(np.int64))
+        corners = [(np.floor(x).astype(np.int64), np.floor(y).astype(np.int64), None)]
     else:
         x, y = x - 0.5, y - 0.5
         fx, fy = np.floor(x), np.floor(y)
-        tx, ty = (x - fx)[:, None], (y - fy)[:, None]
+        tx, ty = x - fx, y - fy
         ix, iy = fx.astype(np.int64), fy.astype(np.int64)
-        out = (1 - ty) * ((1 - tx) * fetch(ix, iy) + tx * fetch(ix + 1, iy)) + ty * (
-            (1 - tx) * fetch(ix, iy + 1) + tx * fetch(ix + 1, iy + 1)
-        )
+        corners = [(ix, iy, (1 - tx) * (1 - ty)), (ix + 1, iy, tx * (1 - ty)),
+                   (ix, iy + 1, (1 - tx) * ty), (ix + 1, iy + 1, tx * ty)]  # fmt: skip
+    out = np.zeros((len(x), 3), np.float64)
+    for cx_raw, cy_raw, weight in corners:
+        cx, okx = _wrap(cx_raw, w, texture.extension)
+        cy, oky = _wrap(cy_raw, h, texture.extension)
+        if okx is not None:
+            ok = okx & oky
+            weight = ok.astype(np.float64) if weight is None else weight * ok
+        texel = flat[cy * w + cx]
+        out += texel if weight is None else texel * weight[:, None]
     return srgb_to_linear(out) if texture.srgb else out
 
 
