@@ -2,9 +2,11 @@
 
 Before, `albedo` needed Cycles, so `--passes all` made every pass with Cycles whatever
 `--truth` said; `--truth cycles` is that route today (the same renders, the same files).
-After, a scene whose materials the ray caster expresses is ray-cast. Both are the whole
-process, `blendtruth render MODEL --passes all --no-rgb`, interleaved rounds, median
-wall time; the ray-cast run's meta is checked to say raycast.
+After, a scene whose materials the ray caster expresses is ray-cast. Both are timed
+as the whole process, `blendtruth render MODEL --passes all --no-rgb` (interleaved rounds,
+median wall time; each run's meta is checked to name its backend), and per view in one
+process after a warm-up view (`render_view` on cameras around the model; the median of
+the rounds' mean ms/view).
 
 Run: python bench/albedo_passes_all.py [--model ../shared/meshes/BoxTextured.glb]
      [--views 8] [--width 256] [--rounds 3]
@@ -46,6 +48,33 @@ def backend_of(out: Path) -> str:
     return meta["ground_truth"]["backend"]
 
 
+def per_view(model: Path, views: int, width: int, rounds: int) -> dict[str, float]:
+    """Median over ``rounds`` of the mean ms per `render_view(passes="all")` of ``views``
+    cameras on a circle around the model, after one warm-up view, per backend."""
+    import blendtruth
+    from blendtruth import Camera, Intrinsics
+    from blendtruth.geometry.frames import look_at
+    from blendtruth.scene import SceneSpec
+
+    spec = SceneSpec(models=(model,), light="ambient")
+    cameras = []
+    for k in range(views):
+        a = 2 * np.pi * k / views
+        eye = np.array([2.6 * np.cos(a), 2.6 * np.sin(a), 1.2])
+        cameras.append(Camera(Intrinsics.from_fov(50, width, width), look_at(eye, np.zeros(3))))
+    times: dict[str, list[float]] = {"cycles": [], "raycast": []}
+    for r in range(rounds + 1):
+        for truth in ("cycles", "raycast"):
+            start = time.perf_counter()
+            for cam in cameras if r else cameras[:1]:
+                view = blendtruth.render_view(cam, scene=spec, width=width, height=width,
+                                              rgb=False, truth=truth, passes="all")  # fmt: skip
+                assert view.meta["ground_truth"]["backend"] == truth
+            if r:
+                times[truth].append(1000 * (time.perf_counter() - start) / views)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=MESHES / "BoxTextured.glb")
@@ -65,6 +94,11 @@ def main() -> None:
     print(f"before (all ground truth from Cycles): {before:.2f} s  rounds {times['cycles']}")
     print(f"after (ray-cast, albedo included):     {after:.2f} s  rounds {times['raycast']}")
     print(f"ratio before / after: {before / after:.2f}")
+    ms = per_view(args.model, args.views, args.width, args.rounds)
+    print(
+        f"per view in one process: before {ms['cycles']:.1f} ms, after {ms['raycast']:.1f} ms, "
+        f"ratio {ms['cycles'] / ms['raycast']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -107,7 +107,6 @@ def _compare(spec: SceneSpec, camera: Camera) -> dict:
 
 
 def _assert_close(stats: dict, max_err: float = MAX) -> None:
-    print({k: v for k, v in stats.items() if k != "view"}, int(stats["view"].mask.sum()))
     assert stats["stable"] > 0.5 * stats["view"].mask.sum() > 200, stats
     assert stats["median"] <= MEDIAN and stats["max"] <= max_err, stats
     assert stats["background_zero"], stats
