@@ -73,7 +73,7 @@ def test_shader_constants_attributes_and_textures_times_factor():
         {
             1: MaterialAlbedo(0.5, color=(0.2, 0.4, 0.6)),
             2: MaterialAlbedo(0.8, attribute=""),
-            3: MaterialAlbedo(1.0, texture=_tex("Closest")),
+            3: MaterialAlbedo(1.0, texture=_tex("Closest"), tint=(0.5, 1.0, 0.25)),
         },
         {"": colors},
     )
@@ -82,7 +82,7 @@ def test_shader_constants_attributes_and_textures_times_factor():
     bary = np.array([[1, 0, 0], [0.2, 0.3, 0.5], [1, 0, 0], [1, 0, 0]], np.float64)
     uv = np.array([[0, 0], [0, 0], [0.75, 0.75], [0, 0]], np.float64)
     got = shader.shade(material, triangle, bary, uv)
-    want = [[0.1, 0.2, 0.3], [0.16, 0.24, 0.4], D, DEFAULT.color]
+    want = [[0.1, 0.2, 0.3], [0.16, 0.24, 0.4], [0.0, 0.0, 0.25], DEFAULT.color]
     np.testing.assert_allclose(got, want, atol=1e-7)
     assert got.dtype == np.float32
     with pytest.raises(KeyError, match="material id 7"):

@@ -10,6 +10,9 @@ by a Principled BSDF or a Diffuse BSDF whose Base Color / Color is
   sequences) without transparent texels, in sRGB, Non-Color or a linear colour space;
 - a Color Attribute node's Color,
 
+each possibly multiplied by a constant colour in a Mix (Color, Multiply, factor 1, no
+clamp) or MixRGB node (glTF's base colour factor),
+
 and, for a Principled BSDF, Metallic, Transmission Weight and Subsurface Weight unlinked
 and subsurface 0. Anything else (mix shaders, node groups, procedural textures, colour
 ramps, mapping nodes, ...) is a reason for Cycles to make the scene's ground truth.
@@ -66,19 +69,48 @@ def classify(mat, read_pixels: bool = True) -> MaterialAlbedo | str:
                 factor *= 1.0 - float(socket.default_value)
     else:
         return f"{name}'s surface is a {node.type.lower()} node (albedo)"
+    tint = (1.0, 1.0, 1.0)
     source = _source(color_input)
+    if source is not None and source[0].type in ("MIX", "MIX_RGB"):
+        found = _multiply(source[0], name)
+        if isinstance(found, str):
+            return found
+        tint, color_input = found
+        source = _source(color_input)
     if source is None:
-        rgb = tuple(float(c) for c in color_input.default_value[:3])
+        rgb = tuple(float(c) * t for c, t in zip(color_input.default_value[:3], tint, strict=True))
         return MaterialAlbedo(factor=factor, color=rgb)
     src, socket = source
     if src.type == "VERTEX_COLOR" and socket == "Color":
-        return MaterialAlbedo(factor=factor, attribute=src.layer_name)
+        return MaterialAlbedo(factor=factor, attribute=src.layer_name, tint=tint)
     if src.type == "TEX_IMAGE" and socket == "Color":
         texture = _texture(src, name, read_pixels)
         if isinstance(texture, str):
             return texture
-        return MaterialAlbedo(factor=factor, texture=texture)
+        return MaterialAlbedo(factor=factor, texture=texture, tint=tint)
     return f"{name}'s base colour comes from a {src.type.lower()} node (albedo)"
+
+
+def _multiply(node, name: str) -> tuple[tuple[float, float, float], object] | str:
+    """A Mix (Color) or MixRGB node multiplying at factor 1 without clamping, one colour
+    input unlinked (as glTF's importer writes a base colour factor times a texture):
+    (the unlinked input's RGB, the other input socket); else why not."""
+    if node.type == "MIX":
+        by_id = {socket.identifier: socket for socket in node.inputs}
+        fac = by_id["Factor_Float"]
+        colours = [by_id["A_Color"], by_id["B_Color"]]
+        ok = node.data_type == "RGBA" and not node.clamp_result
+    else:
+        fac = node.inputs["Fac"]
+        colours = [node.inputs["Color1"], node.inputs["Color2"]]
+        ok = not node.use_clamp
+    ok = ok and node.blend_type == "MULTIPLY" and not fac.is_linked and fac.default_value == 1
+    linked = [s for s in colours if s.is_linked]
+    if not ok or len(linked) > 1:
+        return f"{name}'s base colour is mixed by a {node.type.lower()} node (albedo)"
+    other = colours[1] if linked and linked[0] is colours[0] else colours[0]
+    inner = linked[0] if linked else colours[1]
+    return tuple(float(c) for c in other.default_value[:3]), inner
 
 
 def _source(socket) -> tuple[object, str] | None:

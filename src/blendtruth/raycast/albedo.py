@@ -51,14 +51,16 @@ class Texture:
 
 @dataclass(frozen=True)
 class MaterialAlbedo:
-    """One material's albedo: ``factor`` times a constant ``color`` (linear RGB), a
-    ``texture`` at the hit's UV, or the colour attribute ``attribute`` ("" = each mesh's
-    default colour attribute) at the hit; exactly one of the three is set."""
+    """One material's albedo: ``factor`` times a constant ``color`` (linear RGB), or
+    ``tint`` (linear RGB) times a ``texture`` at the hit's UV or the colour attribute
+    ``attribute`` ("" = each mesh's default colour attribute) at the hit; exactly one of
+    the three is set."""
 
     factor: float
     color: tuple[float, float, float] | None = None
     texture: Texture | None = None
     attribute: str | None = None
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
     def describe(self) -> str:
         if self.texture is not None:
@@ -67,6 +69,8 @@ class MaterialAlbedo:
             what = f"colour attribute {self.attribute or '(default)'!r}, interpolated"
         else:
             what = "constant ({:.6g}, {:.6g}, {:.6g})".format(*self.color)
+        if self.tint != (1.0, 1.0, 1.0):
+            what += " x ({:.6g}, {:.6g}, {:.6g})".format(*self.tint)
         return f"{what} x {self.factor:.6g}"
 
 
@@ -152,7 +156,7 @@ class AlbedoShader:
                 rgb = np.einsum("nk,nkc->nc", bary[sel], corners)
             else:
                 rgb = np.asarray(model.color, np.float64)[None]
-            out[sel] = rgb * model.factor
+            out[sel] = rgb * np.asarray(model.tint, np.float64) * model.factor
         return out.astype(np.float32)
 
     def image(
