@@ -206,6 +206,29 @@ def test_textured_shared_models(meshes, model):
     assert any("image texture" in v for v in stats["view"].meta["ground_truth"]["albedo"].values())
 
 
+def test_gltf_base_colour_factor_times_texture(tmp_path):
+    """A glb written by trimesh (baseColorFactor x baseColorTexture), through Blender's
+    glTF importer: ray-cast with the factor as the tint, equal to Cycles."""
+    trimesh = pytest.importorskip("trimesh")
+    image = pytest.importorskip("PIL.Image")
+    from trimesh.visual.material import PBRMaterial
+
+    rng = np.random.default_rng(3)
+    box = trimesh.creation.box()
+    texture = image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    material = PBRMaterial(baseColorTexture=texture, baseColorFactor=[128, 255, 64, 255],
+                           metallicFactor=0.0)  # fmt: skip
+    box.visual = trimesh.visual.TextureVisuals(uv=rng.random((len(box.vertices), 2)),
+                                               material=material)  # fmt: skip
+    box.export(tmp_path / "factor.glb")
+    blendtruth.api._scene_key = None
+    spec = SceneSpec(models=(tmp_path / "factor.glb",), light="ambient")
+    stats = _compare(spec, _camera(eye=(1.4, -1.9, 1.5)))
+    _assert_close(stats)
+    described = stats["view"].meta["ground_truth"]["albedo"]["Material_0"]
+    assert "image texture" in described and "x (0.501961, 1, 0.25098)" in described
+
+
 def _ply_with_colours(path: Path) -> Path:
     """A 12×12-vertex grid in z = 0 with smoothly varying 8-bit vertex colours."""
     n = 12
