@@ -290,3 +290,27 @@ def test_procedural_base_colour_falls_back_and_says_so(tmp_path):
     # Without albedo the same scene is ray-cast.
     view = blendtruth.render_view(_camera(), scene=spec, width=W, height=H, rgb=False)
     assert view.meta["ground_truth"]["backend"] == "raycast"
+
+
+def test_cli_passes_all_on_a_textured_model_is_ray_cast(meshes, tmp_path):
+    """`blendtruth render fuze.obj --passes all`: every view ray-cast, albedo included."""
+    import subprocess
+    import sys
+
+    from blendtruth.writers.npz import read_view_npz
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "blendtruth.cli", "render", str(meshes / "fuze.obj"),
+           "--passes", "all", "--no-rgb", "--views", "2", "--width", "64", "--height", "48",
+           "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "from Cycles" not in proc.stderr
+    files = sorted(out.rglob("views/*.npz"))
+    assert len(files) == 2, files
+    for path in files:
+        view = read_view_npz(path)
+        gt = view.meta["ground_truth"]
+        assert gt["backend"] == "raycast" and gt["fallback_reason"] is None, gt
+        assert "albedo" in gt["passes"] and "image texture" in str(gt["albedo"])
+        assert view.extra["albedo"][view.mask].max() > 0.05
