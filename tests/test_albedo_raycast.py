@@ -258,8 +258,14 @@ def test_vertex_colours(tmp_path):
     attr = mat.node_tree.nodes.new("ShaderNodeVertexColor")  # layer_name "": the default
     mat.node_tree.links.new(attr.outputs["Color"], bsdf.inputs["Base Color"])
     obj.data.materials.append(mat)
+    # A linked duplicate, mirrored: its corners are reordered, its colours must follow.
+    obj.scale, obj.location = (0.5, 0.5, 0.5), (-0.55, 0.0, 0.0)
+    dup = obj.copy()
+    dup.scale, dup.location = (-0.5, 0.5, 0.5), (0.55, 0.0, 0.0)
+    bpy.context.scene.collection.objects.link(dup)
     stats = _compare(_save(bpy, tmp_path / "painted.blend"), _camera(eye=(0.2, -0.9, 2.6)))
     _assert_close(stats)
+    assert len(np.unique(stats["view"].extra["albedo"][stats["view"].mask], axis=0)) > 1000
     assert "colour attribute" in stats["view"].meta["ground_truth"]["albedo"]["Painted"]
 
 
