@@ -81,10 +81,11 @@ DEFAULT = MaterialAlbedo(factor=1.0, color=(0.8, 0.8, 0.8))
 
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     """The sRGB transfer function inverted (IEC 61966-2-1), negative values to 0."""
-    c = np.asarray(c, np.float64)
-    return np.where(
-        c < 0.04045, np.maximum(c, 0.0) / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4
-    )
+    c = np.array(c, np.float64, ndmin=1)
+    out = np.maximum(c, 0.0) / 12.92
+    high = c >= 0.04045
+    out[high] = ((c[high] + 0.055) / 1.055) ** 2.4
+    return out
 
 
 def _wrap(i: np.ndarray, n: int, extension: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -111,20 +112,21 @@ def sample(texture: Texture, uv: np.ndarray) -> np.ndarray:
     else:
         x, y = x - 0.5, y - 0.5
         fx, fy = np.floor(x), np.floor(y)
-        tx, ty = x - fx, y - fy
+        # Weights and texels in float32, as Cycles interpolates.
+        tx, ty = (x - fx).astype(np.float32), (y - fy).astype(np.float32)
         ix, iy = fx.astype(np.int64), fy.astype(np.int64)
         corners = [(ix, iy, (1 - tx) * (1 - ty)), (ix + 1, iy, tx * (1 - ty)),
                    (ix, iy + 1, (1 - tx) * ty), (ix + 1, iy + 1, tx * ty)]  # fmt: skip
-    out = np.zeros((len(x), 3), np.float64)
+    out = np.zeros((len(x), 3), np.float32)
     for cx_raw, cy_raw, weight in corners:
         cx, okx = _wrap(cx_raw, w, texture.extension)
         cy, oky = _wrap(cy_raw, h, texture.extension)
         if okx is not None:
             ok = okx & oky
-            weight = ok.astype(np.float64) if weight is None else weight * ok
+            weight = ok.astype(np.float32) if weight is None else weight * ok
         texel = flat[cy * w + cx]
         out += texel if weight is None else texel * weight[:, None]
-    return srgb_to_linear(out) if texture.srgb else out
+    return srgb_to_linear(out) if texture.srgb else out.astype(np.float64)
 
 
 @dataclass
