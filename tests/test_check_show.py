@@ -198,12 +198,14 @@ def test_gallery_opens_in_headless_chromium_and_links_exist(dataset, tmp_path):
     index = dataset / "show" / "index.html"
     html = index.read_text()
     links = _links(html)
-    assert len(links) == 4  # two models: a thumbnail and a link to its sheet each
+    # two models: a grid thumbnail linking to its sheet, and the table's link to the sheet
+    assert len(links) == 6
     for link in links:
         assert not link.startswith(("/", "http")) and (index.parent / link).is_file(), link
     assert "points_bin" in html and "failed" in html and "nothing to render" in html
     summary = json.loads((dataset / "summary.json").read_text())
     assert f"<td>{summary['models_done']}</td>" in html
+    assert "All runs (manifests)" in html and "Last run (summary.json)" in html
     shot = tmp_path / "shot.png"
     run = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -35,7 +35,7 @@ from blendtruth.geometry.rays import backproject
 from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.scenes.model_cameras import check_model_options, model_cameras, rig_cameras
-from blendtruth.scenes.samplers import check_options, sample_cameras
+from blendtruth.scenes.samplers import check_options, ground_cameras, sample_cameras
 from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open, sync_files, sync_folders
@@ -139,6 +139,8 @@ def render_model(
     info = backend.info
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    if scene.ground is not None:
+        cameras = ground_cameras(cameras, info.center, from_file=plan.sampler == "file")
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.geometry.correspondence import check_pairs
 

@@ -233,6 +233,18 @@ def build_scene_command(
         seeded poses and scales, settle them on a ground plane with Blender's rigid-body
         simulation, write scene.json and render its views into --out. With --scenes K:
         K such scenes into --out/scenes/NNNN/ (the same as `dataset POOL --scenes K`)."""
+        from blendtruth.writers.output import prepare_out_dir, remove_if_empty
+
+        # Before the pool is read, Blender imported and the physics run.
+        created = prepare_out_dir(o["out"])
+        try:
+            _scene(pool, workers, timeout, no_progress, o)
+        except BaseException:
+            if created:
+                remove_if_empty(o["out"])
+            raise
+
+    def _scene(pool, workers: int, timeout: float, no_progress: bool, o: dict) -> None:
         from blendtruth.dataset.sources import expand_sources
         from blendtruth.scenes.multiscene import render_scene
 

@@ -83,6 +83,16 @@ def _depth_scale(text: str) -> float | str:
         ) from None
 
 
+def _check_out(folder: Path, out: Path | None) -> None:
+    """FOLDER must be a folder and the output folder (``out``, else FOLDER) writable: one
+    line and exit 2 before any work, as ``render`` and ``dataset`` do."""
+    from blendtruth.writers.output import prepare_out_dir
+
+    if not Path(folder).is_dir():
+        raise BlendtruthError(f"{folder}: no such folder")
+    prepare_out_dir(Path(folder) if out is None else Path(out))
+
+
 @click.command("export")
 @click.argument("formats")
 @click.argument("folder", type=_PATH)
@@ -111,6 +121,7 @@ def export_command(formats, folder, out, depth_scale, max_points, max_shard_byte
     from blendtruth.exports import parse_formats
 
     names = parse_formats(formats)
+    _check_out(folder, out)
     if max_points < 1 or max_shard_bytes < 1:
         raise BlendtruthError("--max-points and --shard-bytes must be >= 1")
     written = run_exports(
@@ -137,14 +148,24 @@ def show_command(folder, out, views, no_progress):
 
     if views < 1:
         raise BlendtruthError(f"--views must be >= 1, got {views}")
-    if not Path(folder).is_dir():
-        raise BlendtruthError(f"{folder}: no such folder")
-    from blendtruth.exports.source import dataset_items, is_dataset_folder
+    from blendtruth.exports.source import dataset_items, is_dataset_folder, is_render_folder
 
+    if Path(folder).is_dir() and not (is_render_folder(folder) or is_dataset_folder(folder)):
+        raise BlendtruthError(f"{folder}: neither a render folder nor a dataset folder")
+    _check_out(folder, Path(folder) / "show" if out is None else out)
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
-    click.echo(f"wrote {written[-1]}")
+    click.echo(show_summary(written))
+
+
+def show_summary(written: list[Path]) -> str:
+    """One line naming what ``show`` wrote: the contact sheet(s) and the gallery page."""
+    sheets = [p for p in written if p.suffix == ".png"]
+    if len(sheets) == 1:
+        return f"wrote contact sheet {sheets[0]} and gallery {written[-1]}"
+    where = f" in {sheets[0].parent}" if sheets else ""
+    return f"wrote {len(sheets)} contact sheets{where} and gallery {written[-1]}"
 
 
 @click.command("check")
