@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import rich_click
 
 from blendtruth.cli.options import (
     PATH,
@@ -19,6 +20,7 @@ from blendtruth.cli.options import (
     settings_from_options,
     view_options,
 )
+from blendtruth.cli.panels import install as _install_panels
 from blendtruth.cli.scene import (
     build_scene_command,
     check_layout_unused,
@@ -35,7 +37,8 @@ from blendtruth.scene import SceneSpec
 from blendtruth.settings import NORMAL_SOURCES
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# rich-click: help in panels (cli/panels.py); `@cli.command()` makes a rich command too.
+@rich_click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blendtruth")
 def cli() -> None:
     """Render exact ground truth (RGB, metric depth, normals, masks, cameras) with Blender."""
@@ -144,7 +147,8 @@ def render(
     type=int,
     default=1,
     show_default=True,
-    help="Extra attempts after a crash, timeout or error (not for bad files).",
+    help="Extra attempts after a worker crash or an unexpected error (not after a timeout, "
+    "the memory limit or a bad file: those fail the same way again).",
 )
 @click.option(
     "--timeout",
@@ -315,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 cli.add_command(build_scene_command(view_options, settings_from_options, plan_from_options))
+_install_panels()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,6 +23,7 @@ from blendtruth.scenes.samplers import SAMPLERS
 from blendtruth.settings import DEVICES, ENGINES, TRUTHS, RenderSettings
 
 PATH = click.Path(path_type=Path)
+DEFAULT_SAMPLER = "sphere"  # without a ground plane; with one, "hemisphere" (cli/scene.py)
 
 # Options shared by `render` and `dataset`: how each view is rendered and placed.
 VIEW_OPTIONS = [
@@ -70,14 +71,15 @@ VIEW_OPTIONS = [
         "--views",
         type=int,
         default=None,
-        help="Views per model (default 8; `render` without MODELS: 1, the scene camera).",
+        help="Views of each model or scene (default 8; `render` without MODELS: 1, the "
+        "scene camera).",
     ),
     click.option(
         "--sampler",
         type=click.Choice(SAMPLERS),
-        default="sphere",
-        show_default=True,
-        help="Camera placement around the model centre.",
+        default=None,
+        help="Camera placement around the centre (default: sphere; hemisphere in a scene "
+        "with a ground plane).",
     ),
     click.option(
         "--cameras",
@@ -119,7 +121,8 @@ VIEW_OPTIONS = [
         "--normalize/--no-normalize",
         default=True,
         show_default=True,
-        help="Centre models and scale them into the unit sphere.",
+        help="Centre models and scale them into the unit sphere (depth then in bounding "
+        "radii; --no-normalize: the file's units; meta scene.model_to_world holds the scale).",
     ),
     click.option(
         "--light",
@@ -239,7 +242,7 @@ def settings_from_options(o: dict) -> RenderSettings:
 def plan_from_options(o: dict) -> ViewPlan:
     if o["views"] is not None and o["views"] < 1:
         raise BlendtruthError(f"--views must be a whole number >= 1, got {o['views']}")
-    sampler = o["sampler"]
+    sampler = o["sampler"] or DEFAULT_SAMPLER
     if o["camera_file"] is not None:
         sampler = "file"
         if not o["camera_file"].is_file():

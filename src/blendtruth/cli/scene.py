@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+import rich_click
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
@@ -25,7 +26,7 @@ EXTRA_VIEW_OPTIONS = [
         "--rig",
         type=click.Choice(RIGS),
         default=None,
-        help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
+        help="A published dataset's camera set (replaces --sampler; `blendtruth docs scenes`).",
     ),
     click.option(
         "--camera",
@@ -33,7 +34,7 @@ EXTRA_VIEW_OPTIONS = [
         type=click.Choice(CAMERA_MODELS),
         default="pinhole",
         show_default=True,
-        help="Camera model (docs/conventions.md#camera-models).",
+        help="Camera model (`blendtruth docs conventions`, Camera models).",
     ),
     click.option(
         "--ortho-scale",
@@ -209,7 +210,7 @@ def build_scene_command(
 ) -> click.Command:
     """The command, given the CLI's shared view options and their parsers."""
 
-    @click.command()
+    @rich_click.command()
     @click.argument("pool", nargs=-1, required=True)
     @view_options
     @layout_options

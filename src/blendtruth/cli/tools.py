@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import rich_click
 
 from blendtruth.errors import BlendtruthError
 
@@ -93,7 +94,7 @@ def _check_out(folder: Path, out: Path | None) -> None:
     prepare_out_dir(Path(folder) if out is None else Path(out))
 
 
-@click.command("export")
+@rich_click.command("export")
 @click.argument("formats")
 @click.argument("folder", type=_PATH)
 @click.option("--out", type=_PATH, default=None, help="Output folder (default: in place).")
@@ -117,7 +118,7 @@ def _check_out(folder: Path, out: Path | None) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def export_command(formats, folder, out, depth_scale, max_points, max_shard_bytes, no_progress):
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
-    png16, webdataset (comma-separated). See docs/exports.md."""
+    png16, webdataset (comma-separated). Files and units: `blendtruth docs exports`."""
     from blendtruth.exports import parse_formats
 
     names = parse_formats(formats)
@@ -136,7 +137,7 @@ def export_command(formats, folder, out, depth_scale, max_points, max_shard_byte
     click.echo(f"exported {', '.join(names)}: {len(written)} files")
 
 
-@click.command("show")
+@rich_click.command("show")
 @click.argument("folder", type=_PATH)
 @click.option("--out", type=_PATH, default=None, help="Output folder (default FOLDER/show).")
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
@@ -168,12 +169,12 @@ def show_summary(written: list[Path]) -> str:
     return f"wrote {len(sheets)} contact sheets{where} and gallery {written[-1]}"
 
 
-@click.command("check")
+@rich_click.command("check")
 @click.argument("folder", type=_PATH)
 def check_command(folder):
     """Re-derive every view's ground truth from mesh.ply (ray cast) and the other views
     (reprojection); one verdict line per model. Exit code 1 when a threshold is crossed
-    (thresholds: blendtruth.check.THRESHOLDS, docs/exports.md)."""
+    (thresholds: blendtruth.check.THRESHOLDS, `blendtruth docs exports`)."""
     from blendtruth.check import check_folder, format_report
     from blendtruth.exports.source import render_folders
 
@@ -190,6 +191,39 @@ def check_command(folder):
         raise click.exceptions.Exit(1)
 
 
+def doc_topics() -> dict[str, str]:
+    """{topic: Markdown text} of the documentation shipped in the package (docs/*.md)."""
+    from importlib.resources import files
+
+    folder = files("blendtruth") / "docs"
+    if not folder.is_dir():
+        return {}
+    return {
+        f.name.removesuffix(".md"): f.read_text(encoding="utf-8")
+        for f in sorted(folder.iterdir(), key=lambda f: f.name)
+        if f.name.endswith(".md")
+    }
+
+
+@rich_click.command("docs")
+@click.argument("topic", required=False)
+def docs_command(topic):
+    """Print the documentation page TOPIC (the docs/ folder, shipped in the package);
+    without TOPIC, list the topics."""
+    topics = doc_topics()
+    if not topics:
+        raise BlendtruthError("this installation carries no documentation (blendtruth/docs)")
+    if topic is None:
+        for name, text in topics.items():
+            title = next((ln.lstrip("# ") for ln in text.splitlines() if ln.strip()), "")
+            click.echo(f"{name:18} {title}")
+        return
+    name = topic.removesuffix(".md").split("#")[0]
+    if name not in topics:
+        raise BlendtruthError(f"docs: no topic {topic!r}; topics: {', '.join(topics)}")
+    click.echo(topics[name], nl=False)
+
+
 def register(group: click.Group) -> None:
-    for command in (export_command, show_command, check_command):
+    for command in (export_command, show_command, check_command, docs_command):
         group.add_command(command)

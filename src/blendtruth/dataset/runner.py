@@ -32,8 +32,8 @@ from blendtruth.writers.output import prepare_out_dir
 @dataclass(frozen=True)
 class DatasetOptions:
     """How to run: ``workers`` local processes (or Ray at ``address``), one shard of
-    ``shard = (i, N)``, ``retries`` extra attempts for crashes/timeouts/errors (not for
-    bad input files), a per-model ``timeout`` in seconds."""
+    ``shard = (i, N)``, ``retries`` extra attempts for crashes and unexpected errors (not
+    for timeouts, the memory limit or bad input files), a per-model ``timeout`` in seconds."""
 
     workers: int = 1
     shard: tuple[int, int] = (0, 1)

@@ -200,7 +200,7 @@ def ground_cameras(
         names = ", ".join(f"{k:04d}" for k in moved)
         warnings.warn(
             f"{len(moved)} of {len(cameras)} cameras were below the ground plane; views "
-            f"{names} were reflected above it (docs/scenes.md#ground)",
+            f"{names} were reflected above it (`blendtruth docs scenes`)",
             BlendtruthWarning,
             stacklevel=2,
         )
