@@ -24,6 +24,7 @@ from blendtruth.cli.panels import install as _install_panels
 from blendtruth.cli.scene import (
     build_scene_command,
     check_layout_unused,
+    id_fields,
     layout_from_options,
     layout_options,
     lighting_fields,
@@ -229,6 +230,7 @@ def dataset(
         normalize=o["normalize"],
         material=o["material"],
         **lighting_fields(o),
+        **id_fields(o),
     )
     options = DatasetOptions(
         workers=workers,

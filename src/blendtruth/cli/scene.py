@@ -80,6 +80,16 @@ def lighting_fields(o: dict) -> dict:
     }
 
 
+def id_fields(o: dict) -> dict:
+    """The SceneSpec fields of --semantic and --semantic-map."""
+    from blendtruth.instances import read_semantic_map
+
+    ids = {"semantic": o["semantic"]}
+    if o["semantic_map"] is not None:
+        ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
+    return ids
+
+
 def plan_fields(o: dict) -> dict:
     """The ViewPlan fields of the rig and camera-model options."""
     if o["camera_model"] in RAY_DISTANCE_MODELS and o["engine"] != "cycles" and not o["no_rgb"]:
@@ -177,6 +187,11 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
     if lay["scenes"] is not None and lay["scenes"] < 1:
         raise BlendtruthError(f"--scenes must be a whole number >= 1, got {lay['scenes']}")
     ctx = click.get_current_context()
+    if ctx.get_parameter_source("normalize").name != "DEFAULT":
+        raise BlendtruthError(
+            "--normalize/--no-normalize do not apply to scenes: each model is scaled to a "
+            "bounding radius drawn from --scale"
+        )
     if lay["ground"] and ctx.get_parameter_source("sampler").name == "DEFAULT":
         o["sampler"] = "hemisphere"  # cameras above the ground plane
     return LayoutOptions(
@@ -202,7 +217,7 @@ def check_layout_unused(lay: dict) -> None:
 
 def scene_template(o: dict) -> SceneSpec:
     """The SceneSpec every scene is rendered with (light, material), before placement."""
-    return SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o))
+    return SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o), **id_fields(o))
 
 
 def build_scene_command(
