@@ -277,10 +277,9 @@ def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
 
 
 def _run_exports(formats: list[str], out: Path) -> None:
-    from blendtruth.cli.tools import run_exports
+    from blendtruth.cli.tools import export_summary, run_exports
 
-    written = run_exports(formats, out)
-    click.echo(f"exported {', '.join(formats)}: {len(written)} files")
+    click.echo(export_summary(formats, run_exports(formats, out)))
 
 
 from blendtruth.cli.tools import register as _register_tools  # noqa: E402

@@ -65,7 +65,7 @@ def run_exports(
 
 
 _FORMAT_OPTIONS = {
-    "colmap": {"max_points"},
+    "colmap": {"max_points", "image_factors"},
     "nerfstudio": set(),
     "exr": set(),
     "png16": {"depth_scale"},
@@ -105,7 +105,17 @@ def _check_out(folder: Path, out: Path | None) -> None:
     help="png16: scene units per count, or auto (a power of ten that fits).",
 )
 @click.option(
-    "--max-points", type=int, default=200_000, show_default=True, help="colmap: 3D points."
+    "--max-points",
+    type=int,
+    default=50_000,  # = blendtruth.exports.colmap.DEFAULT_MAX_POINTS (a test keeps them equal)
+    show_default=True,
+    help="colmap: at most this many 3D points (one per world voxel, voxel grown to fit).",
+)
+@click.option(
+    "--image-factors",
+    default="4",
+    show_default=True,
+    help="colmap: also write images_F/ (images F× smaller) for each F, e.g. 2,4,8, or none.",
 )
 @click.option(
     "--shard-bytes",
@@ -116,7 +126,9 @@ def _check_out(folder: Path, out: Path | None) -> None:
     help="webdataset: largest shard size in bytes.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def export_command(formats, folder, out, depth_scale, max_points, max_shard_bytes, no_progress):
+def export_command(
+    formats, folder, out, depth_scale, max_points, image_factors, max_shard_bytes, no_progress
+):
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
     png16, webdataset (comma-separated). Files and units: `blendtruth docs exports`."""
     from blendtruth.exports import parse_formats
@@ -132,9 +144,33 @@ def export_command(formats, folder, out, depth_scale, max_points, max_shard_byte
         not no_progress,
         depth_scale=_depth_scale(depth_scale),
         max_points=max_points,
+        image_factors=_image_factors(image_factors),
         max_shard_bytes=max_shard_bytes,
     )
-    click.echo(f"exported {', '.join(names)}: {len(written)} files")
+    click.echo(export_summary(names, written))
+
+
+def export_summary(names: list[str], written: list[Path]) -> str:
+    """The lines an export prints: the count, then how consumers read each format."""
+    lines = [f"exported {', '.join(names)}: {len(written)} files"]
+    lines += [f"{name}: {CONSUMER_NOTES[name]}" for name in names if name in CONSUMER_NOTES]
+    return "\n".join(lines)
+
+
+# One line per format: how the common consumers read it at their defaults (docs/exports.md).
+CONSUMER_NOTES = {
+    "colmap": "nerfstudio `ns-train splatfacto --data DIR colmap` reads colmap/sparse/0 and "
+    "images/; gsplat `simple_trainer.py --data-dir DIR` reads sparse/0 and images_4/ "
+    "(its data_factor 4; other factors: --image-factors)",
+    "nerfstudio": "`ns-train nerfacto --data DIR/transforms.json` (nerfstudio-data parser, "
+    "default depth scale 1e-3 matches nerfstudio_depth/)",
+}
+
+
+def _image_factors(text: str) -> tuple[int, ...]:
+    from blendtruth.exports.colmap import parse_image_factors
+
+    return parse_image_factors(text)
 
 
 @rich_click.command("show")

@@ -6,8 +6,11 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
     sparse/0/images.txt|bin    per view: world-to-camera quaternion (qw qx qy qz, Hamilton)
                                and translation (OpenCV axes, exact), camera id, image name,
                                the 2D observations of the 3D points
-    sparse/0/points3D.txt|bin  world points back-projected from the exact depth (pixel
-                               centres of a stride-s grid), with their tracks: every view
+    sparse/0/points3D.txt|bin  at most --max-points (default 50 000) world points, each the
+                               exact back-projection of one pixel centre (a stride-s grid
+                               thinned to one point per world voxel, the voxel grown to
+                               fit the budget; stated in points3D.txt's header), with
+                               their tracks: every view
                                that sees the point (its interpolated depth agrees within
                                TRACK_REL_TOL) and the exact sub-pixel position it lands at;
                                colour from the RGB image (grey 200 without one); error =
@@ -16,6 +19,8 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
     images/NNNN.png            rgb/NNNN.png (hard links where possible, else copies);
                                without RGB no images/ is written
                                (the sparse model is complete; image-based tools need RGB)
+    images_4/NNNN.png          the images area-averaged 4× smaller (--image-factors)
+    colmap/sparse/0/           sparse/0's files again (hard links): nerfstudio's default
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
 from blendtruth.geometry.frames import invert_pose
 from blendtruth.geometry.rays import backproject
@@ -37,14 +43,25 @@ from blendtruth.writers.atomic import atomic_open, write_bytes
 
 # A point joins a view's track when that view's depth there agrees to this relative tolerance.
 TRACK_REL_TOL = 1e-3
+# Candidate pixels per budgeted point before the voxel thinning (views overlap).
+_CANDIDATES = 8
+DEFAULT_MAX_POINTS = 50_000
+# images_F/ written beside images/: gsplat's simple_trainer reads images_4 by default.
+DEFAULT_IMAGE_FACTORS = (4,)
 _PINHOLE_ID = 1
 _CAMERA_SENSOR = 0  # COLMAP's SensorType::CAMERA in binary files
 _INVALID_ID = 2**64 - 1  # COLMAP's kInvalidPoint3DId as uint64
 
 
-def export_colmap(folder: RenderFolder, out: Path, max_points: int = 200_000) -> list[Path]:
+def export_colmap(
+    folder: RenderFolder,
+    out: Path,
+    max_points: int = DEFAULT_MAX_POINTS,
+    image_factors: tuple[int, ...] = DEFAULT_IMAGE_FACTORS,
+) -> list[Path]:
     """Write the COLMAP model of ``folder`` into ``out`` (see the module docstring).
-    At most about ``max_points`` 3D points: the pixel grid stride grows to fit."""
+    At most ``max_points`` 3D points (:func:`_sample_points`); ``images_F/`` for every F
+    of ``image_factors`` and ``colmap/sparse/0/`` (:func:`consumer_layout`)."""
     model = build_model(folder, max_points)
     sparse = Path(out) / "sparse" / "0"
     sparse.mkdir(parents=True, exist_ok=True)
@@ -55,7 +72,57 @@ def export_colmap(folder: RenderFolder, out: Path, max_points: int = 200_000) ->
             dest = Path(out) / "images" / f"{name}.png"
             _link_or_copy(folder.path / "rgb" / f"{name}.png", dest)
             written.append(dest)
+    return written + consumer_layout(folder, Path(out), image_factors)
+
+
+def consumer_layout(folder: RenderFolder, out: Path, factors: tuple[int, ...]) -> list[Path]:
+    """What common COLMAP readers look for at their defaults, beside ``sparse/0``:
+    ``colmap/sparse/0/`` (nerfstudio's ``colmap`` parser: ``colmap_path``), as hard links
+    of ``sparse/0``'s files (copies where links fail), and, with RGB, ``images_F/NNNN.png``
+    for each F of ``factors`` (gsplat's trainer reads ``images_4`` at ``data_factor`` 4):
+    the image area-averaged (OpenCV INTER_AREA) to round(W/F) × round(H/F). The resize
+    maps pixel edges to pixel edges, so K scaled by the new/old size ratio — what those
+    readers do — stays exact for the pixel-centre-at-+0.5 convention."""
+    import cv2
+
+    written = []
+    src, dst = out / "sparse" / "0", out / "colmap" / "sparse" / "0"
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            _link_or_copy(path, dst / path.name)
+            written.append(dst / path.name)
+    if not folder.has_rgb:
+        return written
+    for factor in factors:
+        (out / f"images_{factor}").mkdir(exist_ok=True)
+        for name in folder.names:
+            image = cv2.imread(str(folder.path / "rgb" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+            h, w = image.shape[:2]
+            size = (max(1, round(w / factor)), max(1, round(h / factor)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            if not ok:
+                raise BlendtruthError(f"{folder.path}: could not encode images_{factor}/{name}")
+            dest = out / f"images_{factor}" / f"{name}.png"
+            write_bytes(dest, buf.tobytes())
+            written.append(dest)
     return written
+
+
+def parse_image_factors(text: str) -> tuple[int, ...]:
+    """'2,4,8' -> (2, 4, 8); 'none' -> (); anything else is a one-line error."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        factors = tuple(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
+    except ValueError:
+        factors = ()
+    if not factors or any(f < 2 or f > 64 for f in factors):
+        raise BlendtruthError(
+            f"--image-factors must be 'none' or whole numbers 2..64, comma-separated; got {text!r}"
+        )
+    return factors
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -93,16 +160,10 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
                 "points2D": [],
             }
         )
-    total = sum(int(v.mask.sum()) for v in views)
-    stride = max(1, math.ceil(math.sqrt(total / max_points))) if max_points > 0 else 1
+    picks = _sample_points(views, max_points)
     points = []
     for i, view in enumerate(views):
-        sel = np.zeros_like(view.mask)
-        sel[stride // 2 :: stride, stride // 2 :: stride] = True
-        sel &= view.mask
-        rows, cols = np.nonzero(sel)
-        xyz = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[rows, cols]
-        xyz = xyz.astype(np.float64)
+        rows, cols, xyz = picks[i]
         if view.rgb is not None:
             colors = view.rgb[rows, cols]
         else:
@@ -132,7 +193,66 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
             obs.append((x, y, pid))
         point["elements"] = elements
         point["error"] = float(point["error"])
-    return {"cameras": cameras, "images": images, "points": points}
+    return {"cameras": cameras, "images": images, "points": points, "sampling": picks.sampling}
+
+
+class _Picks(list):
+    """Per view (rows, cols, world xyz) of its kept pixels; ``sampling`` describes how."""
+
+    sampling: str = ""
+
+
+def _sample_points(views: list, max_points: int) -> _Picks:
+    """The pixels whose back-projections become 3D points: at most ``max_points``.
+
+    Candidates are the masked pixel centres of a stride-s grid in every view, s the
+    smallest with at most ``_CANDIDATES × max_points`` of them. Views overlap, so many
+    candidates are the same surface seen twice: a world voxel grid keeps the first
+    candidate (view order, then row-major) per voxel, the voxel growing until at most
+    ``max_points`` remain. Every kept point is a real pixel centre's exact back-projection,
+    so its source observation and its track stay exact."""
+    total = sum(int(v.mask.sum()) for v in views)
+    stride = max(1, math.ceil(math.sqrt(total / (_CANDIDATES * max_points))))
+    cands = []
+    for view in views:
+        sel = np.zeros_like(view.mask)
+        sel[stride // 2 :: stride, stride // 2 :: stride] = True
+        sel &= view.mask
+        rows, cols = np.nonzero(sel)
+        xyz = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[rows, cols]
+        cands.append((rows, cols, xyz.astype(np.float64)))
+    every = np.concatenate([c[2] for c in cands]) if cands else np.zeros((0, 3))
+    keep, voxel = _voxel_firsts(every, max_points)
+    picks = _Picks()
+    start = 0
+    for rows, cols, xyz in cands:
+        k = keep[start : start + len(rows)]
+        picks.append((rows[k], cols[k], xyz[k]))
+        start += len(rows)
+    picks.sampling = (
+        f"pixel stride {stride}, "
+        + (f"one point per {voxel!r}-unit world voxel" if voxel else "every candidate")
+        + f", budget {max_points} points"
+    )
+    return picks
+
+
+def _voxel_firsts(xyz: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
+    """(mask keeping the first point of every occupied voxel, voxel side; 0 = all kept),
+    with the side grown until at most ``budget`` voxels are occupied."""
+    keep = np.ones(len(xyz), dtype=bool)
+    if len(xyz) <= budget:
+        return keep, 0.0
+    extent = float(np.max(xyz.max(axis=0) - xyz.min(axis=0))) or 1.0
+    side = extent / math.sqrt(budget)  # a surface's point count scales as area / side²
+    while True:
+        cells = np.floor(xyz / side).astype(np.int64)  # voxels anchored at the world origin
+        _, first = np.unique(cells, axis=0, return_index=True)
+        if len(first) <= budget:
+            keep[:] = False
+            keep[first] = True
+            return keep, side
+        side *= max(1.05, math.sqrt(len(first) / budget))
 
 
 def _quaternion(rot: np.ndarray) -> np.ndarray:
@@ -186,6 +306,7 @@ def write_text(model: dict, sparse: Path) -> list[Path]:
             "# 3D point list with one line of data per point:",
             "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
             f"# Number of points: {len(points)}, mean track length: {_g(mean_track)}",
+            f"# blendtruth sampling: {model.get('sampling', '')}",
         ],
         "rigs.txt": [
             "# Rig calib list with one line of data per calib:",
