@@ -122,6 +122,7 @@ VALUES = {
     ("export", "--depth-scale"): lambda g: g["depth_scale"],
     ("export", "--max-points"): lambda g: g["max_points"],
     ("export", "--shard-bytes"): lambda g: g["max_shard_bytes"],
+    ("export", "--image-factors"): lambda g: ",".join(str(f) for f in g["image_factors"]),
     ("show", "--views"): lambda g: g["views"],
 }
 
@@ -250,3 +251,19 @@ def test_scene_refuses_normalize_and_passes_semantic(tmp_path, monkeypatch, caps
     assert got["spec"].semantic == "object"
     assert main(["dataset", str(MESH), "--no-progress", "--semantic", "material"]) == 0
     assert got["spec"].semantic == "material"
+
+
+def test_export_defaults_equal_the_export_functions_defaults(tmp_path, monkeypatch):
+    """`render --export colmap` uses export_colmap's own defaults: the same as `export`."""
+    import inspect
+
+    from blendtruth.exports.colmap import export_colmap
+
+    got = _record(monkeypatch, tmp_path)
+    folder = tmp_path / "render"
+    (folder / "views").mkdir(parents=True)
+    (folder / "views" / "0000.npz").write_bytes(b"")
+    assert main(["export", "colmap", str(folder)]) == 0
+    params = inspect.signature(export_colmap).parameters
+    assert got["max_points"] == params["max_points"].default
+    assert got["image_factors"] == params["image_factors"].default
