@@ -63,3 +63,17 @@ def test_unusable_out_is_one_line_and_exit_2_before_any_work(tmp_path, command):
         assert lines[0].startswith("blendtruth: error: --out ") and str(out) in lines[0]
         assert run.stdout.strip().splitlines()[-1] == "no-bpy", (out, run.stdout)
     assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_files_summary_is_one_line_naming_folders_and_files(tmp_path):
+    from blendtruth.cli.tools import files_summary
+
+    out = tmp_path / "out"
+    names = [f"{sub}/{i:04d}.{ext}" for i in range(12)
+             for sub, ext in (("views", "npz"), ("rgb", "png"), ("depth", "npy"))]  # fmt: skip
+    written = [out / n for n in names] + [out / "cameras.json", out / "mesh.ply"]
+    line = files_summary(out, written)
+    assert "\n" not in line
+    assert line == (
+        f"wrote 38 files into {out}: views/ (12), rgb/ (12), depth/ (12), cameras.json, mesh.ply"
+    )

@@ -124,9 +124,10 @@ def render(
         if isinstance(exc, Stopped):  # SIGINT/SIGTERM, announced; the child is gone
             raise click.exceptions.Exit(exc.exit_code) from None
         raise
+    from blendtruth.cli.tools import files_summary
+
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
-    for path in written:
-        click.echo(f"wrote {path}")
+    click.echo(files_summary(out, written))
     if exports:
         _run_exports(exports, out)
 

@@ -292,9 +292,10 @@ def build_scene_command(
         start = time.perf_counter()
         models = expand_sources(list(pool))
         written = render_scene(models, options, scene_template(o), plan, settings, o["out"])
+        from blendtruth.cli.tools import files_summary
+
         click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-        for path in written:
-            click.echo(f"wrote {path}")
+        click.echo(files_summary(o["out"], written))
 
     return scene
 

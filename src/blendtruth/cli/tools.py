@@ -196,6 +196,21 @@ def show_command(folder, out, views, no_progress):
     click.echo(show_summary(written))
 
 
+def files_summary(out: Path, written: list[Path]) -> str:
+    """One line for the files a render wrote: top-level files by name, sub-folders with
+    their file counts, in the order written (``render`` wrote a line per file before)."""
+    groups: dict[str, int] = {}
+    for path in written:
+        try:
+            parts = Path(path).relative_to(out).parts
+        except ValueError:
+            parts = (str(path),)
+        key = parts[0] + "/" if len(parts) > 1 else parts[0]
+        groups[key] = groups.get(key, 0) + 1
+    items = [f"{k} ({n})" if k.endswith("/") else k for k, n in groups.items()]
+    return f"wrote {len(written)} files into {out}: " + ", ".join(items)
+
+
 def show_summary(written: list[Path]) -> str:
     """One line naming what ``show`` wrote: the contact sheet(s) and the gallery page."""
     sheets = [p for p in written if p.suffix == ".png"]
