@@ -107,7 +107,7 @@ def _check_out(folder: Path, out: Path | None) -> None:
 @click.option(
     "--max-points",
     type=int,
-    default=50_000,  # = blendtruth.exports.colmap.DEFAULT_MAX_POINTS (a test keeps them equal)
+    default=20_000,  # = blendtruth.exports.colmap.DEFAULT_MAX_POINTS (a test keeps them equal)
     show_default=True,
     help="colmap: at most this many 3D points (one per world voxel, voxel grown to fit).",
 )

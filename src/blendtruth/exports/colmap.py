@@ -6,7 +6,7 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
     sparse/0/images.txt|bin    per view: world-to-camera quaternion (qw qx qy qz, Hamilton)
                                and translation (OpenCV axes, exact), camera id, image name,
                                the 2D observations of the 3D points
-    sparse/0/points3D.txt|bin  at most --max-points (default 50 000) world points, each the
+    sparse/0/points3D.txt|bin  at most --max-points (default 20 000) world points, each the
                                exact back-projection of one pixel centre (a stride-s grid
                                thinned to one point per world voxel, the voxel grown to
                                fit the budget; stated in points3D.txt's header), with
@@ -45,7 +45,7 @@ from blendtruth.writers.atomic import atomic_open, write_bytes
 TRACK_REL_TOL = 1e-3
 # Candidate pixels per budgeted point before the voxel thinning (views overlap).
 _CANDIDATES = 8
-DEFAULT_MAX_POINTS = 50_000
+DEFAULT_MAX_POINTS = 20_000
 # images_F/ written beside images/: gsplat's simple_trainer reads images_4 by default.
 DEFAULT_IMAGE_FACTORS = (4,)
 _PINHOLE_ID = 1
