@@ -213,7 +213,7 @@ def files_summary(out: Path, written: list[Path]) -> str:
 
 def show_summary(written: list[Path]) -> str:
     """One line naming what ``show`` wrote: the contact sheet(s) and the gallery page."""
-    sheets = [p for p in written if p.suffix == ".png"]
+    sheets = [p for p in written if p.suffix == ".png" and p.parent.name != "thumbs"]
     if len(sheets) == 1:
         return f"wrote contact sheet {sheets[0]} and gallery {written[-1]}"
     where = f" in {sheets[0].parent}" if sheets else ""
