@@ -118,3 +118,33 @@ def test_camera_file_views_below_the_plane_are_kept_and_warned_per_view():
     messages = [str(w.message) for w in caught]
     assert [m[:9] for m in messages] == [f"view {k:04d}" for k in below]
     assert all("below the ground plane" in m for m in messages)
+
+
+@pytest.mark.render
+def test_scene_with_the_zero123_rig_sees_objects_in_every_view(tmp_path):
+    """End to end: `scene --rig zero123` (3 of its 12 seed-0 cameras go below the plane)
+    renders 12 views, each showing placed objects, and says which views it moved."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("bpy")
+    mesh = Path(__file__).resolve().parents[1].parent / "shared" / "meshes" / "cow.obj"
+    out = tmp_path / "s"
+    run = subprocess.run(
+        [sys.executable, "-m", "blendtruth.cli", "scene", str(mesh), "--objects", "2",
+         "--rig", "zero123", "--views", "12", "--no-rgb", "--width", "32", "--height", "32",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    warned = [ln for ln in run.stderr.splitlines() if "below the ground plane" in ln]
+    assert len(warned) == 1 and "of 12 cameras" in warned[0]
+    table = json.loads((out / "instances.json").read_text())["instances"]
+    objects = [i["id"] for i in table if i["source"] != "ground"]
+    assert len(objects) == 2
+    for k in range(12):
+        with np.load(out / "views" / f"{k:04d}.npz") as v:
+            assert v["cam_to_world"][2, 3] > 0
+            assert np.isin(v["instance"], objects).sum() >= 4, k  # objects seen, not just ground
