@@ -267,3 +267,34 @@ def test_export_defaults_equal_the_export_functions_defaults(tmp_path, monkeypat
     params = inspect.signature(export_colmap).parameters
     assert got["max_points"] == params["max_points"].default
     assert got["image_factors"] == params["image_factors"].default
+
+
+def _all_help_text() -> str:
+    texts = []
+    for name, command in cli.commands.items():
+        texts.append(command.help or "")
+        ctx = click.Context(command, info_name=name)
+        for param in command.params:
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            texts.append(record[1] if record else "")
+    return "\n".join(texts)
+
+
+def test_help_points_at_docs_the_installed_package_carries(capsys):
+    """Help names `blendtruth docs TOPIC`, never a docs/*.md path the wheel lacks; every
+    topic named exists in the package (docs/ ships as blendtruth/docs, pyproject's
+    package-data), and the command prints it."""
+    from blendtruth.cli.tools import doc_topics
+
+    text = _all_help_text()
+    assert not re.search(r"docs/\w+\.md", text)
+    topics = doc_topics()
+    named = set(re.findall(r"`blendtruth docs (\w+)`", text))
+    assert named and named <= set(topics), named - set(topics)
+    assert main(["docs"]) == 0
+    listing = capsys.readouterr().out
+    assert all(t in listing for t in topics)
+    assert main(["docs", "scenes"]) == 0
+    assert "Cameras and the ground plane" in capsys.readouterr().out
+    assert main(["docs", "nope"]) == 2
+    assert "no topic 'nope'" in capsys.readouterr().err
