@@ -45,8 +45,8 @@ def _record(monkeypatch, tmp_path) -> dict:
         got.update(spec=template, plan=plan, settings=settings, out=out, layout=layout)
         return []
 
-    def run_exports(formats, path, out, show_progress, **options):
-        got.update(out=out, progress=show_progress, **options)
+    def run_exports(formats, path, out=None, show_progress=True, **options):
+        got.update(out=out, progress=show_progress, formats=formats, export_path=path, **options)
         return []
 
     def show(folder, out, views, on_model=None):
@@ -298,3 +298,12 @@ def test_help_points_at_docs_the_installed_package_carries(capsys):
     assert "Cameras and the ground plane" in capsys.readouterr().out
     assert main(["docs", "nope"]) == 2
     assert "no topic 'nope'" in capsys.readouterr().err
+
+
+def test_scene_runs_its_exports(tmp_path, monkeypatch, capsys):
+    """`scene --export` was accepted and ignored; it now exports the scene's folder."""
+    got = _record(monkeypatch, tmp_path)
+    assert main(["scene", str(MESH), "--export", "colmap,exr", "--out", "sc"]) == 0
+    assert got["formats"] == ["colmap", "exr"] and got["export_path"] == Path("sc")
+    assert "exported colmap, exr" in capsys.readouterr().out
+    assert main(["scene", str(MESH), "--export", "nerfstudio", "--no-rgb"]) == 2

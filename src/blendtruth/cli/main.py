@@ -24,6 +24,7 @@ from blendtruth.cli.panels import install as _install_panels
 from blendtruth.cli.scene import (
     build_scene_command,
     check_layout_unused,
+    export_formats,
     id_fields,
     layout_from_options,
     layout_options,
@@ -267,14 +268,7 @@ def dataset(
 
 
 def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
-    from blendtruth.exports import parse_formats
-
-    formats = parse_formats(o["export_formats"])
-    if formats and tutorial:
-        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
-    if "nerfstudio" in formats and o["no_rgb"]:
-        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
-    return formats
+    return export_formats(o, tutorial)
 
 
 def _run_exports(formats: list[str], out: Path) -> None:

@@ -273,6 +273,7 @@ def build_scene_command(
             o["threads"] = max(1, (os.cpu_count() or 1) // workers)
         options = layout_from_options(lay, o)
         settings, plan = settings_fn(o), plan_fn(o)
+        exports = export_formats(o)
         if lay["scenes"] is not None:
             from blendtruth.cli.options import report_summary  # options imports this module
             from blendtruth.dataset.runner import DatasetOptions
@@ -286,7 +287,10 @@ def build_scene_command(
                 max_memory=limits.default_max_memory(workers),  # as `dataset` does
             )
             summary = run_scene_datasets(pool, lay["scenes"], options, o, settings, plan, run)
-            if report_summary(summary):
+            failed = report_summary(summary)
+            if exports and summary["models_done"] + summary["skipped_already_done"]:
+                _exports(exports, o["out"])
+            if failed:
                 raise click.exceptions.Exit(1)
             return
         start = time.perf_counter()
@@ -296,8 +300,28 @@ def build_scene_command(
 
         click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
         click.echo(files_summary(o["out"], written))
+        if exports:
+            _exports(exports, o["out"])
 
     return scene
+
+
+def export_formats(o: dict, tutorial: bool = False) -> list[str]:
+    """The formats of --export, checked before any work (shared by render, dataset, scene)."""
+    from blendtruth.exports import parse_formats
+
+    formats = parse_formats(o["export_formats"])
+    if formats and tutorial:
+        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    if "nerfstudio" in formats and o["no_rgb"]:
+        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
+    return formats
+
+
+def _exports(formats: list[str], out: Path) -> None:
+    from blendtruth.cli.tools import export_summary, run_exports
+
+    click.echo(export_summary(formats, run_exports(formats, out)))
 
 
 def run_scene_datasets(pool, count, layout, o, settings, plan, run) -> dict:
