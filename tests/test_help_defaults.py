@@ -307,3 +307,16 @@ def test_scene_runs_its_exports(tmp_path, monkeypatch, capsys):
     assert got["formats"] == ["colmap", "exr"] and got["export_path"] == Path("sc")
     assert "exported colmap, exr" in capsys.readouterr().out
     assert main(["scene", str(MESH), "--export", "nerfstudio", "--no-rgb"]) == 2
+
+
+def test_render_help_is_grouped_in_panels(capsys):
+    from blendtruth.cli.panels import PANELS
+
+    assert main(["render", "--help"]) == 0
+    text = capsys.readouterr().out
+    for title in ("Output", "Image", "Cameras", "Model and light", "Ground truth", "Running"):
+        assert f"─ {title} ─" in text, title
+    # Every panel option exists on some grouped command (no stale names).
+    names = {o for c in ("render", "dataset", "scene") for p in cli.commands[c].params
+             for o in p.opts}  # fmt: skip
+    assert {o for _, opts in PANELS for o in opts} <= names
