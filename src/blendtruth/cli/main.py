@@ -43,7 +43,8 @@ from blendtruth.settings import NORMAL_SOURCES
 @rich_click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blendtruth")
 def cli() -> None:
-    """Render exact ground truth (RGB, metric depth, normals, masks, cameras) with Blender."""
+    """Render exact ground truth (RGB, depth in scene units, normals, masks, cameras) with
+    Blender."""
 
 
 @cli.command()
