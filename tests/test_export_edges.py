@@ -121,8 +121,10 @@ def test_colmap_keeps_its_budget_with_exact_points_and_valid_tracks(tmp_path, bu
     rec = pycolmap.Reconstruction(str(tmp_path / "c" / "sparse" / "0"))
     n = rec.num_points3D()
     assert budget // 4 <= n <= budget, n
-    header = (tmp_path / "c" / "sparse" / "0" / "points3D.txt").read_text().splitlines()[3]
-    side = float(header.split("one point per ")[1].split("-unit")[0])
+    meta = json.loads((tmp_path / "c" / "sparse" / "0" / "blendtruth.json").read_text())
+    sampling = meta["point_sampling"]
+    assert sampling["max_points"] == budget and sampling["points"] == n
+    side = sampling["voxel"]
     xyz = np.array([p.xyz for p in rec.points3D.values()])
     # Every point is an exact back-projection onto the plane z = 0 ...
     np.testing.assert_allclose(xyz[:, 2], 0.0, atol=1e-9)
@@ -147,6 +149,9 @@ def test_colmap_without_budget_pressure_keeps_every_pixel(tmp_path):
     export("colmap", folder, tmp_path / "c", max_points=10**6)
     rec = pycolmap.Reconstruction(str(tmp_path / "c" / "sparse" / "0"))
     assert rec.num_points3D() == len(OFFSETS) * H * W
+    meta = json.loads((tmp_path / "c" / "sparse" / "0" / "blendtruth.json").read_text())
+    assert meta["point_sampling"]["voxel"] is None
+    assert meta["point_sampling"]["pixel_stride"] == 1
 
 
 # ---------------------------------------------------------------- consumer layouts

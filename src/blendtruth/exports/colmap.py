@@ -9,7 +9,7 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
     sparse/0/points3D.txt|bin  at most --max-points (default 20 000) world points, each the
                                exact back-projection of one pixel centre (a stride-s grid
                                thinned to one point per world voxel, the voxel grown to
-                               fit the budget; stated in points3D.txt's header), with
+                               fit the budget; stated in sparse/0/blendtruth.json), with
                                their tracks: every view
                                that sees the point (its interpolated depth agrees within
                                TRACK_REL_TOL) and the exact sub-pixel position it lands at;
@@ -26,6 +26,7 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -66,6 +67,11 @@ def export_colmap(
     sparse = Path(out) / "sparse" / "0"
     sparse.mkdir(parents=True, exist_ok=True)
     written = write_text(model, sparse) + write_binary(model, sparse)
+    # How the points were chosen, beside the model (the COLMAP files stay exactly what
+    # pycolmap writes back, so readers and round trips are unaffected).
+    meta = {"format": "blendtruth colmap export", "point_sampling": model["sampling"]}
+    write_bytes(sparse / "blendtruth.json", (json.dumps(meta, indent=2) + "\n").encode())
+    written.append(sparse / "blendtruth.json")
     if folder.has_rgb:
         (Path(out) / "images").mkdir(exist_ok=True)
         for name in folder.names:
@@ -197,9 +203,9 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
 
 
 class _Picks(list):
-    """Per view (rows, cols, world xyz) of its kept pixels; ``sampling`` describes how."""
+    """Per view (rows, cols, world xyz) of its kept pixels; ``sampling`` says how."""
 
-    sampling: str = ""
+    sampling: dict
 
 
 def _sample_points(views: list, max_points: int) -> _Picks:
@@ -229,11 +235,16 @@ def _sample_points(views: list, max_points: int) -> _Picks:
         k = keep[start : start + len(rows)]
         picks.append((rows[k], cols[k], xyz[k]))
         start += len(rows)
-    picks.sampling = (
-        f"pixel stride {stride}, "
-        + (f"one point per {voxel!r}-unit world voxel" if voxel else "every candidate")
-        + f", budget {max_points} points"
-    )
+    picks.sampling = {
+        "max_points": max_points,
+        "points": int(keep.sum()),
+        "pixel_stride": stride,
+        "voxel": voxel or None,
+        "rule": "candidates: masked pixel centres at rows/cols stride//2 + k*stride of every "
+        "view; kept: the first candidate (view order, then row-major) per world voxel "
+        "floor(xyz / voxel) (voxel null: every candidate); each point is the exact "
+        "back-projection of its pixel centre's depth",
+    }
     return picks
 
 
@@ -306,7 +317,6 @@ def write_text(model: dict, sparse: Path) -> list[Path]:
             "# 3D point list with one line of data per point:",
             "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)",
             f"# Number of points: {len(points)}, mean track length: {_g(mean_track)}",
-            f"# blendtruth sampling: {model.get('sampling', '')}",
         ],
         "rigs.txt": [
             "# Rig calib list with one line of data per calib:",
