@@ -144,7 +144,11 @@ def test_scene_with_the_zero123_rig_sees_objects_in_every_view(tmp_path):
     table = json.loads((out / "instances.json").read_text())["instances"]
     objects = [i["id"] for i in table if i["source"] != "ground"]
     assert len(objects) == 2
+    flagged = []
     for k in range(12):
         with np.load(out / "views" / f"{k:04d}.npz") as v:
             assert v["cam_to_world"][2, 3] > 0
             assert np.isin(v["instance"], objects).sum() >= 4, k  # objects seen, not just ground
+            if json.loads(str(v["meta"])).get("camera_reflected_above_ground"):
+                flagged.append(f"{k:04d}")
+    assert flagged and warned[0].split("views ")[1].startswith(", ".join(flagged))

@@ -139,8 +139,11 @@ def render_model(
     info = backend.info
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    moved: set[int] = set()  # views whose camera was reflected above the ground plane
     if scene.ground is not None:
-        cameras = ground_cameras(cameras, info.center, from_file=plan.sampler == "file")
+        planned = cameras
+        cameras = ground_cameras(planned, info.center, from_file=plan.sampler == "file")
+        moved = {k for k, (a, b) in enumerate(zip(planned, cameras, strict=True)) if a is not b}
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.geometry.correspondence import check_pairs
 
@@ -186,6 +189,8 @@ def render_model(
                 camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
             )
             coverage.add(name, view.mask)
+            if i in moved:  # docs/scenes.md, "Cameras and the ground plane"
+                view.meta["camera_reflected_above_ground"] = True
             writer.submit(lambda name=name, view=view: write(name, view))
             if i == 0:  # after the first cast: the ray caster holds the triangles then
                 tris = backend.triangles()
