@@ -16,7 +16,7 @@ import pytest
 
 from blendtruth.cli import main
 from blendtruth.geometry.rays import ray_directions
-from blendtruth.show.contact import depth_colors
+from blendtruth.show.contact import _instance_colors, depth_colors
 from export_helpers import MESHES, ensure_mesh_ply, npz, render
 
 pytestmark = pytest.mark.render
@@ -179,7 +179,9 @@ def test_contact_sheet_colour_bar_spans_the_depth_range(cow, tmp_path):
     # The last column shows the instance ids (one colour for id 7), not the mask's white.
     ids_tile = sheet[info[0]["depth_tile"]["y"] : info[0]["depth_tile"]["y"] + 160, -170:-6]
     colours = {tuple(c) for c in ids_tile.reshape(-1, 3)}
-    assert (255, 255, 255) not in colours - {(255, 255, 255)} and len(colours) >= 2
+    id7 = tuple(int(c) for c in _instance_colors(np.array([[7]]))[0, 0])
+    assert id7 != (255, 255, 255) and id7 in colours, (id7, len(colours))
+    assert (ids_tile.reshape(-1, 3) == id7).all(axis=1).sum() > 100
 
 
 def _links(html: str) -> list[str]:

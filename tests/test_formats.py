@@ -35,7 +35,8 @@ EXPORT = textwrap.dedent(
     m = np.array(obj.matrix_world)
     co = np.array([v.co for v in obj.data.vertices]) @ m[:3, :3].T + m[:3, 3]
     with open(out + "/bounds.json", "w") as f:
-        json.dump({"min": co.min(0).tolist(), "max": co.max(0).tolist()}, f)
+        json.dump({"min": co.min(0).tolist(), "max": co.max(0).tolist(),
+                   "vertices": co.tolist()}, f)
     bpy.ops.wm.obj_export(filepath=out + "/m.obj", forward_axis="Y", up_axis="Z",
                           export_materials=False)
     bpy.ops.wm.ply_export(filepath=out + "/m.ply", forward_axis="Y", up_axis="Z",
@@ -64,13 +65,13 @@ def exported(tmp_path_factory):
     return out
 
 
-def _expected_bounds(exported, ext: str) -> tuple[np.ndarray, np.ndarray]:
-    bounds = json.loads((exported / "bounds.json").read_text())
-    lo, hi = np.array(bounds["min"]), np.array(bounds["max"])
+def _expected_vertices(exported, ext: str) -> np.ndarray:
+    """N×3 world positions of the monkey's vertices in the file's own coordinates."""
+    co = np.array(json.loads((exported / "bounds.json").read_text())["vertices"])
     if ext in ("gltf", "glb"):
         # glTF files are Y up: the exporter wrote Blender's (x, y, z) as (x, z, -y).
-        lo, hi = np.array([lo[0], lo[2], -hi[1]]), np.array([hi[0], hi[2], -lo[1]])
-    return lo, hi
+        co = np.column_stack([co[:, 0], co[:, 2], -co[:, 1]])
+    return co
 
 
 @pytest.mark.parametrize("ext", FORMATS)
@@ -83,8 +84,18 @@ def test_format_loads_in_file_coordinates(exported, tmp_path, ext):
                  RenderSettings(width=32, height=32, rgb=False), out)  # fmt: skip
     meta = json.loads(str(np.load(out / "views" / "0000.npz")["meta"]))
     sphere = meta["scene"]["bounding_sphere"]
-    lo, hi = _expected_bounds(exported, ext)
+    want = _expected_vertices(exported, ext)
+    lo, hi = want.min(axis=0), want.max(axis=0)
     np.testing.assert_allclose(sphere["center"], (lo + hi) / 2, atol=1e-4)
+    # Every vertex where the file put it: a mirrored, rotated or rescaled model has the same
+    # bounding-sphere centre but not the same vertex set (the monkey has no symmetry left
+    # once rotated about three axes). Both directions, so no vertex is lost or invented.
+    from scipy.spatial import cKDTree
+
+    trimesh = pytest.importorskip("trimesh")
+    got = np.asarray(trimesh.load(out / "mesh.ply", process=False).vertices, dtype=np.float64)
+    assert cKDTree(got).query(want)[0].max() < 1e-4
+    assert cKDTree(want).query(got)[0].max() < 1e-4
     if ext in ("obj", "ply", "stl", "gltf", "glb"):
         trimesh = pytest.importorskip("trimesh")
         mesh = trimesh.load(path, force="mesh", process=False)

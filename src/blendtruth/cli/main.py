@@ -8,19 +8,19 @@ import time
 import warnings
 from pathlib import Path
 
-import click
 import numpy as np
-import rich_click
+import rich_click as click
 
 from blendtruth.cli.options import (
     PATH,
+    option_panels,
     plan_from_options,
     report_summary,
     scene_from_options,
     settings_from_options,
     view_options,
+    written_summary,
 )
-from blendtruth.cli.panels import install as _install_panels
 from blendtruth.cli.scene import (
     build_scene_command,
     check_layout_unused,
@@ -30,6 +30,7 @@ from blendtruth.cli.scene import (
     layout_options,
     lighting_fields,
     pop_layout,
+    run_export_formats,
     run_scene_datasets,
     scene_from_file,
 )
@@ -39,15 +40,14 @@ from blendtruth.scene import SceneSpec
 from blendtruth.settings import NORMAL_SOURCES
 
 
-# rich-click: help in panels (cli/panels.py); `@cli.command()` makes a rich command too.
-@rich_click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blendtruth")
 def cli() -> None:
-    """Render exact ground truth (RGB, depth in scene units, normals, masks, cameras) with
-    Blender."""
+    """Render exact ground truth (RGB, metric depth, normals, masks, cameras) with Blender."""
 
 
 @cli.command()
+@option_panels
 @click.argument("models", nargs=-1, type=PATH)
 @view_options
 @click.option(
@@ -102,7 +102,7 @@ def render(
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else plan_from_options(o)
     exports = _export_formats(o, tutorial)
-    from blendtruth.writers.output import prepare_out_dir, remove_if_empty
+    from blendtruth.writers.atomic import prepare_out_dir, remove_if_empty
 
     out = o["out"]
     created = prepare_out_dir(out)
@@ -126,15 +126,14 @@ def render(
         if isinstance(exc, Stopped):  # SIGINT/SIGTERM, announced; the child is gone
             raise click.exceptions.Exit(exc.exit_code) from None
         raise
-    from blendtruth.cli.tools import files_summary
-
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
-    click.echo(files_summary(out, written))
+    click.echo(written_summary(out, written))
     if exports:
         _run_exports(exports, out)
 
 
 @cli.command()
+@option_panels
 @click.argument("sources", nargs=-1, required=True)
 @view_options
 @layout_options
@@ -151,8 +150,8 @@ def render(
     type=int,
     default=1,
     show_default=True,
-    help="Extra attempts after a worker crash or an unexpected error (not after a timeout, "
-    "the memory limit or a bad file: those fail the same way again).",
+    help="Extra attempts after a worker crash or an unexpected error; not after a "
+    "timeout, the memory limit or a bad file (those fail the same way again).",
 )
 @click.option(
     "--timeout",
@@ -273,9 +272,7 @@ def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
 
 
 def _run_exports(formats: list[str], out: Path) -> None:
-    from blendtruth.cli.tools import export_summary, run_exports
-
-    click.echo(export_summary(formats, run_exports(formats, out)))
+    run_export_formats(formats, out)
 
 
 from blendtruth.cli.tools import register as _register_tools  # noqa: E402
@@ -315,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli.add_command(build_scene_command(view_options, settings_from_options, plan_from_options))
-_install_panels()
+cli.add_command(
+    build_scene_command(view_options, settings_from_options, plan_from_options, option_panels)
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import click
-import rich_click
+import rich_click as click
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
@@ -18,6 +17,7 @@ from blendtruth.models import check_model_file
 from blendtruth.scene import SceneSpec
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.scenes.rigs import RIGS
+from blendtruth.writers.atomic import prepare_out_dir
 
 _PATH = click.Path(path_type=Path)
 
@@ -88,6 +88,25 @@ def id_fields(o: dict) -> dict:
     if o["semantic_map"] is not None:
         ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
     return ids
+
+
+def export_formats(o: dict, tutorial: bool = False) -> list[str]:
+    """The formats of --export, checked before any work (render, dataset and scene)."""
+    from blendtruth.exports import parse_formats
+
+    formats = parse_formats(o["export_formats"])
+    if formats and tutorial:
+        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    if "nerfstudio" in formats and o["no_rgb"]:
+        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
+    return formats
+
+
+def run_export_formats(formats: list[str], out: Path) -> None:
+    """--export after a render: export ``out`` and print the summary lines."""
+    from blendtruth.cli.tools import export_summary, run_exports
+
+    click.echo(export_summary(formats, run_exports(formats, out)))
 
 
 def plan_fields(o: dict) -> dict:
@@ -221,11 +240,12 @@ def scene_template(o: dict) -> SceneSpec:
 
 
 def build_scene_command(
-    view_options: Callable, settings_fn: Callable, plan_fn: Callable
+    view_options: Callable, settings_fn: Callable, plan_fn: Callable, panels: Callable
 ) -> click.Command:
-    """The command, given the CLI's shared view options and their parsers."""
+    """The command, given the CLI's shared view options, their parsers and panels."""
 
-    @rich_click.command()
+    @click.command()
+    @panels
     @click.argument("pool", nargs=-1, required=True)
     @view_options
     @layout_options
@@ -249,18 +269,6 @@ def build_scene_command(
         seeded poses and scales, settle them on a ground plane with Blender's rigid-body
         simulation, write scene.json and render its views into --out. With --scenes K:
         K such scenes into --out/scenes/NNNN/ (the same as `dataset POOL --scenes K`)."""
-        from blendtruth.writers.output import prepare_out_dir, remove_if_empty
-
-        # Before the pool is read, Blender imported and the physics run.
-        created = prepare_out_dir(o["out"])
-        try:
-            _scene(pool, workers, timeout, no_progress, o)
-        except BaseException:
-            if created:
-                remove_if_empty(o["out"])
-            raise
-
-    def _scene(pool, workers: int, timeout: float, no_progress: bool, o: dict) -> None:
         from blendtruth.dataset.sources import expand_sources
         from blendtruth.scenes.multiscene import render_scene
 
@@ -269,6 +277,7 @@ def build_scene_command(
             raise BlendtruthError(
                 f"--workers must be >= 1 and --timeout > 0, got {workers}, {timeout}"
             )
+        prepare_out_dir(o["out"])  # before Blender starts or physics runs
         if workers > 1 and o["threads"] == 0:
             o["threads"] = max(1, (os.cpu_count() or 1) // workers)
         options = layout_from_options(lay, o)
@@ -289,39 +298,21 @@ def build_scene_command(
             summary = run_scene_datasets(pool, lay["scenes"], options, o, settings, plan, run)
             failed = report_summary(summary)
             if exports and summary["models_done"] + summary["skipped_already_done"]:
-                _exports(exports, o["out"])
+                run_export_formats(exports, o["out"])
             if failed:
                 raise click.exceptions.Exit(1)
             return
         start = time.perf_counter()
         models = expand_sources(list(pool))
         written = render_scene(models, options, scene_template(o), plan, settings, o["out"])
-        from blendtruth.cli.tools import files_summary
-
         click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-        click.echo(files_summary(o["out"], written))
+        from blendtruth.cli.options import written_summary  # options imports this module
+
+        click.echo(written_summary(o["out"], written))
         if exports:
-            _exports(exports, o["out"])
+            run_export_formats(exports, o["out"])
 
     return scene
-
-
-def export_formats(o: dict, tutorial: bool = False) -> list[str]:
-    """The formats of --export, checked before any work (shared by render, dataset, scene)."""
-    from blendtruth.exports import parse_formats
-
-    formats = parse_formats(o["export_formats"])
-    if formats and tutorial:
-        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
-    if "nerfstudio" in formats and o["no_rgb"]:
-        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
-    return formats
-
-
-def _exports(formats: list[str], out: Path) -> None:
-    from blendtruth.cli.tools import export_summary, run_exports
-
-    click.echo(export_summary(formats, run_exports(formats, out)))
 
 
 def run_scene_datasets(pool, count, layout, o, settings, plan, run) -> dict:

@@ -11,10 +11,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
-import rich_click
+import rich_click as click
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports.colmap import MAX_POINTS
+from blendtruth.writers.atomic import prepare_out_dir
 
 _PATH = click.Path(path_type=Path)
 
@@ -84,17 +85,7 @@ def _depth_scale(text: str) -> float | str:
         ) from None
 
 
-def _check_out(folder: Path, out: Path | None) -> None:
-    """FOLDER must be a folder and the output folder (``out``, else FOLDER) writable: one
-    line and exit 2 before any work, as ``render`` and ``dataset`` do."""
-    from blendtruth.writers.output import prepare_out_dir
-
-    if not Path(folder).is_dir():
-        raise BlendtruthError(f"{folder}: no such folder")
-    prepare_out_dir(Path(folder) if out is None else Path(out))
-
-
-@rich_click.command("export")
+@click.command("export")
 @click.argument("formats")
 @click.argument("folder", type=_PATH)
 @click.option("--out", type=_PATH, default=None, help="Output folder (default: in place).")
@@ -107,9 +98,9 @@ def _check_out(folder: Path, out: Path | None) -> None:
 @click.option(
     "--max-points",
     type=int,
-    default=20_000,  # = blendtruth.exports.colmap.DEFAULT_MAX_POINTS (a test keeps them equal)
+    default=MAX_POINTS,
     show_default=True,
-    help="colmap: at most this many 3D points (one per world voxel, voxel grown to fit).",
+    help="colmap: at most this many 3D points (a pixel-grid stride that fits).",
 )
 @click.option(
     "--image-factors",
@@ -130,13 +121,18 @@ def export_command(
     formats, folder, out, depth_scale, max_points, image_factors, max_shard_bytes, no_progress
 ):
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
-    png16, webdataset (comma-separated). Files and units: `blendtruth docs exports`."""
+    png16, webdataset (comma-separated). See `blendtruth docs exports`."""
     from blendtruth.exports import parse_formats
 
     names = parse_formats(formats)
-    _check_out(folder, out)
     if max_points < 1 or max_shard_bytes < 1:
         raise BlendtruthError("--max-points and --shard-bytes must be >= 1")
+    if not Path(folder).is_dir():
+        raise BlendtruthError(f"{folder}: no such folder")
+    if out is not None:
+        prepare_out_dir(out)
+    else:  # written in place: the folder itself must take files
+        prepare_out_dir(folder, "FOLDER")
     written = run_exports(
         names,
         folder,
@@ -173,7 +169,7 @@ def _image_factors(text: str) -> tuple[int, ...]:
     return parse_image_factors(text)
 
 
-@rich_click.command("show")
+@click.command("show")
 @click.argument("folder", type=_PATH)
 @click.option("--out", type=_PATH, default=None, help="Output folder (default FOLDER/show).")
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
@@ -185,30 +181,14 @@ def show_command(folder, out, views, no_progress):
 
     if views < 1:
         raise BlendtruthError(f"--views must be >= 1, got {views}")
-    from blendtruth.exports.source import dataset_items, is_dataset_folder, is_render_folder
-
-    if Path(folder).is_dir() and not (is_render_folder(folder) or is_dataset_folder(folder)):
-        raise BlendtruthError(f"{folder}: neither a render folder nor a dataset folder")
-    _check_out(folder, Path(folder) / "show" if out is None else out)
+    if not Path(folder).is_dir():
+        raise BlendtruthError(f"{folder}: no such folder")
+    prepare_out_dir(Path(out) if out is not None else Path(folder) / "show")
+    from blendtruth.exports.source import dataset_items, is_dataset_folder
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
     click.echo(show_summary(written))
-
-
-def files_summary(out: Path, written: list[Path]) -> str:
-    """One line for the files a render wrote: top-level files by name, sub-folders with
-    their file counts, in the order written (``render`` wrote a line per file before)."""
-    groups: dict[str, int] = {}
-    for path in written:
-        try:
-            parts = Path(path).relative_to(out).parts
-        except ValueError:
-            parts = (str(path),)
-        key = parts[0] + "/" if len(parts) > 1 else parts[0]
-        groups[key] = groups.get(key, 0) + 1
-    items = [f"{k} ({n})" if k.endswith("/") else k for k, n in groups.items()]
-    return f"wrote {len(written)} files into {out}: " + ", ".join(items)
 
 
 def show_summary(written: list[Path]) -> str:
@@ -220,7 +200,7 @@ def show_summary(written: list[Path]) -> str:
     return f"wrote {len(sheets)} contact sheets{where} and gallery {written[-1]}"
 
 
-@rich_click.command("check")
+@click.command("check")
 @click.argument("folder", type=_PATH)
 def check_command(folder):
     """Re-derive every view's ground truth from mesh.ply (ray cast) and the other views
@@ -242,37 +222,34 @@ def check_command(folder):
         raise click.exceptions.Exit(1)
 
 
-def doc_topics() -> dict[str, str]:
-    """{topic: Markdown text} of the documentation shipped in the package (docs/*.md)."""
-    from importlib.resources import files
-
-    folder = files("blendtruth") / "docs"
-    if not folder.is_dir():
-        return {}
-    return {
-        f.name.removesuffix(".md"): f.read_text(encoding="utf-8")
-        for f in sorted(folder.iterdir(), key=lambda f: f.name)
-        if f.name.endswith(".md")
-    }
+def docs_folder() -> Path | None:
+    """Where the docs are: installed with the package (``<prefix>/share/blendtruth/docs``)
+    or, in a source checkout, its ``docs/``."""
+    for folder in (
+        Path(sys.prefix) / "share" / "blendtruth" / "docs",
+        Path(__file__).resolve().parents[3] / "docs",
+    ):
+        if folder.is_dir() and any(folder.glob("*.md")):
+            return folder
+    return None
 
 
-@rich_click.command("docs")
+@click.command("docs")
 @click.argument("topic", required=False)
 def docs_command(topic):
-    """Print the documentation page TOPIC (the docs/ folder, shipped in the package);
-    without TOPIC, list the topics."""
-    topics = doc_topics()
-    if not topics:
-        raise BlendtruthError("this installation carries no documentation (blendtruth/docs)")
+    """Print a page of the documentation (conventions, exports, scenes, datasets, cameras,
+    inputs, sensors, performance, ...); without TOPIC, list the pages and where they are."""
+    folder = docs_folder()
+    if folder is None:
+        raise BlendtruthError("the documentation is not installed with this copy of blendtruth")
+    pages = sorted(p.stem for p in folder.glob("*.md"))
     if topic is None:
-        for name, text in topics.items():
-            title = next((ln.lstrip("# ") for ln in text.splitlines() if ln.strip()), "")
-            click.echo(f"{name:18} {title}")
+        click.echo(f"{folder}: {', '.join(pages)}")
         return
     name = topic.removesuffix(".md").split("#")[0]
-    if name not in topics:
-        raise BlendtruthError(f"docs: no topic {topic!r}; topics: {', '.join(topics)}")
-    click.echo(topics[name], nl=False)
+    if name not in pages:
+        raise BlendtruthError(f"docs: no page {topic!r}; choose from {', '.join(pages)}")
+    click.echo((folder / f"{name}.md").read_text(encoding="utf-8"))
 
 
 def register(group: click.Group) -> None:

@@ -1,17 +1,18 @@
 """COLMAP sparse model from a render folder: ``sparse/0/`` in text and binary, ``images/``.
 
 Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames):
-    sparse/0/cameras.txt|bin   one PINHOLE camera per distinct K: fx fy cx cy = K unchanged
-                               (COLMAP's pixel centres are at +0.5, like ours)
+    sparse/0/cameras.txt|bin   one camera per distinct camera model and K, in COLMAP's model
+                               of the same rays: PINHOLE fx fy cx cy = K unchanged (COLMAP's
+                               pixel centres are at +0.5, like ours); a fisheye of <= 180 deg
+                               is OPENCV_FISHEYE fx fy cx cy 0 0 0 0; ortho, equirect and wider
+                               fisheyes have no COLMAP model: refused in one line
     sparse/0/images.txt|bin    per view: world-to-camera quaternion (qw qx qy qz, Hamilton)
                                and translation (OpenCV axes, exact), camera id, image name,
                                the 2D observations of the 3D points
-    sparse/0/points3D.txt|bin  at most --max-points (default 20 000) world points, each the
-                               exact back-projection of one pixel centre (a stride-s grid
-                               thinned to one point per world voxel, the voxel grown to
-                               fit the budget; stated in sparse/0/blendtruth.json), with
-                               their tracks: every view
-                               that sees the point (its interpolated depth agrees within
+    sparse/0/points3D.txt|bin  world points back-projected from the exact depth (pixel
+                               centres of a stride-s grid, at most max_points: 20,000 by
+                               default, a typical sparse model's size), with their tracks:
+                               every view that sees the point (its interpolated depth agrees within
                                TRACK_REL_TOL) and the exact sub-pixel position it lands at;
                                colour from the RGB image (grey 200 without one); error =
                                mean reprojection error (px) over the track
@@ -26,7 +27,6 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -37,19 +37,19 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
+from blendtruth.geometry.camera_models import CannotExpress
 from blendtruth.geometry.frames import invert_pose
-from blendtruth.geometry.rays import backproject
-from blendtruth.geometry.reproject import project, visibility
+from blendtruth.geometry.reproject import project, ray_points, visibility
 from blendtruth.writers.atomic import atomic_open, write_bytes
 
 # A point joins a view's track when that view's depth there agrees to this relative tolerance.
 TRACK_REL_TOL = 1e-3
-# Candidate pixels per budgeted point before the voxel thinning (views overlap).
-_CANDIDATES = 8
-DEFAULT_MAX_POINTS = 20_000
+# COLMAP's CameraModelId of the models written here.
+_MODEL_IDS = {"PINHOLE": 1, "OPENCV_FISHEYE": 5}
+#: Default budget of 3D points: SfM sparse models hold tens of thousands, not one per pixel.
+MAX_POINTS = 20_000
 # images_F/ written beside images/: gsplat's simple_trainer reads images_4 by default.
 DEFAULT_IMAGE_FACTORS = (4,)
-_PINHOLE_ID = 1
 _CAMERA_SENSOR = 0  # COLMAP's SensorType::CAMERA in binary files
 _INVALID_ID = 2**64 - 1  # COLMAP's kInvalidPoint3DId as uint64
 
@@ -57,21 +57,17 @@ _INVALID_ID = 2**64 - 1  # COLMAP's kInvalidPoint3DId as uint64
 def export_colmap(
     folder: RenderFolder,
     out: Path,
-    max_points: int = DEFAULT_MAX_POINTS,
+    max_points: int = MAX_POINTS,
     image_factors: tuple[int, ...] = DEFAULT_IMAGE_FACTORS,
 ) -> list[Path]:
     """Write the COLMAP model of ``folder`` into ``out`` (see the module docstring).
-    At most ``max_points`` 3D points (:func:`_sample_points`); ``images_F/`` for every F
-    of ``image_factors`` and ``colmap/sparse/0/`` (:func:`consumer_layout`)."""
+    At most about ``max_points`` 3D points: the pixel grid stride grows to fit.
+    ``images_F/`` for every F of ``image_factors`` and ``colmap/sparse/0/``:
+    :func:`consumer_layout`."""
     model = build_model(folder, max_points)
     sparse = Path(out) / "sparse" / "0"
     sparse.mkdir(parents=True, exist_ok=True)
     written = write_text(model, sparse) + write_binary(model, sparse)
-    # How the points were chosen, beside the model (the COLMAP files stay exactly what
-    # pycolmap writes back, so readers and round trips are unaffected).
-    meta = {"format": "blendtruth colmap export", "point_sampling": model["sampling"]}
-    write_bytes(sparse / "blendtruth.json", (json.dumps(meta, indent=2) + "\n").encode())
-    written.append(sparse / "blendtruth.json")
     if folder.has_rgb:
         (Path(out) / "images").mkdir(exist_ok=True)
         for name in folder.names:
@@ -149,11 +145,14 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 def build_model(folder: RenderFolder, max_points: int) -> dict:
     """Cameras, images (pose, 2D points) and 3D points with tracks, as plain data."""
     views = [folder.read(n) for n in folder.names]
-    cameras: list[tuple] = []  # (fx, fy, cx, cy, w, h)
+    cameras: list[tuple] = []  # (COLMAP model name, (params...), w, h)
     images = []
     for name, view in zip(folder.names, views, strict=True):
-        intr = view.camera.intrinsics
-        key = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
+        try:
+            colmap_model, params = view.camera.projection.colmap()
+        except CannotExpress as exc:
+            raise BlendtruthError(f"{folder.path}: export colmap: {exc}") from None
+        key = (colmap_model, tuple(params), view.camera.width, view.camera.height)
         if key not in cameras:
             cameras.append(key)
         w2c = invert_pose(view.cam_to_world)
@@ -166,15 +165,20 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
                 "points2D": [],
             }
         )
-    picks = _sample_points(views, max_points)
+    total = sum(int(v.mask.sum()) for v in views)
+    stride = max(1, math.ceil(math.sqrt(total / max_points))) if max_points > 0 else 1
     points = []
     for i, view in enumerate(views):
-        rows, cols, xyz = picks[i]
+        sel = np.zeros_like(view.mask)
+        sel[stride // 2 :: stride, stride // 2 :: stride] = True
+        sel &= view.mask
+        rows, cols = np.nonzero(sel)
+        centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
+        xyz = ray_points(view.camera, centres, view.depth[rows, cols])
         if view.rgb is not None:
             colors = view.rgb[rows, cols]
         else:
             colors = np.full((len(rows), 3), 200, dtype=np.uint8)
-        centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
         # Mean reprojection error over the track: the other views' 2D points are the
         # projections themselves, so only the source pixel centre contributes.
         proj, _ = project(xyz, view.camera)
@@ -199,71 +203,7 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
             obs.append((x, y, pid))
         point["elements"] = elements
         point["error"] = float(point["error"])
-    return {"cameras": cameras, "images": images, "points": points, "sampling": picks.sampling}
-
-
-class _Picks(list):
-    """Per view (rows, cols, world xyz) of its kept pixels; ``sampling`` says how."""
-
-    sampling: dict
-
-
-def _sample_points(views: list, max_points: int) -> _Picks:
-    """The pixels whose back-projections become 3D points: at most ``max_points``.
-
-    Candidates are the masked pixel centres of a stride-s grid in every view, s the
-    smallest with at most ``_CANDIDATES × max_points`` of them. Views overlap, so many
-    candidates are the same surface seen twice: a world voxel grid keeps the first
-    candidate (view order, then row-major) per voxel, the voxel growing until at most
-    ``max_points`` remain. Every kept point is a real pixel centre's exact back-projection,
-    so its source observation and its track stay exact."""
-    total = sum(int(v.mask.sum()) for v in views)
-    stride = max(1, math.ceil(math.sqrt(total / (_CANDIDATES * max_points))))
-    cands = []
-    for view in views:
-        sel = np.zeros_like(view.mask)
-        sel[stride // 2 :: stride, stride // 2 :: stride] = True
-        sel &= view.mask
-        rows, cols = np.nonzero(sel)
-        xyz = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[rows, cols]
-        cands.append((rows, cols, xyz.astype(np.float64)))
-    every = np.concatenate([c[2] for c in cands]) if cands else np.zeros((0, 3))
-    keep, voxel = _voxel_firsts(every, max_points)
-    picks = _Picks()
-    start = 0
-    for rows, cols, xyz in cands:
-        k = keep[start : start + len(rows)]
-        picks.append((rows[k], cols[k], xyz[k]))
-        start += len(rows)
-    picks.sampling = {
-        "max_points": max_points,
-        "points": int(keep.sum()),
-        "pixel_stride": stride,
-        "voxel": voxel or None,
-        "rule": "candidates: masked pixel centres at rows/cols stride//2 + k*stride of every "
-        "view; kept: the first candidate (view order, then row-major) per world voxel "
-        "floor(xyz / voxel) (voxel null: every candidate); each point is the exact "
-        "back-projection of its pixel centre's depth",
-    }
-    return picks
-
-
-def _voxel_firsts(xyz: np.ndarray, budget: int) -> tuple[np.ndarray, float]:
-    """(mask keeping the first point of every occupied voxel, voxel side; 0 = all kept),
-    with the side grown until at most ``budget`` voxels are occupied."""
-    keep = np.ones(len(xyz), dtype=bool)
-    if len(xyz) <= budget:
-        return keep, 0.0
-    extent = float(np.max(xyz.max(axis=0) - xyz.min(axis=0))) or 1.0
-    side = extent / math.sqrt(budget)  # a surface's point count scales as area / side²
-    while True:
-        cells = np.floor(xyz / side).astype(np.int64)  # voxels anchored at the world origin
-        _, first = np.unique(cells, axis=0, return_index=True)
-        if len(first) <= budget:
-            keep[:] = False
-            keep[first] = True
-            return keep, side
-        side *= max(1.05, math.sqrt(len(first) / budget))
+    return {"cameras": cameras, "images": images, "points": points}
 
 
 def _quaternion(rot: np.ndarray) -> np.ndarray:
@@ -304,8 +244,8 @@ def write_text(model: dict, sparse: Path) -> list[Path]:
             f"# Number of cameras: {len(cams)}",
         ]
         + [
-            f"{k} PINHOLE {w} {h} {_g(fx)} {_g(fy)} {_g(cx)} {_g(cy)}"
-            for k, (fx, fy, cx, cy, w, h) in enumerate(cams, start=1)
+            f"{k} {name} {w} {h} " + " ".join(_g(x) for x in params)
+            for k, (name, params, w, h) in enumerate(cams, start=1)
         ],
         "images.txt": [
             "# Image list with two lines of data per image:",
@@ -357,8 +297,8 @@ def write_binary(model: dict, sparse: Path) -> list[Path]:
     out["rigs"], out["frames"] = bytearray(), bytearray()
     out["cameras"] += struct.pack("<Q", len(cams))
     out["rigs"] += struct.pack("<Q", len(cams))
-    for k, (fx, fy, cx, cy, w, h) in enumerate(cams, start=1):
-        out["cameras"] += struct.pack("<iiQQ4d", k, _PINHOLE_ID, w, h, fx, fy, cx, cy)
+    for k, (name, params, w, h) in enumerate(cams, start=1):
+        out["cameras"] += struct.pack(f"<iiQQ{len(params)}d", k, _MODEL_IDS[name], w, h, *params)
         out["rigs"] += struct.pack("<IIiI", k, 1, _CAMERA_SENSOR, k)
     out["images"] += struct.pack("<Q", len(images))
     out["frames"] += struct.pack("<Q", len(images))

@@ -9,14 +9,12 @@ measured from the XY plane towards +Z. See docs/cameras.md.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from blendtruth.errors import BlendtruthError, BlendtruthWarning
+from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.camera import Intrinsics
 from blendtruth.geometry.frames import look_at
 from blendtruth.view import Camera
@@ -147,61 +145,3 @@ def sample_cameras(
         up = (0.0, 0.0, 1.0) if math.hypot(d[0], d[1]) > _POLE else (0.0, 1.0, 0.0)
         cameras.append(Camera(intr, look_at(target + distance * d, target, up)))
     return cameras
-
-
-def keep_above_ground(
-    cameras: list[Camera], center, ground_z: float = 0.0
-) -> tuple[list[Camera], list[int]]:
-    """Cameras of a scene with a ground plane (world z = ``ground_z``, facing +Z), moved to
-    where they can see the objects: a camera at or below the plane (which would see only the
-    plane's underside) is reflected through the horizontal plane through ``center`` (the
-    look-at point, above the ground), keeping its azimuth and distance, and aimed at
-    ``center`` again with +Z up (+Y straight above it). Its intrinsics and camera model
-    are kept. Returns (cameras, indices of the moved ones). docs/scenes.md#ground.
-    """
-    target = np.asarray(center, dtype=np.float64)
-    if not target[2] > ground_z:
-        raise BlendtruthError(
-            f"the scene's centre (z = {target[2]:g}) is not above its ground plane"
-        )
-    out, moved = [], []
-    for k, cam in enumerate(cameras):
-        eye = np.asarray(cam.cam_to_world, dtype=np.float64)[:3, 3]
-        if eye[2] > ground_z:
-            out.append(cam)
-            continue
-        eye = np.array([eye[0], eye[1], 2.0 * target[2] - eye[2]])
-        d = eye - target
-        up = (0.0, 0.0, 1.0) if math.hypot(d[0], d[1]) > _POLE * np.linalg.norm(d) else (0, 1, 0)
-        out.append(dataclasses.replace(cam, cam_to_world=look_at(eye, target, up)))
-        moved.append(k)
-    return out, moved
-
-
-def ground_cameras(
-    cameras: list[Camera], center, from_file: bool, ground_z: float = 0.0
-) -> list[Camera]:
-    """The cameras of a scene with a ground plane: planned ones below it are moved above
-    (:func:`keep_above_ground`, one warning line naming the views); a camera file's are
-    the user's and are kept, with one warning line per view below the plane."""
-    if from_file:
-        for k, cam in enumerate(cameras):
-            z = float(cam.cam_to_world[2, 3])
-            if z <= ground_z:
-                warnings.warn(
-                    f"view {k:04d}: the camera (z = {z:.4g}) is below the ground plane; it "
-                    "sees only the plane's underside",
-                    BlendtruthWarning,
-                    stacklevel=2,
-                )
-        return cameras
-    placed, moved = keep_above_ground(cameras, center, ground_z)
-    if moved:
-        names = ", ".join(f"{k:04d}" for k in moved)
-        warnings.warn(
-            f"{len(moved)} of {len(cameras)} cameras were below the ground plane; views "
-            f"{names} were reflected above it (`blendtruth docs scenes`)",
-            BlendtruthWarning,
-            stacklevel=2,
-        )
-    return placed
