@@ -22,6 +22,10 @@ def __getattr__(name: str):
         from blendtruth.loader import load
 
         return load
+    if name == "evaluate":
+        from blendtruth.evaluation.run import evaluate
+
+        return evaluate
     if name == "ViewPlan":
         from blendtruth.multiview import ViewPlan
 
@@ -39,6 +43,7 @@ __all__ = [
     "View",
     "conventions",
     "default_camera",
+    "evaluate",
     "load",
     "render_model",
     "render_view",

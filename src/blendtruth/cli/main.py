@@ -278,6 +278,9 @@ def _run_exports(formats: list[str], out: Path) -> None:
 from blendtruth.cli.tools import register as _register_tools  # noqa: E402
 
 _register_tools(cli)
+from blendtruth.cli.evaluate import eval_command  # noqa: E402
+
+cli.add_command(eval_command)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
