@@ -200,12 +200,14 @@ def test_gallery_opens_in_headless_chromium_and_links_exist(dataset, tmp_path):
     index = dataset / "show" / "index.html"
     html = index.read_text()
     links = _links(html)
-    assert len(links) == 4  # two models: a thumbnail and a link to its sheet each
+    # two models: a grid thumbnail linking to its sheet, and the table's link to the sheet
+    assert len(links) == 6
     for link in links:
         assert not link.startswith(("/", "http")) and (index.parent / link).is_file(), link
     assert "points_bin" in html and "failed" in html and "nothing to render" in html
     summary = json.loads((dataset / "summary.json").read_text())
     assert f"<td>{summary['models_done']}</td>" in html
+    assert "All runs (manifests)" in html and "Last run (summary.json)" in html
     shot = tmp_path / "shot.png"
     run = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -248,3 +250,32 @@ def test_export_a_dataset_per_model(dataset, tmp_path):
         rec = pycolmap.Reconstruction(str(out / mid / "sparse" / "0"))
         assert rec.num_images() == 2 and rec.num_points3D() > 0
         assert (out / mid / "png16" / "0001.png").is_file()
+
+
+def test_gallery_of_a_resumed_dataset_summarises_every_run(dataset, tmp_path, capsys):
+    """summary.json holds only the last run; the gallery's totals come from the manifests,
+    and each model's thumbnail is one compact row of its sheet."""
+    copy = tmp_path / "ds"
+    shutil.copytree(dataset, copy, ignore=shutil.ignore_patterns("show"))
+    summary = json.loads((copy / "summary.json").read_text())
+    # What a re-run that found everything done writes.
+    summary.update(models_done=0, models_failed=0, views=0,
+                   skipped_already_done=summary["models_done"])  # fmt: skip
+    (copy / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["show", str(copy), "--views", "2"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == f"wrote 2 contact sheets in {copy / 'show' / 'models'} and gallery " + str(
+        copy / "show" / "index.html"
+    )
+    html = (copy / "show" / "index.html").read_text()
+    totals = html.split("All runs (manifests)")[1].split("</table>")[0]
+    ids = sorted(p.name for p in (copy / "models").iterdir())
+    views = sum(len(list((copy / "models" / i / "views").glob("*.npz"))) for i in ids)
+    assert "<th>done</th><td>2</td>" in totals and "<th>failed</th><td>1</td>" in totals
+    assert f"<th>views</th><td>{views}</td>" in totals and views == 4
+    for mid in ids:
+        sheet = cv2.imread(str(copy / "show" / "models" / f"{mid}.png"))
+        thumb = cv2.imread(str(copy / "show" / "thumbs" / f"{mid}.png"))
+        # Two rows in the sheet, one in the thumbnail: under 60 % of the sheet's aspect.
+        assert thumb.shape[0] / thumb.shape[1] < 0.6 * sheet.shape[0] / sheet.shape[1]

@@ -41,12 +41,12 @@ from blendtruth.layout import RenderLayout, view_name
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.scenes.model_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.scenes.samplers import check_options, sample_cameras
-from blendtruth.settings import RenderSettings
+from blendtruth.settings import MAX_SIZE, MIN_SIZE, RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open, sync_files, sync_folders
 from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.meshfile import write_triangles_ply
-from blendtruth.writers.nerf import write_cameras_json
+from blendtruth.writers.nerf import read_cameras, write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
 from blendtruth.writers.points_ply import write_ply
@@ -112,6 +112,8 @@ def plan_cameras(
     if plan.rig is not None:
         cameras = rig_cameras(plan, info, settings, seed)
         return [_with_up(cam, info.center, info.up) for cam in cameras]
+    if plan.sampler == "file":
+        return file_cameras(plan.camera_file)
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
     else:
@@ -126,10 +128,7 @@ def plan_cameras(
         fill=plan.fill,
         elevation_deg=plan.elevation_deg,
         seed=seed,
-        path=None if plan.camera_file is None else str(plan.camera_file),
     )
-    if plan.sampler == "file":
-        return cameras
     return [_with_up(cam, info.center, info.up) for cam in cameras]
 
 
@@ -319,6 +318,21 @@ def fuse_points(clouds, voxel: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     normals = np.concatenate([c[1] for c in clouds])
     colors = np.concatenate([c[2] for c in clouds])
     return voxel_downsample(pts, voxel, normals, colors)
+
+
+def file_cameras(path) -> list[Camera]:
+    """Every camera of ``path`` (our cameras.json or a NeRF transforms.json) with the
+    file's own intrinsics and poses: the "file" sampler's complete view plan."""
+    if path is None:
+        raise BlendtruthError("--sampler file needs --cameras FILE")
+    cameras = read_cameras(path)
+    for k, cam in enumerate(cameras):
+        if not MIN_SIZE <= min(cam.width, cam.height) <= max(cam.width, cam.height) <= MAX_SIZE:
+            raise BlendtruthError(
+                f"{path}: frame {k}: {cam.width}x{cam.height} px; Blender renders images "
+                f"of {MIN_SIZE} to {MAX_SIZE} px in each direction"
+            )
+    return cameras
 
 
 def _keep_above_ground(cameras: list[Camera], plan: ViewPlan, info) -> list[Camera]:

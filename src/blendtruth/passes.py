@@ -121,7 +121,7 @@ _TABLE = (
          "base colour of the material at the hit, unlit: the Principled BSDF's Base Color "
          "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic) "
          "and (1 - transmission): Cycles' Diffuse Color pass with the specular, coat and sheen "
-         "layers off, so it does not depend on the view", (CYCLES,)),
+         "layers off, so it does not depend on the view"),
     Pass("transparent", "bool", 0, False, "flag",
          "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
          "material); see the transparency policy in meta"),

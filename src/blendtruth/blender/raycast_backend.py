@@ -56,6 +56,15 @@ class BlenderRaycastBackend(RaycastBackend):
         super().close()
         self.cycles.close()
 
+    def albedo_shader(self) -> tuple:
+        """The scene's materials as an albedo shader (built once per scene; the fallback
+        check has already refused scenes with materials it cannot express)."""
+        if self._albedo is None:
+            from blendtruth.blender.albedo_materials import shader
+
+            self._albedo = shader()
+        return self._albedo
+
     def rgb(self, camera: Camera, settings: RenderSettings) -> tuple:
         return self.cycles.rgb(camera, settings)
 

@@ -24,10 +24,13 @@ from blendtruth.cli.options import (
 from blendtruth.cli.scene import (
     build_scene_command,
     check_layout_unused,
+    export_formats,
+    id_fields,
     layout_from_options,
     layout_options,
     lighting_fields,
     pop_layout,
+    run_export_formats,
     run_scene_datasets,
     scene_from_file,
 )
@@ -229,6 +232,7 @@ def dataset(
         normalize=o["normalize"],
         material=o["material"],
         **lighting_fields(o),
+        **id_fields(o),
     )
     options = DatasetOptions(
         workers=workers,
@@ -264,20 +268,11 @@ def dataset(
 
 
 def _export_formats(o: dict, tutorial: bool = False) -> list[str]:
-    from blendtruth.exports import check_render_options, parse_formats
-
-    formats = parse_formats(o["export_formats"])
-    if formats and tutorial:
-        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
-    check_render_options(formats, rgb=not o["no_rgb"])
-    return formats
+    return export_formats(o, tutorial)
 
 
 def _run_exports(formats: list[str], out: Path) -> None:
-    from blendtruth.cli.tools import run_exports
-
-    written = run_exports(formats, out)
-    click.echo(f"exported {', '.join(formats)}: {len(written)} files")
+    run_export_formats(formats, out)
 
 
 from blendtruth.cli.tools import register as _register_tools  # noqa: E402

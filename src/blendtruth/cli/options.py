@@ -9,11 +9,12 @@ import rich_click as click
 
 from blendtruth.cli.scene import (
     EXTRA_VIEW_OPTIONS,
+    id_fields,
     lighting_fields,
     plan_fields,
 )
 from blendtruth.errors import BlendtruthError
-from blendtruth.instances import SEMANTIC_BY, read_semantic_map
+from blendtruth.instances import SEMANTIC_BY
 from blendtruth.models import check_model_file
 from blendtruth.multiview import ViewPlan
 from blendtruth.passes import PASSES
@@ -287,9 +288,7 @@ def plan_from_options(o: dict) -> ViewPlan:
 
 def scene_from_options(models: tuple[Path, ...], o: dict) -> SceneSpec:
     """Model files, one primitive name (when no such file exists), or the factory scene."""
-    ids = {"semantic": o["semantic"]}
-    if o["semantic_map"] is not None:
-        ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
+    ids = id_fields(o)
     if len(models) == 1 and str(models[0]) in PRIMITIVES and not models[0].exists():
         return SceneSpec(
             primitive=str(models[0]),

@@ -80,6 +80,34 @@ def lighting_fields(o: dict) -> dict:
     }
 
 
+def id_fields(o: dict) -> dict:
+    """The SceneSpec fields of --semantic and --semantic-map."""
+    from blendtruth.instances import read_semantic_map
+
+    ids = {"semantic": o["semantic"]}
+    if o["semantic_map"] is not None:
+        ids["semantic_map"] = tuple(read_semantic_map(o["semantic_map"]).items())
+    return ids
+
+
+def export_formats(o: dict, tutorial: bool = False) -> list[str]:
+    """The formats of --export, checked before any work (render, dataset and scene)."""
+    from blendtruth.exports import check_render_options, parse_formats
+
+    formats = parse_formats(o["export_formats"])
+    if formats and tutorial:
+        raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
+    check_render_options(formats, rgb=not o["no_rgb"])  # the registry says what needs RGB
+    return formats
+
+
+def run_export_formats(formats: list[str], out: Path) -> None:
+    """--export after a render: export ``out`` and print the summary lines."""
+    from blendtruth.cli.tools import export_summary, run_exports
+
+    click.echo(export_summary(formats, run_exports(formats, out)))
+
+
 def plan_fields(o: dict) -> dict:
     """The ViewPlan fields of the rig and camera-model options."""
     if o["camera_model"] in RAY_DISTANCE_MODELS and o["engine"] != "cycles" and not o["no_rgb"]:
@@ -98,7 +126,7 @@ def plan_fields(o: dict) -> dict:
 
 def scene_from_file(models: tuple, scene_file: Path, o: dict) -> SceneSpec:
     """`render --scene-file`: the saved scene with the command's light and material."""
-    from blendtruth.scenes.multiscene import scene_spec
+    from blendtruth.multiscene import scene_spec
     from blendtruth.scenes.placement import read_scene_file
 
     if models:
@@ -228,6 +256,11 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
     if lay["container"] and not lay["ground"]:
         raise BlendtruthError("--container needs the ground plane (drop it with --no-ground)")
     ctx = click.get_current_context()
+    if ctx.get_parameter_source("normalize").name != "DEFAULT":
+        raise BlendtruthError(
+            "--normalize/--no-normalize do not apply to scenes: each model is scaled to a "
+            "bounding radius drawn from --scale"
+        )
     if lay["ground"] and ctx.get_parameter_source("sampler").name == "DEFAULT":
         o["sampler"] = "hemisphere"  # cameras above the ground plane
     return LayoutOptions(
@@ -293,7 +326,7 @@ def check_layout_unused(lay: dict) -> None:
 
 def scene_template(o: dict) -> SceneSpec:
     """The SceneSpec every scene is rendered with (light, material), before placement."""
-    return SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o))
+    return SceneSpec(primitive="cube", material=o["material"], **lighting_fields(o), **id_fields(o))
 
 
 def build_scene_command(
@@ -327,7 +360,7 @@ def build_scene_command(
         simulation, write scene.json and render its views into --out. With --scenes K:
         K such scenes into --out/scenes/NNNN/ (the same as `dataset POOL --scenes K`)."""
         from blendtruth.dataset.sources import expand_sources
-        from blendtruth.scenes.multiscene import render_scene
+        from blendtruth.multiscene import render_scene
 
         lay = pop_layout(o)
         if workers < 1 or timeout <= 0:
@@ -339,6 +372,7 @@ def build_scene_command(
             o["threads"] = max(1, (os.cpu_count() or 1) // workers)
         options = layout_from_options(lay, o)
         settings, plan = settings_fn(o), plan_fn(o)
+        exports = export_formats(o)
         if lay["scenes"] is not None:
             from blendtruth.cli.options import report_summary  # options imports this module
             from blendtruth.dataset.runner import DatasetOptions
@@ -352,7 +386,10 @@ def build_scene_command(
                 max_memory=limits.default_max_memory(workers),  # as `dataset` does
             )
             summary = run_scene_datasets(pool, lay["scenes"], options, o, settings, plan, run)
-            if report_summary(summary):
+            failed = report_summary(summary)
+            if exports and summary["models_done"] + summary["skipped_already_done"]:
+                run_export_formats(exports, o["out"])
+            if failed:
                 raise click.exceptions.Exit(1)
             return
         start = time.perf_counter()
@@ -362,6 +399,8 @@ def build_scene_command(
         from blendtruth.cli.options import written_summary  # options imports this module
 
         click.echo(written_summary(o["out"], written))
+        if exports:
+            run_export_formats(exports, o["out"])
 
     return scene
 

@@ -93,6 +93,12 @@ def _depth_scale(text: str, option: str = "--depth-scale") -> float | str:
     help="colmap: at most this many 3D points (a pixel-grid stride that fits).",
 )
 @click.option(
+    "--image-factors",
+    default="4",
+    show_default=True,
+    help="colmap: also write images_F/ (images F× smaller) for each F, e.g. 2,4,8, or none.",
+)
+@click.option(
     "--shard-bytes",
     "max_shard_bytes",
     type=int,
@@ -119,8 +125,8 @@ def _depth_scale(text: str, option: str = "--depth-scale") -> float | str:
 @click.option("--distractors", is_flag=True, help="coco, bop: annotate distractor objects too.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def export_command(  # noqa: PLR0913
-    formats, folder, out, depth_scale, max_points, max_shard_bytes, semantic_map, coco_mask,
-    bop_depth_scale, distractors, no_progress,
+    formats, folder, out, depth_scale, max_points, image_factors, max_shard_bytes, semantic_map,
+    coco_mask, bop_depth_scale, distractors, no_progress,
 ):  # fmt: skip
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
     png16, webdataset, coco, bop (comma-separated). See `blendtruth docs exports`."""
@@ -142,10 +148,34 @@ def export_command(  # noqa: PLR0913
         not no_progress,
         depth_scale=_depth_scale(depth_scale),
         max_points=max_points,
+        image_factors=_image_factors(image_factors),
         max_shard_bytes=max_shard_bytes,
         **_annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors),
     )
-    click.echo(f"exported {', '.join(names)}: {len(written)} files")
+    click.echo(export_summary(names, written))
+
+
+def export_summary(names: list[str], written: list[Path]) -> str:
+    """The lines an export prints: the count, then how consumers read each format."""
+    lines = [f"exported {', '.join(names)}: {len(written)} files"]
+    lines += [f"{name}: {CONSUMER_NOTES[name]}" for name in names if name in CONSUMER_NOTES]
+    return "\n".join(lines)
+
+
+# One line per format: how the common consumers read it at their defaults (docs/exports.md).
+CONSUMER_NOTES = {
+    "colmap": "nerfstudio `ns-train splatfacto --data DIR colmap` reads colmap/sparse/0 and "
+    "images/; gsplat `simple_trainer.py --data-dir DIR` reads sparse/0 and images_4/ "
+    "(its data_factor 4; other factors: --image-factors)",
+    "nerfstudio": "`ns-train nerfacto --data DIR/transforms.json` (nerfstudio-data parser, "
+    "default depth scale 1e-3 matches nerfstudio_depth/)",
+}
+
+
+def _image_factors(text: str) -> tuple[int, ...]:
+    from blendtruth.exports.colmap import parse_image_factors
+
+    return parse_image_factors(text)
 
 
 def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -> dict:
@@ -167,7 +197,7 @@ def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def show_command(folder, out, views, no_progress):
-    """Contact sheets (RGB | depth with a metric colour bar | normals | instance ids or
+    """Contact sheets (RGB | depth with a colour bar in scene units | normals | instance ids or
     mask) and a static index.html gallery of a render or dataset folder."""
     from blendtruth.show.gallery import show
 
@@ -181,7 +211,16 @@ def show_command(folder, out, views, no_progress):
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
-    click.echo(f"wrote {written[-1]}")
+    click.echo(show_summary(written))
+
+
+def show_summary(written: list[Path]) -> str:
+    """One line naming what ``show`` wrote: the contact sheet(s) and the gallery page."""
+    sheets = [p for p in written if p.suffix == ".png" and p.parent.name != "thumbs"]
+    if len(sheets) == 1:
+        return f"wrote contact sheet {sheets[0]} and gallery {written[-1]}"
+    where = f" in {sheets[0].parent}" if sheets else ""
+    return f"wrote {len(sheets)} contact sheets{where} and gallery {written[-1]}"
 
 
 @click.command("check")

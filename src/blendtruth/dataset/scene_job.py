@@ -14,9 +14,9 @@ from typing import Any
 from blendtruth.dataset.sources import in_shard
 from blendtruth.errors import BlendtruthError
 from blendtruth.layout import DatasetLayout
+from blendtruth.multiscene import pool_digest, pool_record, render_scene, scene_seed
 from blendtruth.multiview import ViewPlan
 from blendtruth.scene import SceneSpec
-from blendtruth.scenes.multiscene import pool_digest, pool_record, render_scene, scene_seed
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
 from blendtruth.writers.atomic import write_bytes

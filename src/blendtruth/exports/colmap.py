@@ -20,6 +20,8 @@ Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames)
     images/NNNN.png            rgb/NNNN.png (hard links where possible, else copies);
                                without RGB no images/ is written
                                (the sparse model is complete; image-based tools need RGB)
+    images_4/NNNN.png          the images area-averaged 4× smaller (--image-factors)
+    colmap/sparse/0/           sparse/0's files again (hard links): nerfstudio's default
 """
 
 from __future__ import annotations
@@ -47,14 +49,23 @@ TRACK_REL_TOL = 1e-3
 _MODEL_IDS = {"PINHOLE": 1, "OPENCV_FISHEYE": 5}
 #: Default budget of 3D points: SfM sparse models hold tens of thousands, not one per pixel.
 MAX_POINTS = 20_000
+# images_F/ written beside images/: gsplat's simple_trainer reads images_4 by default.
+DEFAULT_IMAGE_FACTORS = (4,)
 _CAMERA_SENSOR = 0  # COLMAP's SensorType::CAMERA in binary files
 _INVALID_ID = 2**64 - 1  # COLMAP's kInvalidPoint3DId as uint64
 SPARSE_DIR, IMAGES_DIR = "sparse", "images"  # what this format adds to its target
 
 
-def export_colmap(folder: RenderFolder, out: Path, max_points: int = MAX_POINTS) -> list[Path]:
+def export_colmap(
+    folder: RenderFolder,
+    out: Path,
+    max_points: int = MAX_POINTS,
+    image_factors: tuple[int, ...] = DEFAULT_IMAGE_FACTORS,
+) -> list[Path]:
     """Write the COLMAP model of ``folder`` into ``out`` (see the module docstring).
-    At most about ``max_points`` 3D points: the pixel grid stride grows to fit."""
+    At most about ``max_points`` 3D points: the pixel grid stride grows to fit.
+    ``images_F/`` for every F of ``image_factors`` and ``colmap/sparse/0/``:
+    :func:`consumer_layout`."""
     model = build_model(folder, max_points)
     sparse = Path(out) / SPARSE_DIR / "0"
     sparse.mkdir(parents=True, exist_ok=True)
@@ -65,7 +76,57 @@ def export_colmap(folder: RenderFolder, out: Path, max_points: int = MAX_POINTS)
             dest = Path(out) / IMAGES_DIR / f"{name}.png"
             _link_or_copy(folder.layout.view(name).rgb, dest)
             written.append(dest)
+    return written + consumer_layout(folder, Path(out), image_factors)
+
+
+def consumer_layout(folder: RenderFolder, out: Path, factors: tuple[int, ...]) -> list[Path]:
+    """What common COLMAP readers look for at their defaults, beside ``sparse/0``:
+    ``colmap/sparse/0/`` (nerfstudio's ``colmap`` parser: ``colmap_path``), as hard links
+    of ``sparse/0``'s files (copies where links fail), and, with RGB, ``images_F/NNNN.png``
+    for each F of ``factors`` (gsplat's trainer reads ``images_4`` at ``data_factor`` 4):
+    the image area-averaged (OpenCV INTER_AREA) to round(W/F) × round(H/F). The resize
+    maps pixel edges to pixel edges, so K scaled by the new/old size ratio — what those
+    readers do — stays exact for the pixel-centre-at-+0.5 convention."""
+    import cv2
+
+    written = []
+    src, dst = out / "sparse" / "0", out / "colmap" / "sparse" / "0"
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            _link_or_copy(path, dst / path.name)
+            written.append(dst / path.name)
+    if not folder.has_rgb:
+        return written
+    for factor in factors:
+        (out / f"images_{factor}").mkdir(exist_ok=True)
+        for name in folder.names:
+            image = cv2.imread(str(folder.path / "rgb" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+            h, w = image.shape[:2]
+            size = (max(1, round(w / factor)), max(1, round(h / factor)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            ok, buf = cv2.imencode(".png", small, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            if not ok:
+                raise BlendtruthError(f"{folder.path}: could not encode images_{factor}/{name}")
+            dest = out / f"images_{factor}" / f"{name}.png"
+            write_bytes(dest, buf.tobytes())
+            written.append(dest)
     return written
+
+
+def parse_image_factors(text: str) -> tuple[int, ...]:
+    """'2,4,8' -> (2, 4, 8); 'none' -> (); anything else is a one-line error."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        factors = tuple(dict.fromkeys(int(x) for x in text.split(",") if x.strip()))
+    except ValueError:
+        factors = ()
+    if not factors or any(f < 2 or f > 64 for f in factors):
+        raise BlendtruthError(
+            f"--image-factors must be 'none' or whole numbers 2..64, comma-separated; got {text!r}"
+        )
+    return factors
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
@@ -270,6 +331,7 @@ FORMAT = ExportFormat(
     "colmap",
     export_colmap,
     needs=("depth", "mask"),
-    writes=(SPARSE_DIR, IMAGES_DIR),
-    doc="COLMAP sparse model (cameras, images, points3D with tracks) and images/",
+    # images_F/ for the default factors; other --image-factors add their own images_F/.
+    writes=(SPARSE_DIR, IMAGES_DIR, "colmap", *(f"images_{f}" for f in DEFAULT_IMAGE_FACTORS)),
+    doc="COLMAP sparse model (cameras, images, points3D with tracks), images/, images_F/",
 )

@@ -6,10 +6,13 @@
     normal.X, normal.Y, normal.Z  unit normal, camera frame, OpenCV axes (x right, y down,
                                 z forward), facing the camera; 0 where no surface
     mask                        1.0 where a surface is hit at the pixel centre, else 0.0
-    <pass>, <pass>.X/.Y/.Z      every further H×W or H×W×3 array of the view file (e.g.
-                                ``position``, ``normal_geometric``) as float32, and integer
-                                H×W passes (e.g. ``instance``) as uint32; ``rgb`` and
-                                ``alpha`` are left to the PNGs
+    <pass>, <pass>.U/.V,        every further per-pixel pass of the view file: H×W floats
+    <pass>.X/.Y/.Z              and H×W×3 (``position``, ``normal_geometric``) as float32,
+                                H×W×2 (``uv``) as .U/.V float32, flags (``boundary``,
+                                ``transparent``) as float32 1.0/0.0, integer H×W passes
+                                (``instance``) as uint32 (signed ones as exact float32);
+                                ``rgb`` and ``alpha`` are left to the PNGs; anything else
+                                (e.g. bit-packed amodal masks) is named in one warning
 Header string attributes: ``blendtruth_K`` (K, pixel centres at +0.5), ``blendtruth_K_opencv``,
 ``blendtruth_cam_to_world`` (4×4, OpenCV axes), all as JSON.
 """
@@ -19,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from blendtruth.errors import BlendtruthWarning
 from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
 
@@ -36,6 +41,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
 
     (Path(out) / EXR_DIR).mkdir(parents=True, exist_ok=True)
     written = []
+    left_out: set[str] = set()
     for name, view in folder.views():
         f32 = np.float32
         channels = {
@@ -46,7 +52,9 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
             "normal.Z": np.ascontiguousarray(view.normal[..., 2], dtype=f32),
             "mask": view.mask.astype(f32),
         }
-        channels.update(_extra_channels(view.extra, view.camera.height, view.camera.width))
+        extra, skipped = _extra_channels(view.extra, view.camera.height, view.camera.width)
+        channels.update(extra)
+        left_out |= skipped
         header = {
             "compression": OpenEXR.ZIP_COMPRESSION,
             "type": OpenEXR.scanlineimage,
@@ -57,6 +65,13 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
         path = Path(out) / EXR_DIR / f"{name}.exr"
         _write_atomic(path, lambda p, h=header, c=channels: OpenEXR.File(h, c).write(str(p)))
         written.append(path)
+    if left_out:
+        warnings.warn(
+            f"exr: {folder.path.name}: left out {', '.join(sorted(left_out))} (not per-pixel "
+            "arrays EXR can hold; they stay in views/NNNN.npz)",
+            BlendtruthWarning,
+            stacklevel=2,
+        )
     return written
 
 
@@ -72,21 +87,46 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
-def _extra_channels(extra: dict[str, np.ndarray], height: int, width: int) -> dict[str, np.ndarray]:
-    """Further per-pixel passes (``View.extra``): H×W and H×W×3 floats as float32, integer
-    H×W as uint32; arrays of another shape (the packed amodal masks) are left out."""
-    out = {}
+# Component suffixes of H×W×C float passes, by C.
+_AXES = {2: "UV", 3: "XYZ"}
+_EXACT_FLOAT = 2**24  # integers of at most this magnitude are exact in float32
+
+
+def _extra_channels(
+    extra: dict[str, np.ndarray], height: int, width: int
+) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Further per-pixel passes (``View.extra``) as EXR channels, and the names of those
+    EXR cannot hold.
+
+    H×W floats and flags (bool: 1.0/0.0) as float32; integer H×W as uint32 when >= 0, else
+    float32 when exact (|v| <= 2^24); H×W×2 floats (``uv``) as ``<pass>.U/.V`` and H×W×3 as
+    ``<pass>.X/.Y/.Z``. Anything else (e.g. the bit-packed amodal masks) is returned as
+    left out."""
+    out: dict[str, np.ndarray] = {}
+    left_out: set[str] = set()
     for key, value in extra.items():
         if value.shape[:2] != (height, width):
-            continue
-        if value.ndim == 2 and np.issubdtype(value.dtype, np.integer) and value.min() >= 0:
-            out[key] = value.astype(np.uint32)
+            left_out.add(key)
+        elif value.ndim == 2 and value.dtype == np.bool_:
+            out[key] = value.astype(np.float32)
+        elif value.ndim == 2 and np.issubdtype(value.dtype, np.integer):
+            lo, hi = (int(value.min()), int(value.max())) if value.size else (0, 0)
+            if lo >= 0 and hi < 2**32:
+                out[key] = value.astype(np.uint32)
+            elif -_EXACT_FLOAT <= lo and hi <= _EXACT_FLOAT:
+                out[key] = value.astype(np.float32)
+            else:
+                left_out.add(key)
         elif value.ndim == 2 and np.issubdtype(value.dtype, np.floating):
             out[key] = value.astype(np.float32)
-        elif value.ndim == 3 and value.shape[2] == 3 and np.issubdtype(value.dtype, np.floating):
-            for k, axis in enumerate("XYZ"):
+        elif (
+            value.ndim == 3 and value.shape[2] in _AXES and np.issubdtype(value.dtype, np.floating)
+        ):
+            for k, axis in enumerate(_AXES[value.shape[2]]):
                 out[f"{key}.{axis}"] = np.ascontiguousarray(value[..., k], dtype=np.float32)
-    return out
+        else:
+            left_out.add(key)
+    return out, left_out
 
 
 FORMAT = ExportFormat(

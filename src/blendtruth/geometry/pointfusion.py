@@ -10,10 +10,14 @@ point, renormalised mean normal and rounded mean colour per voxel, ordered by vo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.view import View
+
+if TYPE_CHECKING:
+    from blendtruth.view import View
 
 _BITS = 20  # per axis: voxel indices relative to the scene's corner must fit in 2^20
 _PENDING_ROWS = 1 << 20

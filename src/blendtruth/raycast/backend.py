@@ -45,7 +45,14 @@ class RaycastBackend:
         """Forget the caster of the previous scene (after loading another)."""
         self._caster: RayCaster | None = None
         self._alone: dict[int, RayCaster] = {}
+        self._albedo: tuple | None = None
         self.extract_seconds = 0.0
+
+    def albedo_shader(self) -> tuple | None:
+        """(shader with ``image(material, triangle, barycentric, uv)`` and ``describe(names)``,
+        material names by id) when this backend knows the scene's materials, else None (the
+        pure caster has no materials: no ``albedo``)."""
+        return None
 
     @property
     def info(self) -> SceneInfo:
@@ -98,7 +105,14 @@ class RaycastBackend:
         wanted = set(source_passes(settings.passes))
         need = set(CAST_PASSES) & (wanted | {"depth", "distance", "normal", "mask"})
         near = self.info.clip_range(camera.cam_to_world[:3, 3])[0]  # Cycles' clip_start
-        out = caster.cast(camera, tuple(need), near=near)
+        shading = self.albedo_shader() if "albedo" in wanted else None
+        if shading is not None:  # albedo needs each hit's triangle, barycentrics and UV
+            need |= {"material", "uv"}
+        out = caster.cast(camera, tuple(need), near=near, internals=shading is not None)
+        if shading is not None:
+            out["albedo"] = shading[0].image(
+                out["material"], out["triangle"], out["barycentric"], out["uv"]
+            )
         h, w = camera.height, camera.width
         if "normal_bump" in wanted:  # no material perturbs it here (else not ray cast)
             out["normal_bump"] = out["normal"].copy()
@@ -112,6 +126,8 @@ class RaycastBackend:
             amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
         rgb, alpha, meta = self.rgb(camera, settings)
         meta = {"ground_truth": self.truth_meta(caster, settings), "amodal": amodal_meta, **meta}
+        if shading is not None:
+            meta["ground_truth"]["albedo"] = shading[0].describe(shading[1])
         return Rendered(out["depth"], out["distance"], out["normal"], out["mask"], rgb, alpha,
                         passes, meta)  # fmt: skip
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.writers.atomic import write_bytes
 
 SCENE_FORMAT = "blendtruth-scene"
 SCENE_VERSION = 1
@@ -34,7 +33,7 @@ class Placement:
     model_to_world: tuple[tuple[float, ...], ...]
     scale: float
     objects: tuple[str, ...] = ()
-    distractor: bool = False  # drawn from the distractor pool (scenes/multiscene.py)
+    distractor: bool = False  # drawn from the distractor pool (multiscene.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -209,9 +208,10 @@ class SceneFile:
     randomization: dict[str, Any] | None = None
 
 
-def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
-    """Write ``scene`` as JSON, atomically. Floats are written with repr, so reading
-    the file back gives bit-identical matrices."""
+def scene_file_json(scene: SceneFile) -> str:
+    """``scene`` as the text of a scene.json (written atomically by
+    :func:`blendtruth.writers.scene_file.write_scene_file`). Floats are written with repr,
+    so reading the file back gives bit-identical matrices."""
     data = {
         "format": SCENE_FORMAT,
         "version": SCENE_VERSION,
@@ -240,7 +240,7 @@ def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
     }
     if scene.randomization is not None:
         data["randomization"] = scene.randomization
-    write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+    return json.dumps(data, indent=1) + "\n"
 
 
 def read_scene_file(path: str | os.PathLike) -> SceneFile:

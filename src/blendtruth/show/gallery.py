@@ -3,9 +3,11 @@
 Render folder -> ``OUT/contact_sheet.png`` (+ ``.json``: each row's depth range, colour
 bar ticks and where the bar is) and ``OUT/index.html``. Dataset folder -> per model
 ``OUT/models/<id>.png`` (+ ``.json``) and ``OUT/thumbs/<id>.png``, and ``OUT/index.html``:
-the figures of ``summary.json``, every model's status from the manifests (done, failed
-with its reason, attempts, seconds, warnings) and a thumbnail linking to its sheet. All
-links are relative, so the folder can be copied and opened with no server.
+totals over every model in the manifests (all runs, resumed ones included), the figures
+of ``summary.json`` (the last run), a compact grid of thumbnails (each model's first view,
+linking to its sheet) and every model's status from the manifests (done, failed with its
+reason, attempts, seconds, warnings). All links are relative, so the folder can be copied
+and opened with no server.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from blendtruth.show.contact import contact_sheet, pick_views
 from blendtruth.writers.atomic import write_bytes
 from blendtruth.writers.png import write_png
 
-THUMB_W = 360
+THUMB_W = 320
 _CSS = (
     "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-    ".failed{background:#fdd}.done{background:#efe}img{max-width:360px}"
+    ".failed{background:#fdd}.done{background:#efe}img{max-width:320px}"
+    ".grid{display:flex;flex-wrap:wrap;gap:6px}figure{margin:0}figcaption{font-size:small}"
 )
 
 
@@ -92,10 +95,12 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
         if is_render_folder(folder_path):
             folder = render_folder(folder_path)
             sheet = out / "models" / f"{mid}.png"
-            write_sheet(folder, sheet, views)
+            info = write_sheet(folder, sheet, views)
             thumb = out / "thumbs" / f"{mid}.png"
             thumb.parent.mkdir(parents=True, exist_ok=True)
-            image = cv2.imread(str(sheet))[..., ::-1]
+            # The thumbnail is the sheet's titles and first view only: a compact grid cell.
+            tile = info[0]["depth_tile"]
+            image = cv2.imread(str(sheet))[: tile["y"] + tile["height"], :, ::-1]
             scale = THUMB_W / image.shape[1]
             size = (THUMB_W, max(1, round(image.shape[0] * scale)))
             write_png(thumb, cv2.resize(image, size, interpolation=cv2.INTER_AREA))
@@ -104,7 +109,15 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
         rows.append(cells)
         if on_model:
             on_model(mid)
-    body = f"<h1>{html.escape(path.name)}</h1>" + _summary_table(summary)
+    body = f"<h1>{html.escape(path.name)}</h1>" + _manifest_table(rows)
+    body += _summary_table(summary)
+    body += "<h2>Views</h2><div class=grid>" + "".join(
+        f'<figure><a href="{_rel(r["sheet"], out)}"><img src="{_rel(r["img"], out)}" '
+        f'alt="{_e(r["id"])}"></a><figcaption>{_e(r["id"])}</figcaption></figure>'
+        for r in rows
+        if r["img"] is not None
+    )
+    body += "</div>"
     failures = [r for r in rows if r["status"] == "failed"]
     body += f"<h2>Failures ({len(failures)})</h2>"
     if failures:
@@ -123,7 +136,7 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
         img = ""
         if r["img"] is not None:
             sheet_rel = _rel(r["sheet"], out)
-            img = f'<a href="{sheet_rel}"><img src="{_rel(r["img"], out)}" alt="{_e(r["id"])}"></a>'
+            img = f'<a href="{sheet_rel}">sheet</a>'
         body += (
             f"<tr class={_e(r['status'])}><td>{_e(r['id'])}</td><td>{_e(r['status'])}"
             f"{'<br>' + _e(rec['reason']) if rec.get('reason') else ''}</td>"
@@ -136,6 +149,21 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
     return written + [out / "index.html"]
 
 
+def _manifest_table(rows: list[dict]) -> str:
+    """Every model of every run, from the manifests (summary.json holds the last run)."""
+    done = [r["rec"] for r in rows if r["status"] == "done"]
+    figures = {
+        "models": len(rows),
+        "done": len(done),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        "unrecorded": sum(r["status"] == "unrecorded" for r in rows),
+        "views": sum(int(rec.get("views", 0)) for rec in done),
+        "seconds": round(sum(float(rec.get("seconds", 0.0)) for rec in done), 1),
+    }
+    cells = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in figures.items())
+    return f"<h2>All runs (manifests)</h2><table>{cells}</table>"
+
+
 def _summary_table(summary: dict) -> str:
     if not summary:
         return "<p>no summary.json</p>"
@@ -145,7 +173,7 @@ def _summary_table(summary: dict) -> str:
     cells = "".join(
         f"<tr><th>{_e(k)}</th><td>{_e(summary[k])}</td></tr>" for k in keys if k in summary
     )
-    return f"<h2>Summary</h2><table>{cells}</table>"
+    return f"<h2>Last run (summary.json)</h2><table>{cells}</table>"
 
 
 def _e(value) -> str:

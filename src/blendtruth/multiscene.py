@@ -26,8 +26,8 @@ from blendtruth.scenes.placement import (
     default_ground_size,
     initial_layout,
     read_scene_file,
-    write_scene_file,
 )
+from blendtruth.writers.scene_file import write_scene_file
 
 POOL_LISTED = 64  # pools up to this size are listed file by file in scene.json
 
