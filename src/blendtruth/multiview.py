@@ -1,6 +1,6 @@
 """Many calibrated views of one scene: place cameras, render, write the per-model folder.
 
-Layout of ``out``:
+Layout of ``out`` (every path from :class:`blendtruth.layout.RenderLayout`, docs/layout.md):
     views/NNNN.npz          canonical per-view arrays (see writers/npz.py)
     rgb/NNNN.png            RGB image (when rendered)
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
@@ -37,6 +37,7 @@ from blendtruth.geometry.pointcloud import voxel_downsample
 from blendtruth.geometry.pointfusion import VoxelAccumulator
 from blendtruth.geometry.rays import backproject
 from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
+from blendtruth.layout import RenderLayout, view_name
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.scenes.model_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.scenes.samplers import check_options, sample_cameras
@@ -184,12 +185,12 @@ def render_model(
     cameras = plan_views(scene, plan, settings, info)
     coverage = Coverage(len(cameras))
     out = Path(out)
+    lay = RenderLayout(out)
     from blendtruth.exports.nerfstudio import write_nerfstudio_transforms
 
-    subs = ("views", "depth", "mask") + (("preview",) if settings.previews else ())
-    for sub in subs + (("rgb",) if settings.rgb else ()):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    names = [f"{i:04d}" for i in range(len(cameras))]
+    for sub in lay.view_dirs(settings.previews, settings.rgb):
+        sub.mkdir(parents=True, exist_ok=True)
+    names = [view_name(i) for i in range(len(cameras))]
     written: list[Path] = []
     pixels: dict[str, dict[int, int]] = {}
     amodal: dict[str, dict] = {}
@@ -226,36 +227,36 @@ def render_model(
             writer.submit(lambda name=name, view=view: write(name, view))
             if i == 0:  # after the first cast: the ray caster holds the triangles then
                 tris = backend.triangles()
-                mesh = (out / "mesh.ply", tris.vertices, tris.faces)
+                mesh = (lay.mesh_ply, tris.vertices, tris.faces)
                 writer.submit(lambda m=mesh: write_triangles_ply(*m))
-                ids_ = (out / "mesh_instance.npy", tris.instance)
+                ids_ = (lay.mesh_instance_npy, tris.instance)
                 writer.submit(lambda m=ids_: _write_npy(*m))
             if on_view:
                 on_view(i + 1, len(cameras))
     coverage.finish(written)
     write_instances_json(
-        out / "instances.json", info.table, pixels or None, amodal or None, boxes or None
+        lay.instances_json, info.table, pixels or None, amodal or None, boxes or None
     )
-    write_cameras_json(out / "cameras.json", cameras, names)
+    write_cameras_json(lay.cameras_json, cameras, names)
     # Cameras and masks for nerfstudio; `--export nerfstudio` adds its depth copy.
     written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb, False))
-    extra = ["instances.json", "cameras.json", "mesh.ply", "mesh_instance.npy"]
+    extra = [lay.instances_json, lay.cameras_json, lay.mesh_ply, lay.mesh_instance_npy]
     if fused is not None:
         pts, nrm, col = fused.result()
-        write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
+        write_ply(lay.points_ply, pts, normals=nrm, colors=col, comments=[
             f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
             "normals: unit, world frame; one measured surface sample per voxel",
         ])  # fmt: skip
-        extra.append("points.ply")
+        extra.append(lay.points_ply)
     if plan.pairs != "none":
         from blendtruth.writers.flow_pairs import write_pairs
         from blendtruth.writers.npz import read_view_npz
 
         written += write_pairs(
-            out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
+            out, names, lambda name: read_view_npz(lay.view(name).npz), plan.pairs
         )
     sync_folders({p.parent for p in written})
-    return written + [out / name for name in extra]
+    return written + extra
 
 
 def write_view_files(
@@ -270,19 +271,19 @@ def write_view_files(
     fsync to the caller (each file is still written atomically)."""
     compress = settings.compress if settings else False
     previews = settings.previews if settings else False
-    paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
-             out / "mask" / f"{name}.png"]  # fmt: skip
-    write_view_npz(paths[0], view, compress=compress, durable=durable)
-    with atomic_open(paths[1], durable) as f:
+    at = RenderLayout(Path(out)).view(name)
+    write_view_npz(at.npz, view, compress=compress, durable=durable)
+    with atomic_open(at.depth, durable) as f:
         np.save(f, view.depth.astype(np.float32, copy=False))
-    write_png(paths[2], view.mask.view(np.uint8) * np.uint8(255), durable=durable)
+    write_png(at.mask, view.mask.view(np.uint8) * np.uint8(255), durable=durable)
+    paths = [at.npz, at.depth, at.mask]
     if previews:
-        paths += [out / "preview" / f"{name}_depth.png", out / "preview" / f"{name}_normal.png"]
-        write_png(paths[3], depth_preview(view.depth, view.mask), durable=durable)
-        write_png(paths[4], normal_preview(view.normal, view.mask), durable=durable)
+        write_png(at.preview_depth, depth_preview(view.depth, view.mask), durable=durable)
+        write_png(at.preview_normal, normal_preview(view.normal, view.mask), durable=durable)
+        paths += [at.preview_depth, at.preview_normal]
     if view.rgb is not None:
-        paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], _rgb_image(view), durable=durable)
+        write_png(at.rgb, _rgb_image(view), durable=durable)
+        paths.append(at.rgb)
     return paths
 
 

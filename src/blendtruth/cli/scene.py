@@ -92,13 +92,12 @@ def id_fields(o: dict) -> dict:
 
 def export_formats(o: dict, tutorial: bool = False) -> list[str]:
     """The formats of --export, checked before any work (render, dataset and scene)."""
-    from blendtruth.exports import parse_formats
+    from blendtruth.exports import check_render_options, parse_formats
 
     formats = parse_formats(o["export_formats"])
     if formats and tutorial:
         raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
-    if "nerfstudio" in formats and o["no_rgb"]:
-        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
+    check_render_options(formats, rgb=not o["no_rgb"])  # the registry says what needs RGB
     return formats
 
 

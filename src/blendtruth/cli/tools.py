@@ -51,29 +51,19 @@ def run_exports(
     formats: list[str], path: Path, out: Path | None = None, show_progress: bool = True, **options
 ) -> list[Path]:
     """Export ``path`` (a render or dataset folder) in every format of ``formats``."""
-    from blendtruth.exports import export
+    from blendtruth.exports import MODEL, export, get_format
 
     written: list[Path] = []
     total = _model_count(path)
     for fmt in formats:
-        kwargs = {k: v for k, v in options.items() if k in _FORMAT_OPTIONS[fmt] and v is not None}
+        spec = get_format(fmt)  # the registry says which options the format takes
+        kwargs = {k: v for k, v in options.items() if k in spec.options and v is not None}
         with progress(f"export {fmt}", total, show_progress) as advance:
-            if fmt in ("webdataset", "coco", "bop"):
-                written += export(fmt, path, out, **kwargs)
-            else:
+            if spec.scope == MODEL:
                 written += export(fmt, path, out, on_model=advance, **kwargs)
+            else:
+                written += export(fmt, path, out, **kwargs)
     return written
-
-
-_FORMAT_OPTIONS = {
-    "colmap": {"max_points", "image_factors"},
-    "nerfstudio": set(),
-    "exr": set(),
-    "png16": {"depth_scale"},
-    "webdataset": {"max_shard_bytes"},
-    "coco": {"semantic_map", "semantic_map_path", "mask", "distractors"},
-    "bop": {"bop_depth_scale", "distractors"},
-}
 
 
 def _depth_scale(text: str, option: str = "--depth-scale") -> float | str:
@@ -207,7 +197,7 @@ def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def show_command(folder, out, views, no_progress):
-    """Contact sheets (RGB | depth with a colour bar in scene units | normals | instance ids or
+    """Contact sheets (RGB | depth with a metric colour bar | normals | instance ids or
     mask) and a static index.html gallery of a render or dataset folder."""
     from blendtruth.show.gallery import show
 
@@ -221,16 +211,7 @@ def show_command(folder, out, views, no_progress):
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
-    click.echo(show_summary(written))
-
-
-def show_summary(written: list[Path]) -> str:
-    """One line naming what ``show`` wrote: the contact sheet(s) and the gallery page."""
-    sheets = [p for p in written if p.suffix == ".png" and p.parent.name != "thumbs"]
-    if len(sheets) == 1:
-        return f"wrote contact sheet {sheets[0]} and gallery {written[-1]}"
-    where = f" in {sheets[0].parent}" if sheets else ""
-    return f"wrote {len(sheets)} contact sheets{where} and gallery {written[-1]}"
+    click.echo(f"wrote {written[-1]}")
 
 
 @click.command("check")

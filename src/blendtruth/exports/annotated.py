@@ -87,5 +87,5 @@ def views(folder: RenderFolder, fmt: str, need_amodal: bool = False) -> Iterator
 
 def image_file(folder: RenderFolder, name: str) -> Path | None:
     """``rgb/<name>.png`` of the folder, when rendered."""
-    path = folder.path / "rgb" / f"{name}.png"
+    path = folder.layout.view(name).rgb
     return path if path.is_file() else None

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import FOLDER, ExportFormat
 from blendtruth.exports.annotated import annotated, image_file, instance_table, views
 from blendtruth.exports.png16 import MAX_COUNT
 from blendtruth.exports.source import RenderFolder, read_json
@@ -140,13 +141,13 @@ def diameter(vertices: np.ndarray) -> float:
 
 def instance_meshes(folder: RenderFolder) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """World (vertices, faces) of each instance id from mesh.ply and mesh_instance.npy."""
-    ids_path = folder.path / "mesh_instance.npy"
-    if not (folder.path / "mesh.ply").is_file() or not ids_path.is_file():
+    ids_path, mesh_path = folder.layout.mesh_instance_npy, folder.layout.mesh_ply
+    if not mesh_path.is_file() or not ids_path.is_file():
         raise BlendtruthError(
             f"{folder.path}: no mesh.ply with mesh_instance.npy; export bop needs the "
             "models' triangles (re-render with this version)"
         )
-    vertices, faces = read_mesh_ply(folder.path / "mesh.ply")
+    vertices, faces = read_mesh_ply(mesh_path)
     face_ids = np.load(ids_path, allow_pickle=False)
     if face_ids.shape != (len(faces),):
         raise BlendtruthError(f"{ids_path}: {face_ids.shape} ids for {len(faces)} faces")
@@ -316,3 +317,13 @@ def _image(scene: Path, im_id: int, folder: RenderFolder, view, scale: float) ->
     counts[(view.depth > 0) & (counts < 1)] = 1
     out.append(_png(scene / "depth" / f"{im_id:06d}.png", counts.astype(np.uint16)))
     return out
+
+
+FORMAT = ExportFormat(
+    "bop",
+    export_bop,
+    scope=FOLDER,
+    needs=("depth", "mask", "instance"),
+    writes=("bop",),
+    doc="BOP dataset: a scene folder per render folder, object models, exact masks",
+)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import FOLDER, ExportFormat
 from blendtruth.exports.annotated import annotated, image_file, instance_table, views
 from blendtruth.exports.source import RenderFolder
 from blendtruth.writers.atomic import write_bytes
@@ -132,3 +133,13 @@ def export_coco(
     target.mkdir(parents=True, exist_ok=True)
     write_bytes(target / "instances.json", json.dumps(data).encode())
     return [target / "instances.json"]
+
+
+FORMAT = ExportFormat(
+    "coco",
+    export_coco,
+    scope=FOLDER,
+    needs=("mask", "instance"),
+    writes=("coco",),
+    doc="COCO instances JSON with exact masks from the instance pass",
+)

@@ -32,8 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
 from blendtruth.geometry.camera_models import CannotExpress
+from blendtruth.layout import RenderLayout
 from blendtruth.writers.atomic import atomic_open
 from blendtruth.writers.nerf import write_transforms_json
 
@@ -93,7 +95,7 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
 
 def write_nerfstudio_depth(out: Path, name: str, depth: np.ndarray, durable: bool = True) -> Path:
     """``out/nerfstudio_depth/<name>.npy``: float64 depth × 1000 (see the module doc)."""
-    path = Path(out) / DEPTH_DIR / f"{name}.npy"
+    path = _depth_path(out, name)
     with atomic_open(path, durable) as f:
         np.save(f, depth.astype(np.float64) * 1000.0)  # exact for float32 depth
     return path
@@ -105,17 +107,31 @@ def write_nerfstudio_transforms(
     """``out/transforms.json`` for the views ``names`` of render folder ``folder``;
     ``depth`` False: no ``depth_file_path`` (``render`` without ``--export nerfstudio``
     writes no ``nerfstudio_depth/`` copy)."""
-    out = Path(out)
-    base = Path(folder).resolve()
+    target = RenderLayout(out)
+    base = RenderLayout(Path(folder).resolve())
     write_transforms_json(
-        out / "transforms.json",
+        target.transforms_json,
         cameras,
-        rgb_paths=[base / "rgb" / f"{n}.png" for n in names] if rgb else None,
-        depth_paths=[(out / DEPTH_DIR / f"{n}.npy").resolve() for n in names] if depth else None,
-        mask_paths=[base / "mask" / f"{n}.png" for n in names],
+        rgb_paths=[base.view(n).rgb for n in names] if rgb else None,
+        depth_paths=[_depth_path(out, n).resolve() for n in names] if depth else None,
+        mask_paths=[base.view(n).mask for n in names],
         depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
         note=(_NOTE if rgb else _NOTE_NO_RGB)
         + ("" if depth else _NOTE_NO_DEPTH)
         + (_NOTE_PANORAMIC if any(c.projection.depth_is_distance for c in cameras) else ""),
     )
-    return out / "transforms.json"
+    return target.transforms_json
+
+
+def _depth_path(out: Path, name: str) -> Path:
+    return Path(out) / DEPTH_DIR / f"{name}.npy"
+
+
+FORMAT = ExportFormat(
+    "nerfstudio",
+    export_nerfstudio,
+    needs=("depth", "mask"),
+    needs_rgb=True,
+    writes=("transforms.json", DEPTH_DIR),
+    doc="nerfstudio transforms.json with depth and masks",
+)

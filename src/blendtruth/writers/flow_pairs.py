@@ -18,6 +18,7 @@ from blendtruth.geometry.correspondence import (
     flow_between,
     pair_list,
 )
+from blendtruth.layout import FLOW, RenderLayout
 from blendtruth.view import View
 from blendtruth.writers.atomic import atomic_open
 
@@ -45,7 +46,8 @@ def write_pairs(
     if not callable(views) and len(views) != len(names):
         raise BlendtruthError(f"write_pairs: {len(names)} names but {len(views)} views")
     out_dir = Path(out_dir)
-    (out_dir / "flow" if pairs else out_dir).mkdir(parents=True, exist_ok=True)
+    lay = RenderLayout(out_dir)
+    (lay.sub(FLOW) if pairs else lay.root).mkdir(parents=True, exist_ok=True)
     cache: dict[int, tuple] = {}
 
     def geometry(k: int) -> tuple:
@@ -58,7 +60,7 @@ def write_pairs(
     entries = []
     for i, j in pairs:
         flow, covisible = flow_between(geometry(i), geometry(j), rel_tol)
-        rel = f"flow/{names[i]}_{names[j]}.npz"
+        rel = lay.rel(lay.flow(names[i], names[j]))
         with atomic_open(out_dir / rel) as f:
             np.savez_compressed(
                 f, flow=flow, covisible=covisible, i=np.int64(i), j=np.int64(j),
@@ -68,13 +70,13 @@ def write_pairs(
         written.append(out_dir / rel)
         entries.append({
             "i": i, "j": j, "file": rel,
-            "view_i": f"views/{names[i]}.npz", "view_j": f"views/{names[j]}.npz",
+            "view_i": lay.rel(lay.view(names[i]).npz), "view_j": lay.rel(lay.view(names[j]).npz),
             "surface_pixels": int((geometry(i)[0] > 0).sum()),
             "covisible_pixels": int(covisible.sum()),
         })  # fmt: skip
     index = {"conventions_version": CONVENTIONS_VERSION, "conventions": CONVENTION,
              "mode": mode if isinstance(mode, str) else "list", "tolerance": rel_tol,
              "pairs": entries}  # fmt: skip
-    with atomic_open(out_dir / "pairs.json") as f:
+    with atomic_open(lay.pairs_json) as f:
         f.write(json.dumps(index, indent=1).encode())
-    return written + [out_dir / "pairs.json"]
+    return written + [lay.pairs_json]
