@@ -86,8 +86,10 @@ def test_render_command_writes_the_tutorials_files(tmp_path):
         "rgb.png",
         "view_0000.npz",
     ]
-    for name in names:
-        assert f"wrote {out / name}" in proc.stdout
+    # One summary line, not a line per file: every file named once, at the top level.
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("wrote ")]
+    assert line.startswith(f"wrote {len(names)} files into {out}: ")
+    assert sorted(line.split(": ", 1)[1].split(", ")) == names
     assert "Fra:" not in proc.stdout, "Blender's per-sample progress must not leak"
 
     from blendtruth.geometry.normals import dmap2norm

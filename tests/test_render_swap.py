@@ -45,5 +45,5 @@ def test_a_second_render_replaces_the_first_and_an_interrupted_one_keeps_it(tmp_
     assert np.load(out / "views" / "0000.npz")["depth"].shape == (24, 24)
     assert (out / "notes.txt").read_text() == "mine"
     assert not list(out.glob(".render-tmp-*"))  # the killed run's staging is gone too
-    listed = [line[len("wrote ") :] for line in second.stdout.splitlines() if line[:6] == "wrote "]
-    assert str(out / "views" / "0001.npz") in listed
+    (listed,) = [line for line in second.stdout.splitlines() if line.startswith("wrote ")]
+    assert f"into {out}: " in listed and "views/ (2)" in listed

@@ -252,3 +252,21 @@ def test_k_scenes_do_not_depend_on_the_worker_count(pool, tmp_path):
         assert main(["scene", *map(str, pool), *args, "--workers", workers, "--out", out]) == 0
     for k in ("0000", "0001"):
         assert_same_outputs(tmp_path / "1" / "scenes" / k, tmp_path / "2" / "scenes" / k)
+
+
+@pytest.mark.render
+def test_rig_cameras_under_the_ground_are_moved_above_it(pool, tmp_path, capsys):
+    # zero123's rig has cameras below the objects' plane; each must see an object.
+    args = ["--objects", "2", "--width", "32", "--height", "24", "--rig", "zero123",
+            "--seed", "1", "--no-rgb", "--no-ground-in-truth"]  # fmt: skip
+    assert main(["scene", *map(str, pool), *args, "--out", str(tmp_path / "z")]) == 0
+    err = capsys.readouterr().err
+    moved = [line for line in err.splitlines() if "from under the ground plane" in line]
+    assert len(moved) == 1 and moved[0].startswith("blendtruth: warning: moved "), err
+    views = sorted((tmp_path / "z" / "views").glob("*.npz"))
+    assert len(views) == 12
+    for path in views:
+        with np.load(path) as v:
+            # Without the ground in the truth, the mask is the objects alone.
+            assert v["mask"].sum() > 10, path.name
+            assert v["cam_to_world"][2, 3] > 0, path.name

@@ -33,8 +33,7 @@ import numpy as np
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
-from blendtruth.geometry.rays import backproject, ray_directions
-from blendtruth.geometry.reproject import project, visibility
+from blendtruth.geometry.reproject import project, ray_points, visibility
 from blendtruth.writers.meshfile import read_mesh_ply
 
 THRESHOLDS = {
@@ -71,37 +70,43 @@ def _intersector(vertices: np.ndarray, faces: np.ndarray):
         from trimesh.ray.ray_pyembree import RayMeshIntersector
     except ImportError:
         raise BlendtruthError(
-            "blendtruth check needs trimesh and embreex: pip install 'blendtruth[check]'"
+            "blendtruth check needs trimesh and embreex, core dependencies of blendtruth: "
+            "reinstall it (pip install --force-reinstall blendtruth)"
         ) from None
     mesh = trimesh.Trimesh(vertices, faces, process=False)
     return RayMeshIntersector(mesh)
 
 
 def raycast(vertices: np.ndarray, faces: np.ndarray, view, intersector=None):
-    """Ray cast the mesh through every pixel centre of ``view``'s camera.
+    """Ray cast the mesh through every pixel centre of ``view``'s camera, along the rays
+    of its own camera model (``view.camera.projection``).
 
-    Returns (hit H×W bool, depth H×W float64 planar depth (0 where no hit), normal H×W×3
-    float64 unit face normal in the camera frame facing the camera)."""
+    Returns (hit H×W bool, depth H×W float64 as the model's depth pass defines it (planar
+    depth, or ray distance for panoramic models; 0 where no hit), normal H×W×3 float64 unit
+    face normal in the camera frame facing the camera)."""
     intersector = intersector or _intersector(vertices, faces)
-    intr = view.camera.intrinsics
+    model = view.camera.projection
+    o_cam, d_cam, valid = model.rays(model.pixel_grid())
+    o_cam, d_cam, valid = o_cam.reshape(-1, 3), d_cam.reshape(-1, 3), valid.reshape(-1)
     pose = view.cam_to_world
-    dirs_cam = ray_directions(intr).reshape(-1, 3)  # camera z = 1
-    dirs = dirs_cam @ pose[:3, :3].T
-    origin = pose[:3, 3]
-    tri = intersector.intersects_first(np.broadcast_to(origin, dirs.shape), dirs)
+    origins = o_cam[valid] @ pose[:3, :3].T + pose[:3, 3]
+    dirs = d_cam[valid] @ pose[:3, :3].T
+    tri = np.full(len(valid), -1, dtype=np.int64)
+    tri[valid] = intersector.intersects_first(origins, dirs)
     hit = tri >= 0
     v0, v1, v2 = (vertices[faces[tri[hit], k]] for k in range(3))
     n = np.cross(v1 - v0, v2 - v0)
-    d = dirs[hit]
-    t = np.einsum("ij,ij->i", n, v0 - origin) / np.einsum("ij,ij->i", n, d)
-    depth = np.zeros(len(dirs))
-    depth[hit] = t
+    o_w = o_cam[hit] @ pose[:3, :3].T + pose[:3, 3]
+    d_w = d_cam[hit] @ pose[:3, :3].T
+    t = np.einsum("ij,ij->i", n, v0 - o_w) / np.einsum("ij,ij->i", n, d_w)
+    depth = np.zeros(len(valid))
+    depth[hit] = model.depth_of(o_cam[hit], d_cam[hit], t)
     n = n / np.linalg.norm(n, axis=1, keepdims=True)
     n_cam = n @ pose[:3, :3]
-    n_cam *= -np.sign(np.einsum("ij,ij->i", n_cam, dirs_cam[hit]))[:, None]
-    normal = np.zeros((len(dirs), 3))
+    n_cam *= -np.sign(np.einsum("ij,ij->i", n_cam, d_cam[hit]))[:, None]
+    normal = np.zeros((len(valid), 3))
     normal[hit] = n_cam
-    h, w = intr.height, intr.width
+    h, w = view.camera.height, view.camera.width
     return hit.reshape(h, w), depth.reshape(h, w), normal.reshape(h, w, 3)
 
 
@@ -156,20 +161,16 @@ def check_folder(folder: RenderFolder) -> ModelReport:
 
 
 def _round_trip(view, other) -> np.ndarray:
-    """Pixel distances of the view -> other -> view round trip (see the module docstring)."""
+    """Pixel distances of the view -> other -> view round trip (see the module docstring),
+    through each camera's own model."""
     rows, cols = np.nonzero(view.mask)
     start = np.stack([cols + 0.5, rows + 0.5], axis=1)
-    points = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[rows, cols]
+    points = ray_points(view.camera, start, view.depth[rows, cols])
     uv, _, r = visibility(points, other.camera, other.depth, other.mask, MATCH_REL)
+    z = project(points, other.camera)[1]
     ok = np.abs(np.nan_to_num(r, nan=np.inf)) <= MATCH_REL
-    z = points @ np.linalg.inv(other.cam_to_world)[:3, :3].T
-    z = z[:, 2] + np.linalg.inv(other.cam_to_world)[2, 3]
     d = z[ok] / (1 + r[ok])  # the other view's interpolated depth at uv
-    intr = other.camera.intrinsics
-    cam = np.stack([(uv[ok, 0] - intr.cx) / intr.fx, (uv[ok, 1] - intr.cy) / intr.fy,
-                    np.ones(ok.sum())], axis=1) * d[:, None]  # fmt: skip
-    world = cam @ other.cam_to_world[:3, :3].T + other.cam_to_world[:3, 3]
-    back, _ = project(world, view.camera)
+    back, _ = project(ray_points(other.camera, uv[ok], d), view.camera)
     return np.linalg.norm(back - start[ok], axis=1)
 
 

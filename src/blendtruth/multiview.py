@@ -19,6 +19,7 @@ Layout of ``out``:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 
 from blendtruth.api import backend_for
 from blendtruth.conventions import CONVENTIONS_VERSION
-from blendtruth.errors import BlendtruthError
+from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.geometry.camera import Intrinsics
 from blendtruth.geometry.pointcloud import voxel_downsample, write_ply
 from blendtruth.geometry.pointfusion import VoxelAccumulator
@@ -139,10 +140,18 @@ def render_model(
     info = backend.info
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
+    if scene.ground is not None:
+        cameras = _keep_above_ground(cameras, plan, info)
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.geometry.correspondence import check_pairs
 
         check_pairs(plan.pairs, len(cameras))
+        models = sorted({c.model for c in cameras} - {"pinhole"})
+        if models:
+            raise BlendtruthError(
+                f"--pairs: flow and covisibility are computed for pinhole cameras only; "
+                f"these cameras are {', '.join(models)} (refused rather than given pinhole flow)"
+            )
     check_cameras(cameras, info)
     coverage = Coverage(len(cameras))
     out = Path(out)
@@ -274,6 +283,34 @@ def fuse_points(clouds, voxel: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     normals = np.concatenate([c[1] for c in clouds])
     colors = np.concatenate([c[2] for c in clouds])
     return voxel_downsample(pts, voxel, normals, colors)
+
+
+def _keep_above_ground(cameras: list[Camera], plan: ViewPlan, info) -> list[Camera]:
+    """Sampled and rig cameras under the ground plane are mirrored above it (see
+    :mod:`blendtruth.scenes.ground`), said in one warning; cameras from a file stay where
+    the file puts them, with a warning naming those that see only the plane's underside."""
+    from blendtruth.scenes.ground import MARGIN, above_ground
+
+    if plan.sampler == "file":
+        low = [k for k, c in enumerate(cameras) if c.cam_to_world[2, 3] < MARGIN * info.radius]
+        if low:
+            warnings.warn(
+                f"--cameras: views {', '.join(f'{k:04d}' for k in low)} are at or below the "
+                "ground plane and see only its underside",
+                BlendtruthWarning,
+                stacklevel=2,
+            )
+        return cameras
+    cameras, moved = above_ground(cameras, info.center, info.radius)
+    if moved:
+        warnings.warn(
+            f"moved {len(moved)} of {len(cameras)} cameras "
+            f"({', '.join(f'{k:04d}' for k in moved)}) from under the ground plane to their "
+            "mirror image above it",
+            BlendtruthWarning,
+            stacklevel=2,
+        )
+    return cameras
 
 
 def _with_up(camera: Camera, center: np.ndarray, up: np.ndarray) -> Camera:

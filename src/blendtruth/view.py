@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 
 from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.camera_models import CameraModel, camera_model
 from blendtruth.geometry.frames import validate_pose
 
 
 @dataclass(frozen=True)
 class Camera:
-    """A pinhole camera: intrinsics plus pose.
+    """A camera: intrinsics, pose and camera model (pinhole unless ``model`` says otherwise).
 
     ``cam_to_world`` is 4×4 float64, camera axes OpenCV (x right, y down, z forward),
     world frame Blender's (Z up, right-handed).
@@ -28,14 +29,20 @@ class Camera:
     fov_deg: float | None = None
 
     def __post_init__(self) -> None:
-        if self.model != "pinhole":
-            from blendtruth.geometry.projection import check_model
-
-            check_model(self.model, self.intrinsics, self.fov_deg)
+        # The model's value (its rays, projection, names in other tools); validates it.
+        object.__setattr__(
+            self, "_projection", camera_model(self.model, self.intrinsics, self.fov_deg)
+        )
         pose = np.array(self.cam_to_world, dtype=np.float64)
         validate_pose(pose, "cam_to_world")
         pose.setflags(write=False)
         object.__setattr__(self, "cam_to_world", pose)
+
+    @property
+    def projection(self) -> CameraModel:
+        """The camera model as a value: ``rays(uv)``, ``project(points)``, ``meta()``,
+        ``colmap()``, ``nerfstudio()`` (:mod:`blendtruth.geometry.camera_models`)."""
+        return self._projection  # type: ignore[attr-defined]
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802 - K is the standard name

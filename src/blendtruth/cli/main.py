@@ -8,16 +8,18 @@ import time
 import warnings
 from pathlib import Path
 
-import click
 import numpy as np
+import rich_click as click
 
 from blendtruth.cli.options import (
     PATH,
+    option_panels,
     plan_from_options,
     report_summary,
     scene_from_options,
     settings_from_options,
     view_options,
+    written_summary,
 )
 from blendtruth.cli.scene import (
     build_scene_command,
@@ -42,6 +44,7 @@ def cli() -> None:
 
 
 @cli.command()
+@option_panels
 @click.argument("models", nargs=-1, type=PATH)
 @view_options
 @click.option(
@@ -96,7 +99,7 @@ def render(
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else plan_from_options(o)
     exports = _export_formats(o, tutorial)
-    from blendtruth.writers.output import prepare_out_dir, remove_if_empty
+    from blendtruth.writers.atomic import prepare_out_dir, remove_if_empty
 
     out = o["out"]
     created = prepare_out_dir(out)
@@ -121,13 +124,13 @@ def render(
             raise click.exceptions.Exit(exc.exit_code) from None
         raise
     click.echo(f"{summary} in {time.perf_counter() - start:.2f} s")
-    for path in written:
-        click.echo(f"wrote {path}")
+    click.echo(written_summary(out, written))
     if exports:
         _run_exports(exports, out)
 
 
 @cli.command()
+@option_panels
 @click.argument("sources", nargs=-1, required=True)
 @view_options
 @layout_options
@@ -144,7 +147,8 @@ def render(
     type=int,
     default=1,
     show_default=True,
-    help="Extra attempts after a crash, timeout or error (not for bad files).",
+    help="Extra attempts after a worker crash or an unexpected error; not after a "
+    "timeout, the memory limit or a bad file (those fail the same way again).",
 )
 @click.option(
     "--timeout",
@@ -314,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-cli.add_command(build_scene_command(view_options, settings_from_options, plan_from_options))
+cli.add_command(
+    build_scene_command(view_options, settings_from_options, plan_from_options, option_panels)
+)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import numpy as np
+import rich_click as click
 
 from blendtruth.cli.scene import (
     EXTRA_VIEW_OPTIONS,
@@ -70,13 +70,13 @@ VIEW_OPTIONS = [
         "--views",
         type=int,
         default=None,
-        help="Views per model (default 8; `render` without MODELS: 1, the scene camera).",
+        help="Views per model or scene (default 8; `render` without MODELS: 1, the scene camera).",
     ),
     click.option(
         "--sampler",
         type=click.Choice(SAMPLERS),
         default="sphere",
-        show_default=True,
+        show_default="sphere; `scene` with a ground: hemisphere",
         help="Camera placement around the model centre.",
     ),
     click.option(
@@ -236,6 +236,33 @@ def settings_from_options(o: dict) -> RenderSettings:
     )
 
 
+# Option panels of `render --help` (and `dataset`, `scene`): options not named here are
+# listed under "Options". rich-click ignores names a command does not have.
+PANELS = {
+    "Output": ["--out", "--no-rgb", "--compress", "--previews", "--points", "--export",
+               "--pairs", "--normals"],
+    "Cameras": ["--views", "--sampler", "--cameras", "--rig", "--camera", "--fov", "--K",
+                "--radius", "--fill", "--elevation", "--ortho-scale", "--fisheye-fov",
+                "--width", "--height"],
+    "Ground truth": ["--truth", "--passes", "--semantic", "--semantic-map",
+                     "--alpha-threshold", "--amodal"],
+    "Scene and light": ["--scene-file", "--normalize", "--material", "--light", "--hdri",
+                        "--hdri-strength", "--hdri-rotation", "--background"],
+    "RGB render": ["--samples", "--engine", "--device", "--seed", "--denoise", "--threads"],
+    "Multi-object scenes": ["--scenes", "--objects", "--ground", "--ground-size",
+                            "--ground-in-truth", "--scale", "--upright"],
+    "Runs and limits": ["--workers", "--shard", "--retries", "--timeout", "--max-memory",
+                        "--executor", "--address", "--recycle-after", "--no-progress"],
+}  # fmt: skip
+
+
+def option_panels(command):
+    """Group a command's options into :data:`PANELS` in its ``--help``."""
+    for name in reversed(PANELS):
+        command = click.option_panel(name, options=PANELS[name])(command)
+    return command
+
+
 def plan_from_options(o: dict) -> ViewPlan:
     if o["views"] is not None and o["views"] < 1:
         raise BlendtruthError(f"--views must be a whole number >= 1, got {o['views']}")
@@ -292,6 +319,21 @@ def parse_k(text: str | None) -> np.ndarray | None:  # noqa: N802
     except ValueError:
         raise BlendtruthError(f"--K must be 'fx,fy,cx,cy' in pixels, got {text!r}") from None
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def written_summary(out: Path, paths: list[Path]) -> str:
+    """One line for the files a command wrote: their count and where, grouped by the first
+    part of their path under ``out`` (``views/ (12)``), instead of a line per file."""
+    groups: dict[str, int] = {}
+    for path in paths:
+        try:
+            parts = Path(path).relative_to(out).parts
+        except ValueError:
+            parts = (str(path),)
+        key = parts[0] + ("/" if len(parts) > 1 else "")
+        groups[key] = groups.get(key, 0) + 1
+    listed = ", ".join(f"{k} ({n})" if k.endswith("/") else k for k, n in groups.items())
+    return f"wrote {len(paths)} files into {out}: {listed}"
 
 
 def report_summary(summary: dict) -> bool:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import click
+import rich_click as click
 
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.projection import CAMERA_MODELS, RAY_DISTANCE_MODELS
@@ -17,6 +17,7 @@ from blendtruth.models import check_model_file
 from blendtruth.scene import SceneSpec
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.scenes.rigs import RIGS
+from blendtruth.writers.atomic import prepare_out_dir
 
 _PATH = click.Path(path_type=Path)
 
@@ -25,7 +26,7 @@ EXTRA_VIEW_OPTIONS = [
         "--rig",
         type=click.Choice(RIGS),
         default=None,
-        help="A published dataset's camera set (replaces --sampler; docs/scenes.md#rigs).",
+        help="A published dataset's camera set (replaces --sampler; `blendtruth docs scenes`).",
     ),
     click.option(
         "--camera",
@@ -33,7 +34,7 @@ EXTRA_VIEW_OPTIONS = [
         type=click.Choice(CAMERA_MODELS),
         default="pinhole",
         show_default=True,
-        help="Camera model (docs/conventions.md#camera-models).",
+        help="Camera model (`blendtruth docs conventions`, Camera models).",
     ),
     click.option(
         "--ortho-scale",
@@ -205,11 +206,12 @@ def scene_template(o: dict) -> SceneSpec:
 
 
 def build_scene_command(
-    view_options: Callable, settings_fn: Callable, plan_fn: Callable
+    view_options: Callable, settings_fn: Callable, plan_fn: Callable, panels: Callable
 ) -> click.Command:
-    """The command, given the CLI's shared view options and their parsers."""
+    """The command, given the CLI's shared view options, their parsers and panels."""
 
     @click.command()
+    @panels
     @click.argument("pool", nargs=-1, required=True)
     @view_options
     @layout_options
@@ -241,6 +243,7 @@ def build_scene_command(
             raise BlendtruthError(
                 f"--workers must be >= 1 and --timeout > 0, got {workers}, {timeout}"
             )
+        prepare_out_dir(o["out"])  # before Blender starts or physics runs
         if workers > 1 and o["threads"] == 0:
             o["threads"] = max(1, (os.cpu_count() or 1) // workers)
         options = layout_from_options(lay, o)
@@ -265,8 +268,9 @@ def build_scene_command(
         models = expand_sources(list(pool))
         written = render_scene(models, options, scene_template(o), plan, settings, o["out"])
         click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-        for path in written:
-            click.echo(f"wrote {path}")
+        from blendtruth.cli.options import written_summary  # options imports this module
+
+        click.echo(written_summary(o["out"], written))
 
     return scene
 

@@ -11,9 +11,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
+import rich_click as click
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports.colmap import MAX_POINTS
+from blendtruth.writers.atomic import prepare_out_dir
 
 _PATH = click.Path(path_type=Path)
 
@@ -94,7 +96,11 @@ def _depth_scale(text: str) -> float | str:
     help="png16: scene units per count, or auto (a power of ten that fits).",
 )
 @click.option(
-    "--max-points", type=int, default=200_000, show_default=True, help="colmap: 3D points."
+    "--max-points",
+    type=int,
+    default=MAX_POINTS,
+    show_default=True,
+    help="colmap: at most this many 3D points (a pixel-grid stride that fits).",
 )
 @click.option(
     "--shard-bytes",
@@ -107,12 +113,18 @@ def _depth_scale(text: str) -> float | str:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def export_command(formats, folder, out, depth_scale, max_points, max_shard_bytes, no_progress):
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
-    png16, webdataset (comma-separated). See docs/exports.md."""
+    png16, webdataset (comma-separated). See `blendtruth docs exports`."""
     from blendtruth.exports import parse_formats
 
     names = parse_formats(formats)
     if max_points < 1 or max_shard_bytes < 1:
         raise BlendtruthError("--max-points and --shard-bytes must be >= 1")
+    if not Path(folder).is_dir():
+        raise BlendtruthError(f"{folder}: no such folder")
+    if out is not None:
+        prepare_out_dir(out)
+    else:  # written in place: the folder itself must take files
+        prepare_out_dir(folder, "FOLDER")
     written = run_exports(
         names,
         folder,
@@ -139,6 +151,7 @@ def show_command(folder, out, views, no_progress):
         raise BlendtruthError(f"--views must be >= 1, got {views}")
     if not Path(folder).is_dir():
         raise BlendtruthError(f"{folder}: no such folder")
+    prepare_out_dir(Path(out) if out is not None else Path(folder) / "show")
     from blendtruth.exports.source import dataset_items, is_dataset_folder
 
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
@@ -152,7 +165,7 @@ def show_command(folder, out, views, no_progress):
 def check_command(folder):
     """Re-derive every view's ground truth from mesh.ply (ray cast) and the other views
     (reprojection); one verdict line per model. Exit code 1 when a threshold is crossed
-    (thresholds: blendtruth.check.THRESHOLDS, docs/exports.md)."""
+    (thresholds: blendtruth.check.THRESHOLDS, `blendtruth docs exports`)."""
     from blendtruth.check import check_folder, format_report
     from blendtruth.exports.source import render_folders
 
@@ -169,6 +182,36 @@ def check_command(folder):
         raise click.exceptions.Exit(1)
 
 
+def docs_folder() -> Path | None:
+    """Where the docs are: installed with the package (``<prefix>/share/blendtruth/docs``)
+    or, in a source checkout, its ``docs/``."""
+    for folder in (
+        Path(sys.prefix) / "share" / "blendtruth" / "docs",
+        Path(__file__).resolve().parents[3] / "docs",
+    ):
+        if folder.is_dir() and any(folder.glob("*.md")):
+            return folder
+    return None
+
+
+@click.command("docs")
+@click.argument("topic", required=False)
+def docs_command(topic):
+    """Print a page of the documentation (conventions, exports, scenes, datasets, cameras,
+    inputs, sensors, performance, ...); without TOPIC, list the pages and where they are."""
+    folder = docs_folder()
+    if folder is None:
+        raise BlendtruthError("the documentation is not installed with this copy of blendtruth")
+    pages = sorted(p.stem for p in folder.glob("*.md"))
+    if topic is None:
+        click.echo(f"{folder}: {', '.join(pages)}")
+        return
+    name = topic.removesuffix(".md").split("#")[0]
+    if name not in pages:
+        raise BlendtruthError(f"docs: no page {topic!r}; choose from {', '.join(pages)}")
+    click.echo((folder / f"{name}.md").read_text(encoding="utf-8"))
+
+
 def register(group: click.Group) -> None:
-    for command in (export_command, show_command, check_command):
+    for command in (export_command, show_command, check_command, docs_command):
         group.add_command(command)

@@ -25,15 +25,15 @@ from blendtruth.runtime.interrupts import Stopped, stop_on_signals
 from blendtruth.scene import SceneSpec
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
-from blendtruth.writers.atomic import write_bytes
-from blendtruth.writers.output import prepare_out_dir
+from blendtruth.writers.atomic import prepare_out_dir, write_bytes
 
 
 @dataclass(frozen=True)
 class DatasetOptions:
     """How to run: ``workers`` local processes (or Ray at ``address``), one shard of
-    ``shard = (i, N)``, ``retries`` extra attempts for crashes/timeouts/errors (not for
-    bad input files), a per-model ``timeout`` in seconds."""
+    ``shard = (i, N)``, ``retries`` extra attempts after a worker crash or an unexpected
+    error (not after a timeout, the memory limit or a bad input file: they fail the same
+    way again), a per-model ``timeout`` in seconds."""
 
     workers: int = 1
     shard: tuple[int, int] = (0, 1)

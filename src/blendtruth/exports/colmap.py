@@ -1,14 +1,18 @@
 """COLMAP sparse model from a render folder: ``sparse/0/`` in text and binary, ``images/``.
 
 Written (COLMAP 3.12+ / pycolmap 4 layout; older COLMAP ignores rigs and frames):
-    sparse/0/cameras.txt|bin   one PINHOLE camera per distinct K: fx fy cx cy = K unchanged
-                               (COLMAP's pixel centres are at +0.5, like ours)
+    sparse/0/cameras.txt|bin   one camera per distinct camera model and K, in COLMAP's model
+                               of the same rays: PINHOLE fx fy cx cy = K unchanged (COLMAP's
+                               pixel centres are at +0.5, like ours); a fisheye of <= 180 deg
+                               is OPENCV_FISHEYE fx fy cx cy 0 0 0 0; ortho, equirect and wider
+                               fisheyes have no COLMAP model: refused in one line
     sparse/0/images.txt|bin    per view: world-to-camera quaternion (qw qx qy qz, Hamilton)
                                and translation (OpenCV axes, exact), camera id, image name,
                                the 2D observations of the 3D points
     sparse/0/points3D.txt|bin  world points back-projected from the exact depth (pixel
-                               centres of a stride-s grid), with their tracks: every view
-                               that sees the point (its interpolated depth agrees within
+                               centres of a stride-s grid, at most max_points: 20,000 by
+                               default, a typical sparse model's size), with their tracks:
+                               every view that sees the point (its interpolated depth agrees within
                                TRACK_REL_TOL) and the exact sub-pixel position it lands at;
                                colour from the RGB image (grey 200 without one); error =
                                mean reprojection error (px) over the track
@@ -29,20 +33,24 @@ from pathlib import Path
 
 import numpy as np
 
+from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
+from blendtruth.geometry.camera_models import CannotExpress
 from blendtruth.geometry.frames import invert_pose
-from blendtruth.geometry.rays import backproject
-from blendtruth.geometry.reproject import project, visibility
+from blendtruth.geometry.reproject import project, ray_points, visibility
 from blendtruth.writers.atomic import atomic_open, write_bytes
 
 # A point joins a view's track when that view's depth there agrees to this relative tolerance.
 TRACK_REL_TOL = 1e-3
-_PINHOLE_ID = 1
+# COLMAP's CameraModelId of the models written here.
+_MODEL_IDS = {"PINHOLE": 1, "OPENCV_FISHEYE": 5}
+#: Default budget of 3D points: SfM sparse models hold tens of thousands, not one per pixel.
+MAX_POINTS = 20_000
 _CAMERA_SENSOR = 0  # COLMAP's SensorType::CAMERA in binary files
 _INVALID_ID = 2**64 - 1  # COLMAP's kInvalidPoint3DId as uint64
 
 
-def export_colmap(folder: RenderFolder, out: Path, max_points: int = 200_000) -> list[Path]:
+def export_colmap(folder: RenderFolder, out: Path, max_points: int = MAX_POINTS) -> list[Path]:
     """Write the COLMAP model of ``folder`` into ``out`` (see the module docstring).
     At most about ``max_points`` 3D points: the pixel grid stride grows to fit."""
     model = build_model(folder, max_points)
@@ -76,11 +84,14 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 def build_model(folder: RenderFolder, max_points: int) -> dict:
     """Cameras, images (pose, 2D points) and 3D points with tracks, as plain data."""
     views = [folder.read(n) for n in folder.names]
-    cameras: list[tuple] = []  # (fx, fy, cx, cy, w, h)
+    cameras: list[tuple] = []  # (COLMAP model name, (params...), w, h)
     images = []
     for name, view in zip(folder.names, views, strict=True):
-        intr = view.camera.intrinsics
-        key = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
+        try:
+            colmap_model, params = view.camera.projection.colmap()
+        except CannotExpress as exc:
+            raise BlendtruthError(f"{folder.path}: export colmap: {exc}") from None
+        key = (colmap_model, tuple(params), view.camera.width, view.camera.height)
         if key not in cameras:
             cameras.append(key)
         w2c = invert_pose(view.cam_to_world)
@@ -101,13 +112,12 @@ def build_model(folder: RenderFolder, max_points: int) -> dict:
         sel[stride // 2 :: stride, stride // 2 :: stride] = True
         sel &= view.mask
         rows, cols = np.nonzero(sel)
-        xyz = backproject(view.depth, view.camera.intrinsics, view.cam_to_world)[rows, cols]
-        xyz = xyz.astype(np.float64)
+        centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
+        xyz = ray_points(view.camera, centres, view.depth[rows, cols])
         if view.rgb is not None:
             colors = view.rgb[rows, cols]
         else:
             colors = np.full((len(rows), 3), 200, dtype=np.uint8)
-        centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
         # Mean reprojection error over the track: the other views' 2D points are the
         # projections themselves, so only the source pixel centre contributes.
         proj, _ = project(xyz, view.camera)
@@ -173,8 +183,8 @@ def write_text(model: dict, sparse: Path) -> list[Path]:
             f"# Number of cameras: {len(cams)}",
         ]
         + [
-            f"{k} PINHOLE {w} {h} {_g(fx)} {_g(fy)} {_g(cx)} {_g(cy)}"
-            for k, (fx, fy, cx, cy, w, h) in enumerate(cams, start=1)
+            f"{k} {name} {w} {h} " + " ".join(_g(x) for x in params)
+            for k, (name, params, w, h) in enumerate(cams, start=1)
         ],
         "images.txt": [
             "# Image list with two lines of data per image:",
@@ -226,8 +236,8 @@ def write_binary(model: dict, sparse: Path) -> list[Path]:
     out["rigs"], out["frames"] = bytearray(), bytearray()
     out["cameras"] += struct.pack("<Q", len(cams))
     out["rigs"] += struct.pack("<Q", len(cams))
-    for k, (fx, fy, cx, cy, w, h) in enumerate(cams, start=1):
-        out["cameras"] += struct.pack("<iiQQ4d", k, _PINHOLE_ID, w, h, fx, fy, cx, cy)
+    for k, (name, params, w, h) in enumerate(cams, start=1):
+        out["cameras"] += struct.pack(f"<iiQQ{len(params)}d", k, _MODEL_IDS[name], w, h, *params)
         out["rigs"] += struct.pack("<IIiI", k, 1, _CAMERA_SENSOR, k)
     out["images"] += struct.pack("<Q", len(images))
     out["frames"] += struct.pack("<Q", len(images))

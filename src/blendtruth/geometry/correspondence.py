@@ -67,6 +67,11 @@ def _geometry(view: View | tuple) -> tuple[np.ndarray, Intrinsics, np.ndarray]:
     """(depth H×W float64, intrinsics, cam_to_world 4×4) of a View or a (depth, K or
     Intrinsics, cam_to_world) tuple; with K, the image size comes from depth's shape."""
     if isinstance(view, View):
+        if view.camera.model != "pinhole":
+            raise BlendtruthError(
+                f"flow and covisibility are computed for pinhole cameras only; a "
+                f"{view.camera.model} view is refused rather than given pinhole flow"
+            )
         return np.asarray(view.depth, np.float64), view.camera.intrinsics, view.cam_to_world
     if not (isinstance(view, tuple | list) and len(view) == 3):
         raise BlendtruthError("a view must be a View or a (depth, K, cam_to_world) tuple")

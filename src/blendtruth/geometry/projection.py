@@ -21,85 +21,42 @@ frame, OpenCV axes: x right, y down, z forward) along a unit direction d:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.geometry.camera_models import (
+    MODELS,
+    camera_model,
+    equirect_intrinsics,
+    fisheye_intrinsics,
+)
 
-CAMERA_MODELS = ("pinhole", "ortho", "equirect", "fisheye")
+CAMERA_MODELS = tuple(MODELS)
 # Models whose `depth` is the Euclidean ray distance (no image plane to measure from).
-RAY_DISTANCE_MODELS = ("equirect", "fisheye")
+RAY_DISTANCE_MODELS = tuple(name for name, m in MODELS.items() if m.depth_is_distance)
 
 
 def model_intrinsics(model: str, width: int, height: int, fov_deg: float | None = None):
     """The intrinsics a panoramic model implies (centred principal point): equirect
     fx = W/2π, fy = H/π (pixels per radian of longitude/latitude); fisheye fx = W/fov,
     fy = H/fov (pixels per radian of θ)."""
-    from blendtruth.geometry.camera import Intrinsics
-
     if model == "equirect":
-        return Intrinsics(
-            width / (2 * math.pi), height / math.pi, width / 2, height / 2, width, height
-        )
+        return equirect_intrinsics(width, height)
     if model == "fisheye":
-        _check_fov(fov_deg)
-        fov = math.radians(fov_deg)
-        return Intrinsics(width / fov, height / fov, width / 2, height / 2, width, height)
+        return fisheye_intrinsics(width, height, fov_deg)
     raise BlendtruthError(f"model_intrinsics: {model!r} is not a panoramic model")
-
-
-def _check_fov(fov_deg: float | None) -> None:
-    if not (fov_deg is not None and math.isfinite(fov_deg) and 0 < fov_deg <= 360):
-        raise BlendtruthError(f"--fisheye-fov must be in (0, 360] degrees, got {fov_deg}")
 
 
 def check_model(model: str, intr, fov_deg: float | None) -> None:
     """Raise BlendtruthError for an unknown model or intrinsics it cannot have."""
-    if model not in CAMERA_MODELS:
-        raise BlendtruthError(f"--camera must be one of {', '.join(CAMERA_MODELS)}; got {model!r}")
-    if model == "ortho" and not math.isclose(intr.fx, intr.fy, rel_tol=1e-12):
-        raise BlendtruthError(
-            f"--camera ortho needs square pixels (fx = fy), got {intr.fx}, {intr.fy}"
-        )
-    if model in ("equirect", "fisheye"):
-        want = model_intrinsics(model, intr.width, intr.height, fov_deg)
-        got = (intr.fx, intr.fy, intr.cx, intr.cy)
-        if not np.allclose(got, (want.fx, want.fy, want.cx, want.cy), rtol=1e-9, atol=1e-9):
-            raise BlendtruthError(
-                f"--camera {model}: intrinsics must be {want.fx:g}, {want.fy:g}, {want.cx:g}, "
-                f"{want.cy:g} at {intr.width}x{intr.height} (Cycles renders no other)"
-            )
+    camera_model(model, intr, fov_deg)
 
 
 def camera_rays(camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(origins H×W×3, unit directions H×W×3, valid H×W bool) in the camera frame for
     every pixel centre of ``camera`` (a :class:`blendtruth.view.Camera`), float64."""
-    intr = camera.intrinsics
-    u, v = np.meshgrid(np.arange(intr.width) + 0.5, np.arange(intr.height) + 0.5)
-    zeros, ones = np.zeros_like(u), np.ones_like(u)
-    model = camera.model
-    valid = np.ones(u.shape, dtype=bool)
-    if model == "pinhole":
-        d = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, ones], axis=-1)
-        return np.zeros_like(d), d / np.linalg.norm(d, axis=-1, keepdims=True), valid
-    if model == "ortho":
-        o = np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, zeros], axis=-1)
-        return o, np.stack([zeros, zeros, ones], axis=-1), valid
-    if model == "equirect":
-        lon = 2 * np.pi * (u / intr.width - 0.5)
-        lat = np.pi * (0.5 - v / intr.height)
-        d = np.stack([np.cos(lat) * np.sin(lon), -np.sin(lat), np.cos(lat) * np.cos(lon)], -1)
-        return np.zeros_like(d), d, valid
-    if model == "fisheye":
-        a, b = (u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy
-        theta = np.hypot(a, b)
-        safe = np.where(theta > 0, theta, 1.0)
-        s = np.sin(theta) / safe
-        d = np.stack([s * a, s * b, np.cos(theta)], -1)
-        valid = theta <= math.radians(camera.fov_deg) / 2
-        return np.zeros_like(d), d, valid
-    raise BlendtruthError(f"unknown camera model {model!r}")
+    model = camera.projection
+    return model.rays(model.pixel_grid())
 
 
 def surface_points(camera, distance: np.ndarray) -> np.ndarray:
@@ -110,17 +67,4 @@ def surface_points(camera, distance: np.ndarray) -> np.ndarray:
 
 def model_meta(camera) -> dict:
     """What a view's meta says about its camera model (nothing extra for pinhole)."""
-    if camera.model == "pinhole":
-        return {}
-    out: dict = {"camera_model": camera.model}
-    if camera.model == "ortho":
-        size = 1.0 / camera.intrinsics.fx
-        out["pixel_size"] = size
-        out["ortho_scale"] = camera.intrinsics.width * size
-        out["depth_kind"] = "distance from the image plane along the parallel rays"
-    else:
-        out["depth_kind"] = "ray distance (depth = distance for panoramic cameras)"
-        if camera.model == "fisheye":
-            out["fisheye_fov_deg"] = camera.fov_deg
-            out["fisheye"] = "equidistant; = OpenCV fisheye with k1..k4 = 0 for fov <= 180"
-    return out
+    return camera.projection.meta()

@@ -9,21 +9,29 @@ from __future__ import annotations
 import numpy as np
 
 from blendtruth.geometry.frames import invert_pose
-from blendtruth.view import Camera
 
 
-def project(points: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
-    """World points (N×3) -> (uv N×2 continuous pixel coordinates, z N camera depth).
-    Points behind the camera get z <= 0 (their uv is meaningless)."""
+def project(points: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
+    """World points (N×3) -> (uv N×2 continuous pixel coordinates, z N), through the
+    camera's own model (``camera.projection``): z is the value the model's ``depth`` pass
+    would hold there (planar depth for pinhole and ortho, ray distance for panoramic
+    models), and z <= 0 where the camera cannot see the point (behind it, outside a
+    fisheye's field of view); there uv is meaningless."""
     world_to_cam = invert_pose(camera.cam_to_world)
-    cam = points @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-    z = cam[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        uv = (cam[:, :2] / z[:, None]) * [camera.intrinsics.fx, camera.intrinsics.fy] + [
-            camera.intrinsics.cx,
-            camera.intrinsics.cy,
-        ]
-    return uv, z
+    cam = np.asarray(points, dtype=np.float64) @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+    uv, depth, valid = camera.projection.project(cam)
+    return uv, np.where(valid, depth, -np.abs(depth))
+
+
+def ray_points(camera, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """World points (N×3) on the camera's rays through ``uv`` (N×2) whose ``depth`` (N, as
+    the model's depth pass defines it) is given: the inverse of :func:`project`."""
+    model = camera.projection
+    o, d, _ = model.rays(uv)
+    depth = np.asarray(depth, dtype=np.float64)
+    t = depth if model.depth_is_distance else (depth - o[:, 2]) / d[:, 2]
+    cam = o + d * t[:, None]
+    return cam @ camera.cam_to_world[:3, :3].T + camera.cam_to_world[:3, 3]
 
 
 def interpolate_depth(
@@ -56,7 +64,7 @@ def interpolate_depth(
 
 
 def visibility(
-    points: np.ndarray, camera: Camera, depth: np.ndarray, mask: np.ndarray, rel_tol: float
+    points: np.ndarray, camera, depth: np.ndarray, mask: np.ndarray, rel_tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where ``points`` (N×3, world) land in a view and how they compare with its depth.
 

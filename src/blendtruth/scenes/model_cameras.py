@@ -44,6 +44,11 @@ def check_model_options(plan) -> None:
         raise BlendtruthError(f"--fisheye-fov must be in (0, 360] degrees, got {plan.fisheye_fov}")
     if plan.camera_model != "pinhole" and (plan.K is not None or plan.rig is not None):
         raise BlendtruthError(f"--camera {plan.camera_model} excludes --K and --rig")
+    if plan.camera_model != "pinhole" and plan.pairs != "none":
+        raise BlendtruthError(
+            f"--pairs: flow and covisibility are computed for pinhole cameras only; "
+            f"--camera {plan.camera_model} views are refused rather than given pinhole flow"
+        )
     if plan.camera_model != "pinhole" and plan.camera_file is not None:
         raise BlendtruthError(
             f"--camera {plan.camera_model} and --cameras exclude each other (a cameras.json "

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from blendtruth.errors import BlendtruthError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -75,3 +77,29 @@ def sync_folders(folders) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def prepare_out_dir(out: Path, option: str = "--out") -> bool:
+    """Check that ``out`` can be a writable folder before any work; create it. The one
+    check every writing command makes first (``option`` names it in the error line).
+    Returns True when it was created here (so a failed run can remove it again)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BlendtruthError(f"{option} {out}: exists and is not a folder")
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise BlendtruthError(f"{option} {out}: {blocker} is a file, not a folder")
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".blendtruth-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BlendtruthError(f"{option} {out}: not writable ({exc.strerror or exc})") from None
+    return created
+
+
+def remove_if_empty(out: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(out)

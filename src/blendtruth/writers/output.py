@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 
-from blendtruth.errors import BlendtruthError
 from blendtruth.instances import SceneTable
 from blendtruth.view import View
+from blendtruth.writers.atomic import prepare_out_dir, remove_if_empty  # noqa: F401 - re-exported
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
 from blendtruth.writers.tables import write_instances_json
 from blendtruth.writers.tutorial import write_tutorial_npz
-
-
-def prepare_out_dir(out: Path) -> bool:
-    """Check that ``out`` can be a writable folder before any rendering; create it.
-    Returns True when it was created here (so a failed run can remove it again)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BlendtruthError(f"--out {out}: exists and is not a folder")
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".blendtruth-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise BlendtruthError(f"--out {out}: not writable ({exc.strerror or exc})") from None
-    return created
-
-
-def remove_if_empty(out: Path) -> None:
-    with contextlib.suppress(OSError):
-        os.rmdir(out)
 
 
 def write_single_view(
