@@ -10,6 +10,8 @@ Cycles renders them.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from blendtruth.blender import placement
@@ -34,8 +36,9 @@ def match_render_evaluation() -> None:
         bpy.context.view_layer.update()
 
 
-def extract_triangles() -> TriangleScene:
-    """Every camera-visible mesh instance's triangles in world coordinates."""
+def extract_triangles(topology: list | None = None) -> TriangleScene:
+    """Every camera-visible mesh instance's triangles in world coordinates. ``topology``:
+    a list that receives (vertex count, polygon hash) per placed mesh, in vertex order."""
     match_render_evaluation()
     depsgraph = bpy.context.evaluated_depsgraph_get()
     local_cache: dict[int, dict[str, np.ndarray]] = {}
@@ -64,6 +67,8 @@ def extract_triangles() -> TriangleScene:
         _to_world(local_cache[key], matrix, slots, index, instanced=users[key] > 1)
         for key, matrix, slots, index in placed
     ]
+    if topology is not None:
+        topology.extend(local_cache[key]["topology"] for key, *_ in placed)
     if not parts:
         raise BlendtruthError("the scene has no mesh triangles for the ray caster")
     return concatenate(parts)
@@ -93,6 +98,7 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
         layer.data.foreach_get("uv", loop_uv)
         uv = loop_uv.reshape(nl, 2)[tri_loops]
     return {
+        "topology": _topology(mesh, nv, nl),
         "vertices": co.reshape(nv, 3).astype(np.float64),
         "faces": tri_verts.reshape(nt, 3).astype(np.int64),
         "normals": normals.reshape(nl, 3)[tri_loops],
@@ -100,6 +106,16 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
         "uv": uv,
         "material_index": mat,
     }
+
+
+def _topology(mesh, nv: int, nl: int) -> tuple[int, int]:
+    """(vertex count, CRC-32 of the polygons' sizes and corner vertex indices): equal on
+    two frames when only positions moved (the triangulation may still differ)."""
+    corners = np.empty(nl, np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    sizes = np.empty(len(mesh.polygons), np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    return nv, zlib.crc32(sizes.tobytes() + corners.tobytes())
 
 
 def _to_world(
