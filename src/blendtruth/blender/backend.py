@@ -93,6 +93,12 @@ class BlenderBackend:
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
 
+    def set_frame(self, frame: int) -> None:
+        """Move the scene to ``frame`` (Blender evaluates its animation); the ray caster
+        reads that frame's triangles at the next cast (a rebuilt BVH, not a refit)."""
+        bpy.context.scene.frame_set(int(frame))
+        self._raycast = RaycastTruth()
+
     def triangles(self) -> TriangleScene:
         """The world triangles ground truth is made from, as Blender triangulated them."""
         return self._raycast.triangles()

@@ -20,7 +20,7 @@ from blendtruth.runtime.processes import pid_alive
 RENDER_OUTPUTS = (
     "views", "depth", "mask", "preview", "rgb", "flow", "nerfstudio_depth", "exr", "png16",
     "sparse", "images", "webdataset", "show", "cameras.json", "transforms.json",
-    "instances.json", "pairs.json", "points.ply", "mesh.ply",
+    "instances.json", "pairs.json", "points.ply", "mesh.ply", "tracks.npz",
 )  # fmt: skip
 
 
