@@ -5,6 +5,7 @@ A view is a frame × a camera, in the same render folder as a static render:
     views/fFFFF_cCC.npz ...  every pass of frame FFFF seen by camera CC (as multiview.py),
                              with ``frame``, ``time`` (seconds) and ``camera_index`` in meta
     cameras.json             one entry per view, carrying the same three fields
+    instances.json           the id table (ids are the same at every frame)
     flow/fFFFF_cCC_to_fGGGG.npz  consecutive frames both ways, per camera: ``flow`` H×W×2,
                              ``scene_flow_world`` / ``scene_flow_camera`` H×W×3 float32,
                              ``valid`` / ``covisible`` H×W bool, ``meta`` (conventions)
@@ -66,12 +67,14 @@ def render_frames(
     from blendtruth.raycast.cast import RayCaster
     from blendtruth.raycast.points import FirstHit
     from blendtruth.writers.nerf import write_cameras_json
+    from blendtruth.writers.tables import write_instances_json
 
     backend = backend_for(spec)
     if not hasattr(backend, "set_frame"):
         raise BlendtruthError("--frames needs the Blender backend")
     info = backend.info
     source = ", ".join(str(m) for m in getattr(spec, "models", ())) or "the scene"
+    bframes.hold_load_transforms(info.model_to_world, tuple(getattr(spec, "models", ())))
     if motion.animation is not None:
         bframes.select_animation(motion.animation, source)
     timeline = motion.timeline
@@ -104,11 +107,12 @@ def render_frames(
             all_cams.append(camera)
             extra.append(fields)
     write_cameras_json(out / "cameras.json", all_cams, names, extra)
+    write_instances_json(out / "instances.json", info.table, None, None)
     tol = COVISIBLE_FRACTION * states[0][0].scene_size()
     written += _write_flows(out, timeline, cameras, states, casts, tol)
     if motion.tracks:
         written += _write_tracks(out, timeline, cameras, states, casts, motion, tol)
-    return written + [out / "cameras.json"]
+    return written + [out / "cameras.json", out / "instances.json"]
 
 
 def _write_flows(out, timeline, cameras, states, casts, tol) -> list[Path]:

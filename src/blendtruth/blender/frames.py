@@ -99,6 +99,36 @@ def select_animation(choice: str, source: str) -> str:
     return name
 
 
+def hold_load_transforms(model_to_world: np.ndarray, models: tuple) -> int:
+    """Keep the load-time transforms (glTF's Y-up correction, ``--normalize``) on animated
+    root objects: they were baked into each root's matrix, which ``frame_set`` overwrites
+    from its keyframes. Each animated root gets its file's own transform back and an empty
+    parent carrying the load-time transform. Returns the number of roots re-parented."""
+    from blendtruth.blender.models import _BLENDER_TO_YUP
+
+    gltf = {str(m).lower().endswith((".glb", ".gltf")) for m in models}
+    if len(gltf) > 1:
+        raise BlendtruthError("--frames: glTF and other model files cannot be animated together")
+    load = np.asarray(model_to_world, np.float64)
+    if gltf == {True}:
+        load = load @ _BLENDER_TO_YUP
+    roots = [o for o in bpy.context.scene.objects if o.parent is None and o.animation_data]
+    if not roots or np.allclose(load, np.eye(4)):
+        return 0
+    holder = bpy.data.objects.new("blendtruth_load_transform", None)
+    bpy.context.scene.collection.objects.link(holder)
+    holder.matrix_world = load.T.tolist()
+    bpy.context.view_layer.update()
+    inverse = np.linalg.inv(load)
+    for obj in roots:
+        loaded = np.array(obj.matrix_world, np.float64)
+        obj.parent = holder
+        obj.matrix_parent_inverse.identity()
+        obj.matrix_basis = (inverse @ loaded).T.tolist()
+    bpy.context.view_layer.update()
+    return len(roots)
+
+
 def frame_state(frame: int, width: int, height: int) -> tuple[TriangleScene, FrameGeometry, Camera]:
     """Set the scene to ``frame`` and read (triangles for the ray caster, the same as
     :class:`FrameGeometry` with topology keys, the scene camera at ``width``×``height``)."""
