@@ -101,13 +101,19 @@ def test_normalized_animation_keeps_its_load_transform(animated, tmp_path):
     normalisation survives frame_set."""
     path, _ = animated
     static, moving = tmp_path / "static", tmp_path / "moving"
-    assert _cli(path, "--out", static, "--views", 1).returncode == 0
-    run = _cli(path, "--out", moving, "--views", 1, "--frames", "1:2")
+    assert _cli(path, "--out", static, "--views", 3).returncode == 0
+    run = _cli(path, "--out", moving, "--views", 3, "--frames", "1:2")
     assert run.returncode == 0, run.stderr
-    a = np.load(static / "depth" / "0000.npy")
-    b = np.load(moving / "depth" / "f0001_c00.npy")
-    assert (a > 0).sum() > 100
-    np.testing.assert_allclose(b, a, atol=1e-5)
+    table = json.loads((static / "instances.json").read_text())["instances"]
+    cube_id = next(i["id"] for i in table if i["object"] == "Cube")
+    cube_pixels = 0
+    for i in range(3):
+        a = np.load(static / "views" / f"{i:04d}.npz")
+        b = np.load(moving / "views" / f"f0001_c{i:02d}.npz")
+        cube_pixels += int((a["instance"] == cube_id).sum())
+        np.testing.assert_array_equal(b["instance"], a["instance"])
+        np.testing.assert_allclose(b["depth"], a["depth"], atol=1e-5)
+    assert cube_pixels > 200
 
 
 @pytest.mark.parametrize(
