@@ -94,6 +94,21 @@ def test_frames_flow_and_tracks_equal_closed_form(animated, tmp_path):
     assert np.all((first - 0.5) == np.round(first - 0.5))  # pixel centres of frame 1
     assert tracks["visible"][0].all()
     assert (out / "tracks_c01.npz").is_file()
+    # Formats read back by their consumers: OpenCV for .flo, KITTI's PNG rule.
+    import cv2
+
+    from blendtruth.exports.flo import export_flo
+    from blendtruth.exports.kitti_flow import export_kitti, read_kitti
+
+    flos, pngs = export_flo(out, out), export_kitti(out, out)
+    assert len(flos) == len(pngs) == 12
+    for flo_path, png in zip(flos, pngs, strict=True):
+        data = np.load(out / "flow" / (flo_path.stem + ".npz"))
+        back = cv2.readOpticalFlow(str(flo_path))
+        np.testing.assert_array_equal(back[data["valid"]], data["flow"][data["valid"]])
+        kitti, ok = read_kitti(png)
+        np.testing.assert_array_equal(ok, data["valid"])
+        assert np.abs(kitti[ok] - data["flow"][ok]).max() <= 1 / 128 + 1e-6
 
 
 def test_normalized_animation_keeps_its_load_transform(animated, tmp_path):

@@ -50,3 +50,17 @@ def read_flo(path: Path) -> np.ndarray:
     if len(raw) != 12 + w * h * 8:
         raise BlendtruthError(f"{path}: .flo of {w}x{h} should have {12 + w * h * 8} bytes")
     return np.frombuffer(raw[12:], "<f4").reshape(h, w, 2).copy()
+
+
+def export_flo(folder: Path, out: Path) -> list[Path]:
+    """``out/flo/<pair>.flo`` for every ``folder/flow/<pair>.npz`` of a ``--frames`` render."""
+    pairs = sorted(Path(folder, "flow").glob("f*_to_f*.npz"))
+    if not pairs:
+        raise BlendtruthError(f"{folder}: no flow/*.npz to export (render with --frames)")
+    Path(out, "flo").mkdir(parents=True, exist_ok=True)
+    written = []
+    for pair in pairs:
+        with np.load(pair) as data:
+            written.append(write_flo(Path(out, "flo", pair.stem + ".flo"), data["flow"],
+                                     data["valid"]))  # fmt: skip
+    return written

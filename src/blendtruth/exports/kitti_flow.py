@@ -57,3 +57,17 @@ def read_kitti(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise BlendtruthError(f"{path}: not a 16-bit RGB KITTI flow PNG")
     rgb = bgr[..., ::-1].astype(np.float64)
     return (rgb[..., :2] - ZERO) / SCALE, rgb[..., 2] > 0
+
+
+def export_kitti(folder: Path, out: Path) -> list[Path]:
+    """``out/kitti_flow/<pair>.png`` for every ``folder/flow/<pair>.npz``."""
+    pairs = sorted(Path(folder, "flow").glob("f*_to_f*.npz"))
+    if not pairs:
+        raise BlendtruthError(f"{folder}: no flow/*.npz to export (render with --frames)")
+    Path(out, "kitti_flow").mkdir(parents=True, exist_ok=True)
+    written = []
+    for pair in pairs:
+        with np.load(pair) as data:
+            written.append(write_kitti(Path(out, "kitti_flow", pair.stem + ".png"),
+                                       data["flow"], data["valid"]))  # fmt: skip
+    return written
