@@ -156,3 +156,53 @@ def test_static_model_with_frames_says_so_once(meshes, tmp_path):
     flow = np.load(tmp_path / "o" / "flow" / "f0001_c00_to_f0002.npz")
     assert flow["valid"].sum() > 100
     assert np.abs(flow["flow"]).max() < 1e-9 and flow["covisible"][flow["valid"]].all()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """A GLB with two animations of one cube: 'slide' (+x) and 'lift' (Blender +z, glTF +y)."""
+    reset_scene(use_empty=True)
+    bpy.ops.mesh.primitive_cube_add(size=0.6)
+    cube = bpy.context.object
+    anim = cube.animation_data_create()
+    for name, end in (("slide", (1.0, 0, 0)), ("lift", (0, 0, 1.0))):
+        cube.location = (0, 0, 0)
+        cube.keyframe_insert("location", frame=1)
+        cube.location = end
+        cube.keyframe_insert("location", frame=10)
+        action = anim.action
+        action.name = name
+        track = anim.nla_tracks.new()
+        track.name = name  # NLA_TRACKS export names each glTF animation after its track
+        track.strips.new(name, 1, action)
+        anim.action = None
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.3, location=(0, 1.0, 0))
+    path = tmp_path_factory.mktemp("clips") / "clips.glb"
+    bpy.ops.export_scene.gltf(filepath=str(path), export_animation_mode="NLA_TRACKS")
+    return path
+
+
+@pytest.mark.parametrize("choice", ["0", "1", "lift"])
+def test_gltf_clip_choice(clips, tmp_path, choice):
+    from blendtruth.inputs.gltf import animation_names
+
+    names = animation_names(clips)
+    assert sorted(names) == ["lift", "slide"]
+    name = names[int(choice)] if choice.isdigit() else choice
+    out = tmp_path / "o"
+    run = _cli(clips, "--out", out, "--views", 1, "--frames", "1:10:9", "--animation", choice,
+               "--tracks", 30)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    tracks, _ = read_tracks(out / "tracks.npz")
+    table = json.loads((out / "instances.json").read_text())["instances"]
+    cube_id = next(i["id"] for i in table if i["object"] == "Cube")
+    on_cube = tracks["instance"] == cube_id
+    assert on_cube.sum() >= 3
+    move = (tracks["tracks_3d_world"][1] - tracks["tracks_3d_world"][0])[on_cube]
+    # One rigid translation, along glTF +x (slide) or glTF +y (lift: Blender's +z).
+    axis = np.array([1.0, 0, 0]) if name == "slide" else np.array([0, 1.0, 0])
+    assert np.abs(move - move[0]).max() <= 1e-5
+    length = np.linalg.norm(move[0])
+    assert length > 0.2 and np.abs(move[0] / length - axis).max() <= 1e-5
+    still = tracks["tracks_3d_world"][:, ~on_cube]
+    assert np.abs(still[1] - still[0]).max() <= 1e-6  # the sphere does not move

@@ -76,7 +76,13 @@ def render_frames(
     source = ", ".join(str(m) for m in getattr(spec, "models", ())) or "the scene"
     bframes.hold_load_transforms(info.model_to_world, tuple(getattr(spec, "models", ())))
     if motion.animation is not None:
-        bframes.select_animation(motion.animation, source)
+        models = list(getattr(spec, "models", ()))
+        order = None
+        if len(models) == 1 and str(models[0]).lower().endswith((".glb", ".gltf")):
+            from blendtruth.inputs.gltf import animation_names
+
+            order = animation_names(models[0])
+        bframes.select_animation(motion.animation, source, order)
     timeline = motion.timeline
     if not check_range(timeline, bframes.animation_range(), source):
         warnings.warn(f"{source}: no animation; --frames renders a static scene at each frame",

@@ -66,17 +66,22 @@ def clip_names() -> list[str]:
     return [a.name for a in bpy.data.actions if a.name in used]
 
 
-def select_animation(choice: str, source: str) -> str:
-    """Play the clip ``choice`` (a name or a 0-based index into :func:`clip_names`) on every
-    object that has it, muting the NLA tracks; returns the clip's name."""
+def select_animation(choice: str, source: str, order: list[str] | None = None) -> str:
+    """Play the clip ``choice`` (a name, or a 0-based index into ``order``: a glTF file's
+    animation names; default :func:`clip_names`) on every object that has it, muting the
+    NLA tracks; returns the clip's name."""
     names = clip_names()
     if not names:
         raise BlendtruthError(f"{source}: --animation {choice}: the file has no animations")
     if choice.isdigit():
-        if int(choice) >= len(names):
+        listed = order or names
+        if int(choice) >= len(listed):
             raise BlendtruthError(f"{source}: --animation {choice}: the file has "
-                                  f"{len(names)} animations (0-{len(names) - 1})")  # fmt: skip
-        name = names[int(choice)]
+                                  f"{len(listed)} animations (0-{len(listed) - 1})")  # fmt: skip
+        name = listed[int(choice)]
+        if name not in names:
+            raise BlendtruthError(f"{source}: --animation {choice}: Blender imported no "
+                                  f"clip named {name!r} (it has {names})")  # fmt: skip
     elif choice in names:
         name = choice
     else:
