@@ -21,8 +21,8 @@ pytestmark = pytest.mark.render
 W, H = 64, 48
 
 
-def _cli(*args):
-    argv = [*args, "--width", W, "--height", H, "--no-rgb"]
+def _cli(*args, rgb=False):
+    argv = [*args, "--width", W, "--height", H] + ([] if rgb else ["--no-rgb"])
     return subprocess.run([sys.executable, "-m", "blendtruth.cli", "render", *map(str, argv)],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
@@ -206,3 +206,28 @@ def test_gltf_clip_choice(clips, tmp_path, choice):
     assert length > 0.2 and np.abs(move[0] / length - axis).max() <= 1e-5
     still = tracks["tracks_3d_world"][:, ~on_cube]
     assert np.abs(still[1] - still[0]).max() <= 1e-6  # the sphere does not move
+
+
+def test_tapvid_export_from_a_render(clips, tmp_path):
+    import pickle
+
+    from blendtruth.exports.tapvid import compute_metrics, export_tapvid
+
+    out = tmp_path / "o"
+    run = _cli(clips, "--out", out, "--views", 1, "--frames", "1:10:3", "--tracks", 25,
+               "--samples", 1, rgb=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pkl, ev_path = export_tapvid(out, out)
+    tracks, _ = read_tracks(out / "tracks.npz")
+    entry = pickle.loads(pkl.read_bytes())["o"]
+    assert entry["video"].shape == (4, H, W, 3) and entry["video"].dtype == np.uint8
+    assert entry["video"].max() > 0
+    np.testing.assert_allclose(entry["points"] * [W, H], tracks["tracks_2d"].transpose(1, 0, 2),
+                               atol=1e-4)  # fmt: skip
+    ev = dict(np.load(ev_path))
+    perfect = compute_metrics(ev["query_points"], ev["occluded"], ev["target_points"],
+                              ev["occluded"], ev["target_points"], (H, W))  # fmt: skip
+    assert perfect["average_jaccard"] == 1.0 and perfect["occlusion_accuracy"] == 1.0
+    shifted = compute_metrics(ev["query_points"], ev["occluded"], ev["target_points"],
+                              ev["occluded"], ev["target_points"] + 0.5, (H, W))  # fmt: skip
+    assert shifted["average_jaccard"] < 1.0 and shifted["pts_within_1"] == 0.0

@@ -19,6 +19,7 @@ after scaling coordinates to 256×256 as the benchmark does; "within" is strict 
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
@@ -107,3 +108,33 @@ def compute_metrics(
     out["average_pts_within_thresh"] = float(np.mean(within_all))
     out["average_jaccard"] = float(np.mean(jaccard_all))
     return out
+
+
+def export_tapvid(folder: Path, out: Path) -> list[Path]:
+    """``out/tapvid/<folder name>.pkl`` (DAVIS layout) and ``tapvid/eval.npz`` (the
+    evaluation dict) from ``folder/tracks.npz`` and camera 0's RGB frames."""
+    import cv2
+
+    from blendtruth.writers.tracks import read_tracks
+
+    folder = Path(folder)
+    if not (folder / "tracks.npz").is_file():
+        raise BlendtruthError(f"{folder}: no tracks.npz to export (render with --tracks N)")
+    tracks, meta = read_tracks(folder / "tracks.npz")
+    frames = []
+    for frame in meta["frames"]:
+        png = folder / "rgb" / f"f{frame:04d}_c00.png"
+        image = cv2.imread(str(png), cv2.IMREAD_COLOR)
+        if image is None:
+            raise BlendtruthError(f"{png}: missing; TAP-Vid needs the RGB frames (no --no-rgb)")
+        frames.append(image[..., ::-1])
+    video = np.stack(frames).astype(np.uint8)
+    target = Path(out, "tapvid")
+    target.mkdir(parents=True, exist_ok=True)
+    pkl = write_pickle(target / f"{folder.resolve().name}.pkl",
+                       {folder.resolve().name: davis_entry(tracks, video)})  # fmt: skip
+    ev = evaluation_dict(tracks, video)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **ev)
+    write_bytes(target / "eval.npz", buffer.getvalue())
+    return [pkl, target / "eval.npz"]
