@@ -331,8 +331,15 @@ def test_skinned_cylinder_matches_numpy_linear_blend_skinning(tmp_path):
     rig.pose.bones["lower"].keyframe_insert("rotation_euler", frame=1)
     _camera((0, -6, 1), (1.5, 0, 0))
     _save_and_open(tmp_path, "skinned.blend")
+    query = frame_state(1, W, H)
+    cast = _cast(query)
+    pixels = tracks.choose_pixels(cast["triangle"] >= 0, 60, "grid")
+    frozen = query[1].faces[cast["triangle"].reshape(-1)[pixels]]
+    bary = cast["barycentric"].reshape(-1, 3)[pixels]
+    assert len(pixels) >= 30
     for frame in (1, 5, 9):
-        _, geom, _ = frame_state(frame, W, H)
+        state = frame_state(frame, W, H)
+        geom = state[1]
         rig, tube = bpy.data.objects["rig"], bpy.data.objects["tube"]
         arm = np.array(rig.matrix_world, float)
         local = np.array([v.co for v in tube.data.vertices], float)  # rest positions
@@ -346,6 +353,12 @@ def test_skinned_cylinder_matches_numpy_linear_blend_skinning(tmp_path):
             out += w[:, None] * (rest @ skin[:3, :3].T + skin[:3, 3])
         assert geom.vertices.shape == out.shape
         assert np.abs(geom.vertices - out).max() <= 1e-6, frame
+        # Tracks stay on the skinned surface: the same barycentrics of the LBS vertices.
+        got = tracks.track([query[1], geom], [query[2], state[2]],
+                           [_first_hit(query), _first_hit(state)], 0, cast["triangle"],
+                           cast["barycentric"], pixels, 1e-5)  # fmt: skip
+        on_surface = np.einsum("ni,nij->nj", bary, out[frozen])
+        assert np.abs(got["tracks_3d_world"][1] - on_surface).max() <= 1e-6, frame
         if frame == 9:
             assert np.abs(geom.vertices - rest).max() > 0.5  # it bent
 
