@@ -197,7 +197,7 @@ def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def show_command(folder, out, views, no_progress):
-    """Contact sheets (RGB | depth with a metric colour bar | normals | instance ids or
+    """Contact sheets (RGB | depth with a colour bar in scene units | normals | instance ids or
     mask) and a static index.html gallery of a render or dataset folder."""
     from blendtruth.show.gallery import show
 
@@ -211,7 +211,16 @@ def show_command(folder, out, views, no_progress):
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
-    click.echo(f"wrote {written[-1]}")
+    click.echo(show_summary(written))
+
+
+def show_summary(written: list[Path]) -> str:
+    """One line naming what ``show`` wrote: the contact sheet(s) and the gallery page."""
+    sheets = [p for p in written if p.suffix == ".png" and p.parent.name != "thumbs"]
+    if len(sheets) == 1:
+        return f"wrote contact sheet {sheets[0]} and gallery {written[-1]}"
+    where = f" in {sheets[0].parent}" if sheets else ""
+    return f"wrote {len(sheets)} contact sheets{where} and gallery {written[-1]}"
 
 
 @click.command("check")

@@ -331,7 +331,7 @@ FORMAT = ExportFormat(
     "colmap",
     export_colmap,
     needs=("depth", "mask"),
-    # images_F/ for the default factors; other --image-factors add their own images_F/.
-    writes=(SPARSE_DIR, IMAGES_DIR, "colmap", *(f"images_{f}" for f in DEFAULT_IMAGE_FACTORS)),
-    doc="COLMAP sparse model (cameras, images, points3D with tracks), images/, images_F/",
+    # images_F/ for every factor --image-factors may ask for (2..64)
+    writes=(SPARSE_DIR, IMAGES_DIR, "colmap", *(f"images_{f}" for f in range(2, 65))),
+    doc="COLMAP sparse model (cameras, images, points3D with tracks) and images/",
 )
