@@ -87,7 +87,6 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
-_STANDARD = {"depth", "distance", "normal", "mask", "rgb", "alpha", "K", "cam_to_world", "meta"}
 # Component suffixes of H×W×C float passes, by C.
 _AXES = {2: "UV", 3: "XYZ"}
 _EXACT_FLOAT = 2**24  # integers of at most this magnitude are exact in float32
@@ -96,7 +95,8 @@ _EXACT_FLOAT = 2**24  # integers of at most this magnitude are exact in float32
 def _extra_channels(
     extra: dict[str, np.ndarray], height: int, width: int
 ) -> tuple[dict[str, np.ndarray], set[str]]:
-    """Further per-pixel passes as EXR channels, and the names of those EXR cannot hold.
+    """Further per-pixel passes (``View.extra``) as EXR channels, and the names of those
+    EXR cannot hold.
 
     H×W floats and flags (bool: 1.0/0.0) as float32; integer H×W as uint32 when >= 0, else
     float32 when exact (|v| <= 2^24); H×W×2 floats (``uv``) as ``<pass>.U/.V`` and H×W×3 as
@@ -105,8 +105,6 @@ def _extra_channels(
     out: dict[str, np.ndarray] = {}
     left_out: set[str] = set()
     for key, value in extra.items():
-        if key in _STANDARD:
-            continue
         if value.shape[:2] != (height, width):
             left_out.add(key)
         elif value.ndim == 2 and value.dtype == np.bool_:
