@@ -185,6 +185,7 @@ def show_command(folder, out, views, no_progress):
         raise BlendtruthError(f"{folder}: no such folder")
     prepare_out_dir(Path(out) if out is not None else Path(folder) / "show")
     from blendtruth.exports.source import dataset_items, is_dataset_folder
+
     total = len(dataset_items(Path(folder))) if is_dataset_folder(Path(folder)) else 1
     with progress("show", total, not no_progress) as advance:
         written = show(folder, out, views, on_model=advance)
