@@ -136,7 +136,7 @@ def same_cameras(mesh: Path, views: int, size: int, rounds: int, tmp: Path) -> d
     base = RenderSettings(width=size, height=size, rgb=False)
     backend = backend_for(spec)
     cameras = plan_cameras(plan, backend.info, base, base.seed)
-    tris = backend._raycast.caster(0).scene.corners
+    tris = backend.caster(0).scene.corners
     times: dict[str, list[float]] = {"raycast": [], "cycles": [], "open3d": []}
     warm = ViewPlan(views=2)
     for truth in ("raycast", "cycles"):
@@ -230,7 +230,7 @@ def growth(sizes: list[int], views: int, size: int, rounds: int, tmp: Path) -> l
         base = RenderSettings(width=size, height=size, rgb=False)
         backend = backend_for(spec)
         cameras = plan_cameras(ViewPlan(views=views), backend.info, base, base.seed)
-        tris = backend._raycast.caster(0).scene.corners
+        tris = backend.caster(0).scene.corners
         setups.append((spec, base, cameras, tris))
     runs: list[dict[str, list[float]]] = [{} for _ in sizes]
     for _ in range(rounds):

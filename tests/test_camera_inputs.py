@@ -10,7 +10,7 @@ import time
 import pytest
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.scenes.samplers import sample_cameras
+from blendtruth.multiview import file_cameras
 
 POSE = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 5], [0, 0, 0, 1]]
 K = [[10, 0, 8], [0, 10, 8], [0, 0, 1]]
@@ -37,7 +37,7 @@ def test_bad_camera_file_is_one_line(tmp_path, data, needle):
     path = tmp_path / "cams.json"
     path.write_bytes(data)
     with pytest.raises(BlendtruthError) as info:
-        sample_cameras("file", 1, None, path=path)
+        file_cameras(path)
     message = str(info.value)
     assert message.startswith(str(path)) and needle in message and "\n" not in message
 
@@ -51,5 +51,5 @@ def test_fifo_camera_file_or_frame_image_does_not_block(tmp_path):
     start = time.perf_counter()
     for name, needle in [("cams.json", "camera file"), ("t.json", "image")]:
         with pytest.raises(BlendtruthError, match=f"{needle} .* is a FIFO"):
-            sample_cameras("file", 1, None, path=tmp_path / name)
+            file_cameras(tmp_path / name)
     assert time.perf_counter() - start < 1.0

@@ -17,7 +17,7 @@ def _record(monkeypatch, tmp_path) -> dict:
     got: dict = {}
     import blendtruth.cli.tools as tools
     import blendtruth.dataset.runner as runner
-    import blendtruth.scenes.multiscene as multiscene
+    import blendtruth.multiscene as multiscene
 
     def run_dataset(sources, out, spec, plan, settings, options):
         got.update(spec=spec, plan=plan, out=out)

@@ -23,10 +23,10 @@ from blendtruth.geometry.correspondence import (
     flow_from_arrays,
     occlusion_boundary,
     pair_list,
-    write_pairs,
 )
 from blendtruth.geometry.frames import look_at
 from blendtruth.view import Camera, View
+from blendtruth.writers.flow_pairs import write_pairs
 
 from analytic import camera_rays
 

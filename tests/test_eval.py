@@ -175,7 +175,7 @@ def test_point_clouds_written_by_trimesh(tmp_path, encoding):
 def test_points_against_gt_backprojection(tmp_path):
     gt = gt_folder(tmp_path)
     from blendtruth.evaluation.io import gt_backprojection, gt_views
-    from blendtruth.geometry.pointcloud import write_ply
+    from blendtruth.writers.points_ply import write_ply
 
     pts, nrm = gt_backprojection(gt_views(gt)[0])
     # View 0 at the identity pose sees the plane through (0, 0, 2) with normal (0, .3, -1).

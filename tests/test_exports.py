@@ -261,6 +261,28 @@ def test_webdataset_reads_every_sample_within_the_shard_bound(spot, cow, tmp_pat
             assert view.meta["loaded_from"] == {"model": folder.name, "view": name}
 
 
+def test_a_loaded_rendered_view_writes_back_its_own_file(spot, tmp_path):
+    """Real renders: load() of the folder and of its shards, written again, gives back
+    every array and every meta key of views/NNNN.npz; passes() works on loaded views."""
+    import blendtruth
+    from blendtruth.writers.npz import write_view_npz
+
+    assert main(["export", "webdataset", str(spot), "--out", str(tmp_path)]) == 0
+    for source in (spot, tmp_path / "webdataset"):
+        loaded = list(blendtruth.load(source))
+        assert [v.meta["loaded_from"]["view"] for v in loaded] == _names(spot)
+        for view in loaded:
+            name = view.meta["loaded_from"]["view"]
+            assert "instance" in view.passes() and view.rgb is not None
+            write_view_npz(tmp_path / "again.npz", view)
+            original, again = npz(spot, name), dict(np.load(tmp_path / "again.npz"))
+            assert sorted(original) == sorted(again)
+            assert json.loads(str(original.pop("meta"))) == json.loads(str(again.pop("meta")))
+            for key, value in original.items():
+                assert value.dtype == again[key].dtype, key
+                np.testing.assert_array_equal(value, again[key], err_msg=key)
+
+
 def test_load_a_render_folder_lazily(spot):
     import blendtruth
 

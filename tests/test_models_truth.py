@@ -12,12 +12,12 @@ pytest.importorskip("bpy")
 trimesh = pytest.importorskip("trimesh")
 
 from blendtruth.geometry.camera import Intrinsics  # noqa: E402
-from blendtruth.geometry.pointcloud import read_ply  # noqa: E402
 from blendtruth.geometry.rays import backproject, project, ray_directions  # noqa: E402
 from blendtruth.multiview import ViewPlan, render_model  # noqa: E402
 from blendtruth.scene import SceneSpec  # noqa: E402
 from blendtruth.settings import RenderSettings  # noqa: E402
 from blendtruth.writers.npz import read_view_npz  # noqa: E402
+from blendtruth.writers.points_ply import read_ply  # noqa: E402
 
 pytestmark = pytest.mark.render
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry.pointcloud import read_ply, voxel_downsample, write_ply
+from blendtruth.geometry.pointcloud import voxel_downsample
+from blendtruth.writers.points_ply import read_ply, write_ply
 
 
 def test_ply_round_trip(tmp_path):

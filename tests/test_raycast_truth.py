@@ -60,7 +60,7 @@ def _both(spec, camera: Camera):
             truth=truth, passes=PASSES,
         )  # fmt: skip
         assert views[truth].meta["ground_truth"]["backend"] == truth
-    caster = backend_for(spec)._raycast.caster(0)
+    caster = backend_for(spec).caster(0)
     return views["raycast"], views["cycles"], caster
 
 
@@ -151,7 +151,7 @@ def test_modifiers_evaluated_at_render_settings(tmp_path):
     path = _save_blend(tmp_path / "mods.blend")
     spec = SceneSpec(models=(path,), normalize=False, light="ambient")
     stats = _check(spec, _camera(eye=(1.0, -4.0, 2.0), target=(0.5, 0.0, 0.0)))
-    tris = backend_for(spec)._raycast.caster(0).scene.triangle_count
+    tris = backend_for(spec).caster(0).scene.triangle_count
     assert tris == 2 * 6 * 16 * 2, (tris, stats)  # 2 copies x 6 faces x 4^2 quads x 2
 
 

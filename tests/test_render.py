@@ -211,7 +211,8 @@ def test_temporary_exr_files_are_removed():
     import blendtruth.api as api
 
     blendtruth.render_view(width=32, height=18, samples=1)
-    assert list(api._backend._tmp.iterdir()) == []
+    tmp = api.default_renderer().backend.cycles._tmp
+    assert tmp.is_dir() and list(tmp.iterdir()) == []
 
 
 _GL_RENDER = """

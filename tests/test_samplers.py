@@ -12,6 +12,7 @@ from scipy.spatial import SphericalVoronoi
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.camera import Intrinsics
 from blendtruth.geometry.rays import project
+from blendtruth.multiview import file_cameras
 from blendtruth.scenes.samplers import auto_distance, directions, sample_cameras
 from blendtruth.writers.nerf import write_cameras_json, write_transforms_json
 
@@ -190,7 +191,7 @@ def test_file_sampler_reads_cameras_json_and_transforms_json(tmp_path):
     write_transforms_json(tmp_path / "transforms.json", cams, ["a.png", "b.png", "c.png"])
     for name in ("cameras.json", "transforms.json"):
         # n_views and the placement options are ignored: the file is the whole plan.
-        got = sample_cameras("file", 1, INTR, radius=99.0, path=tmp_path / name)
+        got = file_cameras(tmp_path / name)
         assert len(got) == 3
         for a, b in zip(got, cams, strict=True):
             assert a.intrinsics == b.intrinsics
@@ -228,10 +229,10 @@ def test_principal_point_outside_the_image_needs_a_radius():
 
 def test_bad_camera_files_name_the_file(tmp_path):
     with pytest.raises(BlendtruthError, match="missing.json: cannot read"):
-        sample_cameras("file", 1, INTR, path=tmp_path / "missing.json")
+        file_cameras(tmp_path / "missing.json")
     (tmp_path / "garbled.json").write_text('{"frames": [')
     with pytest.raises(BlendtruthError, match="garbled.json: not a cameras.json"):
-        sample_cameras("file", 1, INTR, path=tmp_path / "garbled.json")
+        file_cameras(tmp_path / "garbled.json")
     (tmp_path / "odd.json").write_text(json.dumps({"frames": [{"pose": 1}]}))
     with pytest.raises(BlendtruthError, match="odd.json: .*neither"):
-        sample_cameras("file", 1, INTR, path=tmp_path / "odd.json")
+        file_cameras(tmp_path / "odd.json")

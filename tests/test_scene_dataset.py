@@ -16,9 +16,9 @@ from blendtruth.cli import main
 from blendtruth.dataset.manifest import read_records
 from blendtruth.dataset.scene_job import _read_pool, plan_scene_jobs, write_pool
 from blendtruth.errors import BlendtruthError
+from blendtruth.multiscene import POOL_LISTED, pool_record, scene_seed
 from blendtruth.multiview import ViewPlan
 from blendtruth.scene import SceneSpec
-from blendtruth.scenes.multiscene import POOL_LISTED, pool_record, scene_seed
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
 from folders import assert_same_outputs

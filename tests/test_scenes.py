@@ -18,8 +18,8 @@ from blendtruth.scenes.placement import (
     SceneFile,
     initial_layout,
     read_scene_file,
-    write_scene_file,
 )
+from blendtruth.writers.scene_file import write_scene_file
 from folders import assert_same_outputs
 
 trimesh = pytest.importorskip("trimesh")

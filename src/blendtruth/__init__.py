@@ -3,7 +3,7 @@
 ``import blendtruth`` is fast and does not import Blender; the first render does.
 """
 
-from blendtruth.api import default_camera, render_view
+from blendtruth.api import Renderer, default_camera, render_view, render_views
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.camera import Intrinsics
@@ -38,6 +38,7 @@ __all__ = [
     "Camera",
     "Intrinsics",
     "RenderSettings",
+    "Renderer",
     "SceneSpec",
     "ViewPlan",
     "View",
@@ -47,4 +48,5 @@ __all__ = [
     "load",
     "render_model",
     "render_view",
+    "render_views",
 ]

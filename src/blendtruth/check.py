@@ -34,7 +34,11 @@ import numpy as np
 from blendtruth.errors import BlendtruthError
 from blendtruth.exports.source import RenderFolder
 from blendtruth.geometry.reproject import project, ray_points, visibility
+from blendtruth.passes import require_truth
 from blendtruth.writers.meshfile import read_mesh_ply
+
+# The passes check compares with its own ray cast and reprojection: ground truth only.
+CHECKED = ("depth", "distance", "normal", "mask")
 
 THRESHOLDS = {
     "mask_disagreement": 0.005,
@@ -117,7 +121,8 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def check_folder(folder: RenderFolder) -> ModelReport:
     """Every view of ``folder`` against its ``mesh.ply`` and the other views."""
-    mesh_path = folder.path / "mesh.ply"
+    require_truth(CHECKED, "check")
+    mesh_path = folder.layout.mesh_ply
     if not mesh_path.is_file():
         raise BlendtruthError(f"{folder.path}: no mesh.ply to check against")
     vertices, faces = read_mesh_ply(mesh_path)
@@ -126,7 +131,6 @@ def check_folder(folder: RenderFolder) -> ModelReport:
     views = {}
     for name in folder.names:
         view = folder.read(name)
-        arrays = folder.arrays(name)
         views[name] = view
         hit, depth, normal = raycast(vertices, faces, view, intersector)
         both = hit & view.mask
@@ -140,8 +144,9 @@ def check_folder(folder: RenderFolder) -> ModelReport:
             if rel.size
             else float("nan"),
         }
-        if "normal_geometric" in arrays:
-            geo = arrays["normal_geometric"][both]
+        if "normal_geometric" in view.extra:
+            require_truth(("normal_geometric",), "check")
+            geo = view.extra["normal_geometric"][both]
             rule = str(view.meta.get("conventions", {}).get("normal_geometric", ""))
             if "world" in rule and "camera frame" not in rule:
                 geo = geo @ view.cam_to_world[:3, :3]  # world -> camera

@@ -54,6 +54,7 @@ class InstanceInfo:
     object_to_world: tuple[tuple[float, ...], ...]
     bbox_min: tuple[float, float, float]
     bbox_max: tuple[float, float, float]
+    distractor: bool = False  # a distractor object (annotations leave it out by default)
 
     @property
     def world_to_nocs(self) -> np.ndarray:
@@ -164,3 +165,57 @@ def read_semantic_map(path: str | os.PathLike) -> dict[str, int]:
             f"--semantic-map {path}: must be a JSON object of glob pattern -> class id >= 1"
         )
     return data
+
+
+def mask_box(mask: np.ndarray) -> list[int] | None:
+    """[x, y, w, h] of a bool H×W mask in pixels: x, y the left column and top row, w, h
+    the pixel counts spanned (COCO's and BOP's box); None when the mask is empty."""
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if not len(cols):
+        return None
+    return [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
+
+
+def box_corners(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """8×3 corners of the box [lo, hi]; corner k takes hi on x if k & 1, y if k & 2,
+    z if k & 4 (the order of ``box_corners_px``)."""
+    k = np.arange(8)
+    return np.stack([np.where(k & (1 << a), hi[a], lo[a]) for a in range(3)], axis=1)
+
+
+def view_boxes(
+    table: SceneTable,
+    K: np.ndarray,  # noqa: N803
+    cam_to_world: np.ndarray,
+    pinhole: bool,
+    instance: np.ndarray | None,
+    amodal_ids: np.ndarray | None = None,
+    amodal_masks: np.ndarray | None = None,
+) -> dict[str, dict]:
+    """Per instance id (str) of one view: ``object_to_camera`` (4×4, the instance's local
+    frame -> camera frame, OpenCV axes, scene units, its scale included),
+    ``bbox_visib`` (box of its pixels in the instance pass), ``bbox_amodal`` (box of its
+    amodal mask), both [x, y, w, h] or None (empty, or pass not rendered), and
+    ``box_corners_px`` (8×2: its local bounds' corners, :func:`box_corners` order, projected
+    with K, pixel centres at +0.5; None unless pinhole and every corner is in front)."""
+    world_to_cam = np.linalg.inv(np.asarray(cam_to_world, dtype=np.float64))
+    amodal = {}
+    if amodal_ids is not None and amodal_masks is not None:
+        amodal = dict(zip(np.asarray(amodal_ids).tolist(), amodal_masks, strict=True))
+    out: dict[str, dict] = {}
+    for inst in table.instances:
+        to_cam = world_to_cam @ np.array(inst.object_to_world, dtype=np.float64)
+        corners_px = None
+        if pinhole:
+            local = box_corners(np.array(inst.bbox_min), np.array(inst.bbox_max))
+            cam = local @ to_cam[:3, :3].T + to_cam[:3, 3]
+            if (cam[:, 2] > 0).all():
+                uvw = cam @ np.asarray(K, dtype=np.float64).T
+                corners_px = (uvw[:, :2] / uvw[:, 2:]).round(6).tolist()
+        out[str(inst.id)] = {
+            "object_to_camera": to_cam.tolist(),
+            "bbox_visib": None if instance is None else mask_box(instance == inst.id),
+            "bbox_amodal": mask_box(amodal[inst.id]) if inst.id in amodal else None,
+            "box_corners_px": corners_px,
+        }
+    return out

@@ -1,14 +1,16 @@
 """Many calibrated views of one scene: place cameras, render, write the per-model folder.
 
-Layout of ``out``:
+Layout of ``out`` (every path from :class:`blendtruth.layout.RenderLayout`, docs/layout.md):
     views/NNNN.npz          canonical per-view arrays (see writers/npz.py)
     rgb/NNNN.png            RGB image (when rendered)
     depth/NNNN.npy          float32 planar depth, metres/scene units, 0 = no surface
     mask/NNNN.png           255 where a surface is hit at the pixel centre
     preview/NNNN_depth.png, preview/NNNN_normal.png
-    instances.json          the scene's instance/material/semantic id table (NOCS mappings)
+    instances.json          the scene's instance/material/semantic id table (NOCS mappings,
+                            per view boxes and poses: meta["instances"] of each view)
     cameras.json            K, width, height, cam_to_world (OpenCV) per view + conventions
     mesh.ply                the world triangles the ground truth was made from (Blender's)
+    mesh_instance.npy       int32: the instance id of each face of mesh.ply
     transforms.json         nerfstudio / instant-ngp cameras (OpenGL axes), masks
     points.ply              with ``settings.points``: every view's surface points fused
                             (world frame)
@@ -20,31 +22,34 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from blendtruth.api import backend_for
+from blendtruth.backend import Backend
 from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.geometry.camera import Intrinsics
-from blendtruth.geometry.pointcloud import voxel_downsample, write_ply
+from blendtruth.geometry.pointcloud import voxel_downsample
 from blendtruth.geometry.pointfusion import VoxelAccumulator
 from blendtruth.geometry.rays import backproject
 from blendtruth.inputs.renderable import Coverage, check_cameras, check_scene
+from blendtruth.layout import RenderLayout, view_name
 from blendtruth.scene import SceneInfo, SceneSpec
 from blendtruth.scenes.model_cameras import check_model_options, model_cameras, rig_cameras
 from blendtruth.scenes.samplers import check_options, sample_cameras
-from blendtruth.settings import RenderSettings
+from blendtruth.settings import MAX_SIZE, MIN_SIZE, RenderSettings
 from blendtruth.view import Camera, View
 from blendtruth.writers.atomic import atomic_open, sync_files, sync_folders
 from blendtruth.writers.background import BackgroundWriter
 from blendtruth.writers.meshfile import write_triangles_ply
-from blendtruth.writers.nerf import write_cameras_json
+from blendtruth.writers.nerf import read_cameras, write_cameras_json
 from blendtruth.writers.npz import write_view_npz
 from blendtruth.writers.png import depth_preview, normal_preview, write_png
+from blendtruth.writers.points_ply import write_ply
 from blendtruth.writers.tables import write_instances_json
 
 # The fused point cloud's voxel edge, as a fraction of the scene's bounding radius.
@@ -57,7 +62,7 @@ class ViewPlan:
 
     sampler: str = "sphere"
     views: int = 8
-    fov_deg: float = 50.0
+    fov_deg: float = 50.0  # the pinhole cameras' field of view (--fov); see fisheye_fov
     K: np.ndarray | None = None
     radius: float | None = None
     fill: float = 0.8
@@ -107,6 +112,8 @@ def plan_cameras(
     if plan.rig is not None:
         cameras = rig_cameras(plan, info, settings, seed)
         return [_with_up(cam, info.center, info.up) for cam in cameras]
+    if plan.sampler == "file":
+        return file_cameras(plan.camera_file)
     if plan.K is not None:
         intr = Intrinsics.from_K(plan.K, settings.width, settings.height)
     else:
@@ -121,27 +128,21 @@ def plan_cameras(
         fill=plan.fill,
         elevation_deg=plan.elevation_deg,
         seed=seed,
-        path=None if plan.camera_file is None else str(plan.camera_file),
     )
-    if plan.sampler == "file":
-        return cameras
     return [_with_up(cam, info.center, info.up) for cam in cameras]
 
 
-def render_model(
-    scene: SceneSpec,
-    plan: ViewPlan,
-    settings: RenderSettings,
-    out: Path,
-    on_view: Callable[[int, int], None] | None = None,
-) -> list[Path]:
-    """Render every planned view of ``scene`` into ``out`` (see the module docstring)."""
-    backend = backend_for(scene)
-    info = backend.info
+def plan_views(
+    scene: SceneSpec, plan: ViewPlan, settings: RenderSettings, info: SceneInfo
+) -> list[Camera]:
+    """The cameras of ``plan`` for the loaded ``scene`` (``info``), checked: above a
+    ground plane, pairs possible, float32 able to resolve them."""
     check_scene(scene, info)
     cameras = plan_cameras(plan, info, settings, settings.seed)
     if scene.ground is not None:
         cameras = _keep_above_ground(cameras, plan, info)
+    if '"camera"' in scene.randomization:  # --randomize camera (scenes/randomize.py)
+        cameras = _jittered(cameras, scene.randomization)
     if plan.pairs != "none":  # a camera file's or rig's view count is known only now
         from blendtruth.geometry.correspondence import check_pairs
 
@@ -153,17 +154,47 @@ def render_model(
                 f"these cameras are {', '.join(models)} (refused rather than given pinhole flow)"
             )
     check_cameras(cameras, info)
+    return cameras
+
+
+def render_planned(
+    backend: Backend, cameras: list[Camera], settings: RenderSettings
+) -> Iterator[View]:
+    """Each camera's view, in order; cameras read from a file bring their own size."""
+    for camera in cameras:
+        yield backend.render(
+            camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
+        )
+
+
+def render_model(
+    scene: SceneSpec,
+    plan: ViewPlan,
+    settings: RenderSettings,
+    out: Path,
+    on_view: Callable[[int, int], None] | None = None,
+    backend: Backend | None = None,
+) -> list[Path]:
+    """Render every planned view of ``scene`` into ``out`` (see the module docstring) with
+    the default Renderer's backend, or ``backend`` (the scene is loaded into it)."""
+    if backend is None:
+        backend = backend_for(scene)
+    else:
+        backend.load_scene(SceneSpec.parse(scene))
+    info = backend.info
+    cameras = plan_views(scene, plan, settings, info)
     coverage = Coverage(len(cameras))
     out = Path(out)
+    lay = RenderLayout(out)
     from blendtruth.exports.nerfstudio import write_nerfstudio_transforms
 
-    subs = ("views", "depth", "mask") + (("preview",) if settings.previews else ())
-    for sub in subs + (("rgb",) if settings.rgb else ()):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    names = [f"{i:04d}" for i in range(len(cameras))]
+    for sub in lay.view_dirs(settings.previews, settings.rgb):
+        sub.mkdir(parents=True, exist_ok=True)
+    names = [view_name(i) for i in range(len(cameras))]
     written: list[Path] = []
     pixels: dict[str, dict[int, int]] = {}
     amodal: dict[str, dict] = {}
+    boxes: dict[str, dict] = {}
     fused = None
     if settings.points:
         fused = VoxelAccumulator(info.radius * _VOXEL_FRACTION, info.center, info.radius)
@@ -172,6 +203,9 @@ def render_model(
         # fsynced on a third thread, so that the disk's wait overlaps the next view's
         # writes as well as its cast; the folders are flushed once at the end, after
         # every file.
+        if info.table.instances:
+            view.meta["instances"] = _boxes(info.table, view)
+            boxes[name] = view.meta["instances"]
         files = write_view_files(out, name, view, settings, durable=False)
         syncer.submit(lambda: sync_files(files, folders=False))
         written.extend(files)
@@ -187,41 +221,42 @@ def render_model(
     # Files are written on a background thread while the next view renders. The syncer
     # closes last (its queue bounds how far the writes may run ahead of the disk).
     with BackgroundWriter(depth=4) as syncer, BackgroundWriter() as writer:
-        for i, (name, camera) in enumerate(zip(names, cameras, strict=True)):
-            # Cameras read from a file bring their own resolution.
-            view = backend.render(
-                camera, dataclasses.replace(settings, width=camera.width, height=camera.height)
-            )
+        views = render_planned(backend, cameras, settings)
+        for i, (name, view) in enumerate(zip(names, views, strict=True)):
             coverage.add(name, view.mask)
             writer.submit(lambda name=name, view=view: write(name, view))
             if i == 0:  # after the first cast: the ray caster holds the triangles then
                 tris = backend.triangles()
-                mesh = (out / "mesh.ply", tris.vertices, tris.faces)
+                mesh = (lay.mesh_ply, tris.vertices, tris.faces)
                 writer.submit(lambda m=mesh: write_triangles_ply(*m))
+                ids_ = (lay.mesh_instance_npy, tris.instance)
+                writer.submit(lambda m=ids_: _write_npy(*m))
             if on_view:
                 on_view(i + 1, len(cameras))
     coverage.finish(written)
-    write_instances_json(out / "instances.json", info.table, pixels or None, amodal or None)
-    write_cameras_json(out / "cameras.json", cameras, names)
+    write_instances_json(
+        lay.instances_json, info.table, pixels or None, amodal or None, boxes or None
+    )
+    write_cameras_json(lay.cameras_json, cameras, names)
     # Cameras and masks for nerfstudio; `--export nerfstudio` adds its depth copy.
     written.append(write_nerfstudio_transforms(out, out, names, cameras, settings.rgb, False))
-    extra = ["instances.json", "cameras.json", "mesh.ply"]
+    extra = [lay.instances_json, lay.cameras_json, lay.mesh_ply, lay.mesh_instance_npy]
     if fused is not None:
         pts, nrm, col = fused.result()
-        write_ply(out / "points.ply", pts, normals=nrm, colors=col, comments=[
+        write_ply(lay.points_ply, pts, normals=nrm, colors=col, comments=[
             f"conventions v{CONVENTIONS_VERSION}: world frame (see cameras.json), scene units",
             "normals: unit, world frame; one measured surface sample per voxel",
         ])  # fmt: skip
-        extra.append("points.ply")
+        extra.append(lay.points_ply)
     if plan.pairs != "none":
-        from blendtruth.geometry.correspondence import write_pairs
+        from blendtruth.writers.flow_pairs import write_pairs
         from blendtruth.writers.npz import read_view_npz
 
         written += write_pairs(
-            out, names, lambda name: read_view_npz(out / "views" / f"{name}.npz"), plan.pairs
+            out, names, lambda name: read_view_npz(lay.view(name).npz), plan.pairs
         )
     sync_folders({p.parent for p in written})
-    return written + [out / name for name in extra]
+    return written + extra
 
 
 def write_view_files(
@@ -236,19 +271,19 @@ def write_view_files(
     fsync to the caller (each file is still written atomically)."""
     compress = settings.compress if settings else False
     previews = settings.previews if settings else False
-    paths = [out / "views" / f"{name}.npz", out / "depth" / f"{name}.npy",
-             out / "mask" / f"{name}.png"]  # fmt: skip
-    write_view_npz(paths[0], view, compress=compress, durable=durable)
-    with atomic_open(paths[1], durable) as f:
+    at = RenderLayout(Path(out)).view(name)
+    write_view_npz(at.npz, view, compress=compress, durable=durable)
+    with atomic_open(at.depth, durable) as f:
         np.save(f, view.depth.astype(np.float32, copy=False))
-    write_png(paths[2], view.mask.view(np.uint8) * np.uint8(255), durable=durable)
+    write_png(at.mask, view.mask.view(np.uint8) * np.uint8(255), durable=durable)
+    paths = [at.npz, at.depth, at.mask]
     if previews:
-        paths += [out / "preview" / f"{name}_depth.png", out / "preview" / f"{name}_normal.png"]
-        write_png(paths[3], depth_preview(view.depth, view.mask), durable=durable)
-        write_png(paths[4], normal_preview(view.normal, view.mask), durable=durable)
+        write_png(at.preview_depth, depth_preview(view.depth, view.mask), durable=durable)
+        write_png(at.preview_normal, normal_preview(view.normal, view.mask), durable=durable)
+        paths += [at.preview_depth, at.preview_normal]
     if view.rgb is not None:
-        paths.append(out / "rgb" / f"{name}.png")
-        write_png(paths[-1], _rgb_image(view), durable=durable)
+        write_png(at.rgb, _rgb_image(view), durable=durable)
+        paths.append(at.rgb)
     return paths
 
 
@@ -283,6 +318,21 @@ def fuse_points(clouds, voxel: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     normals = np.concatenate([c[1] for c in clouds])
     colors = np.concatenate([c[2] for c in clouds])
     return voxel_downsample(pts, voxel, normals, colors)
+
+
+def file_cameras(path) -> list[Camera]:
+    """Every camera of ``path`` (our cameras.json or a NeRF transforms.json) with the
+    file's own intrinsics and poses: the "file" sampler's complete view plan."""
+    if path is None:
+        raise BlendtruthError("--sampler file needs --cameras FILE")
+    cameras = read_cameras(path)
+    for k, cam in enumerate(cameras):
+        if not MIN_SIZE <= min(cam.width, cam.height) <= max(cam.width, cam.height) <= MAX_SIZE:
+            raise BlendtruthError(
+                f"{path}: frame {k}: {cam.width}x{cam.height} px; Blender renders images "
+                f"of {MIN_SIZE} to {MAX_SIZE} px in each direction"
+            )
+    return cameras
 
 
 def _keep_above_ground(cameras: list[Camera], plan: ViewPlan, info) -> list[Camera]:
@@ -337,3 +387,41 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return 2 * np.outer(axis, axis) - np.eye(3)
     vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
     return np.eye(3) + vx + vx @ vx / (1 + c)
+
+
+def _boxes(table, view: View) -> dict[str, dict]:
+    """``meta["instances"]`` of a view: boxes and poses (instances.view_boxes)."""
+    from blendtruth import amodal as amodal_masks
+    from blendtruth.instances import view_boxes
+
+    ids_, masks = view.extra.get("amodal_ids"), view.extra.get("amodal")
+    if masks is not None:
+        masks = amodal_masks.unpack(masks, *view.depth.shape)
+    cam = view.camera
+    return view_boxes(
+        table, cam.K, cam.cam_to_world, cam.model == "pinhole", view.extra.get("instance"),
+        ids_, masks,
+    )  # fmt: skip
+
+
+def _write_npy(path: Path, instance: np.ndarray) -> None:
+    """``mesh_instance.npy``: int32 F, the instance id of each face of ``mesh.ply``."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(instance, dtype=np.int32))
+    with atomic_open(path) as f:
+        f.write(buf.getvalue())
+
+
+def _jittered(cameras: list[Camera], randomization: str) -> list[Camera]:
+    """The planned cameras turned by the scene's drawn camera jitter."""
+    import json
+
+    from blendtruth.scenes.randomize import jitter_poses
+
+    record = json.loads(randomization).get("camera")
+    if record is None:
+        return cameras
+    poses = jitter_poses([c.cam_to_world for c in cameras], record)
+    return [dataclasses.replace(c, cam_to_world=p) for c, p in zip(cameras, poses, strict=True)]

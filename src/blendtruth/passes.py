@@ -4,6 +4,11 @@ Writers, metadata, the conventions page and the tests read this table instead of
 repeating a pass's dtype, shape, background value or meaning. Every pass is sampled by the
 one ray through each pixel centre (never blended), so all passes share ``mask``'s
 silhouette: a pixel outside ``mask`` holds the pass's ``background`` value.
+
+Each pass says whether it is exact ground truth (:data:`TRUTH`) or simulated
+(:data:`SIMULATED`: a sensor model's output, e.g. noisy depth, never the truth it was made
+from) and which passes it is computed from. Exports and ``check`` ask
+:func:`require_truth` before they read a pass as truth.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from blendtruth.errors import BlendtruthError
 
 CYCLES = "cycles"
 RAYCAST = "raycast"
+TRUTH = "truth"
+SIMULATED = "simulated"
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,8 @@ class Pass:
     ``channels`` = 0 means an H×W array, otherwise H×W×channels. ``background`` is the
     value where ``mask`` is False. ``doc`` is the sentence stored in ``meta`` and shown in
     docs/conventions.md; ``backends`` lists the ground-truth backends that produce it.
+    ``kind``: :data:`TRUTH` or :data:`SIMULATED`; ``derives_from``: the passes it is
+    computed from (empty: sampled directly from the hit along the pixel-centre ray).
     """
 
     name: str
@@ -34,6 +43,16 @@ class Pass:
     units: str
     doc: str
     backends: tuple[str, ...] = (CYCLES, RAYCAST)
+    kind: str = TRUTH
+    derives_from: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in (TRUTH, SIMULATED):
+            raise ValueError(f"pass {self.name!r}: kind must be {TRUTH!r} or {SIMULATED!r}")
+
+    @property
+    def is_truth(self) -> bool:
+        return self.kind == TRUTH
 
     @property
     def shape(self) -> str:
@@ -43,7 +62,10 @@ class Pass:
     def describe(self) -> str:
         """The one-line statement stored in ``meta["conventions"]["passes"]``."""
         bg = self.background
-        return f"{self.dtype} {self.shape}, {self.units}: {self.doc}; {bg} where mask is False"
+        text = f"{self.dtype} {self.shape}, {self.units}: {self.doc}; {bg} where mask is False"
+        if not self.is_truth:
+            text += f"; SIMULATED from {', '.join(self.derives_from)}, not ground truth"
+        return text
 
     def empty(self, height: int, width: int) -> np.ndarray:
         """An array of this pass filled with its background value."""
@@ -99,7 +121,7 @@ _TABLE = (
          "base colour of the material at the hit, unlit: the Principled BSDF's Base Color "
          "(its constant, image texture sampled at uv, or vertex colour) times (1 - metallic) "
          "and (1 - transmission): Cycles' Diffuse Color pass with the specular, coat and sheen "
-         "layers off, so it does not depend on the view", (CYCLES,)),
+         "layers off, so it does not depend on the view"),
     Pass("transparent", "bool", 0, False, "flag",
          "the first surface along the ray is not opaque (alpha below 1 or a transmissive "
          "material); see the transparency policy in meta"),
@@ -107,10 +129,42 @@ _TABLE = (
          "occlusion boundary: a 4-neighbour hits another instance, the background, or a "
          "surface whose depth differs by more than 2% (depth discontinuity) where neither "
          "side's plane continued by one pixel reaches the other, so slopes are not flagged "
-         "(correspondence.occlusion_boundary)"),
+         "(correspondence.occlusion_boundary)", derives_from=("depth", "mask", "instance")),
 )  # fmt: skip
 
 PASSES: dict[str, Pass] = {p.name: p for p in _TABLE}
+
+
+def register_pass(spec: Pass) -> Pass:
+    """Add a pass to the table (after the built-in ones); the passes it derives from must
+    be there already. A name already taken is a programming error."""
+    if spec.name in PASSES:
+        raise ValueError(f"pass {spec.name!r} is already in the pass table")
+    missing = [n for n in spec.derives_from if n not in PASSES]
+    if missing:
+        raise ValueError(f"pass {spec.name!r} derives from unknown passes {missing}")
+    PASSES[spec.name] = spec
+    return spec
+
+
+def unregister_pass(name: str) -> None:
+    """Remove a pass added by :func:`register_pass` (built-in passes stay)."""
+    if name in {p.name for p in _TABLE}:
+        raise ValueError(f"pass {name!r} is built in")
+    PASSES.pop(name, None)
+
+
+def require_truth(names, who: str) -> None:
+    """One-line error when any of ``names`` is a simulated pass: ``who`` (an export, check)
+    reads them as ground truth. Names not in the table are left to the caller."""
+    for name in names:
+        spec = PASSES.get(name)
+        if spec is not None and not spec.is_truth:
+            raise BlendtruthError(
+                f"{who}: pass {name!r} is simulated (from {', '.join(spec.derives_from) or '?'}),"
+                " not ground truth; it is never used in place of the exact passes"
+            )
+
 
 # Always made: the silhouette every other pass is defined against.
 REQUIRED = ("depth", "distance", "normal", "mask")
@@ -126,8 +180,8 @@ def parse_passes(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
     names = [n.strip() for n in names if n.strip()]
     chosen: set[str] = set(REQUIRED)
     for name in names:
-        if name == "all":
-            chosen |= set(PASSES)
+        if name == "all":  # every ground-truth pass: simulated ones come from a sensor model
+            chosen |= {n for n, p in PASSES.items() if p.is_truth}
         elif name == "default":
             chosen |= set(DEFAULT_PASSES)
         elif name in PASSES:
@@ -141,16 +195,17 @@ def parse_passes(text: str | tuple[str, ...] | list[str] | None) -> tuple[str, .
 
 def pass_conventions() -> dict[str, str]:
     """Every pass's one-line statement, for ``meta["conventions"]``."""
-    return {p.name: p.describe() for p in _TABLE}
+    return {p.name: p.describe() for p in PASSES.values()}
 
 
 def markdown_table() -> str:
     """The passes as the Markdown table in docs/conventions.md (a test keeps them equal)."""
-    rows = ["| key | dtype, shape | units / frame | meaning | background | backends |",
-            "|---|---|---|---|---|---|"]  # fmt: skip
-    for p in _TABLE:
+    rows = ["| key | dtype, shape | units / frame | meaning | background | backends | kind |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for p in PASSES.values():
+        kind = p.kind + (f", from {', '.join(p.derives_from)}" if p.derives_from else "")
         rows.append(
             f"| `{p.name}` | {p.dtype} {p.shape} | {p.units} | {p.doc} | {p.background} | "
-            f"{', '.join(p.backends)} |"
+            f"{', '.join(p.backends)} | {kind} |"
         )
     return "\n".join(rows)

@@ -54,6 +54,9 @@ class SceneSpec:
 
     semantic: str = "model"
     semantic_map: tuple[tuple[str, int], ...] = ()
+    # Seeded domain randomisation drawn for a multi-object scene (scenes/randomize.py), as
+    # canonical JSON so the spec stays hashable; "" = none.
+    randomization: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(Path(p) for p in self.models))

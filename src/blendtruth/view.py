@@ -22,17 +22,16 @@ class Camera:
 
     intrinsics: Intrinsics
     cam_to_world: np.ndarray
-    # Camera model (blendtruth.geometry.projection): "pinhole" (default), "ortho" (fx = fy are
-    # pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
-    # fy = H/fov pixels per radian, full field of view fov_deg).
+    # Camera model (blendtruth.geometry.camera_models.MODELS): "pinhole" (default), "ortho"
+    # (fx = fy are pixels per scene unit), "equirect", "fisheye" (equidistant, fx = W/fov and
+    # fy = H/fov pixels per radian, full field of view fisheye_fov_deg).
     model: str = "pinhole"
-    fov_deg: float | None = None
+    fisheye_fov_deg: float | None = None
 
     def __post_init__(self) -> None:
         # The model's value (its rays, projection, names in other tools); validates it.
-        object.__setattr__(
-            self, "_projection", camera_model(self.model, self.intrinsics, self.fov_deg)
-        )
+        fov = self.fisheye_fov_deg if self.model == "fisheye" else None
+        object.__setattr__(self, "_projection", camera_model(self.model, self.intrinsics, fov))
         pose = np.array(self.cam_to_world, dtype=np.float64)
         validate_pose(pose, "cam_to_world")
         pose.setflags(write=False)
@@ -43,6 +42,19 @@ class Camera:
         """The camera model as a value: ``rays(uv)``, ``project(points)``, ``meta()``,
         ``colmap()``, ``nerfstudio()`` (:mod:`blendtruth.geometry.camera_models`)."""
         return self._projection  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_meta(cls, intrinsics: Intrinsics, cam_to_world: np.ndarray, meta: dict) -> Camera:
+        """The camera a view file describes: its model and the model's parameters are in
+        the view's ``meta`` (``camera_model``, absent = pinhole; ``fisheye_fov_deg``)."""
+        return cls(intrinsics, cam_to_world, meta.get("camera_model", "pinhole"),
+                   meta.get("fisheye_fov_deg"))  # fmt: skip
+
+    @property
+    def fov_deg(self) -> float | None:
+        """Old name of :attr:`fisheye_fov_deg` (the fisheye's full field of view, degrees;
+        not the pinhole field of view that ``ViewPlan.fov_deg`` / ``--fov`` means)."""
+        return self.fisheye_fov_deg
 
     @property
     def K(self) -> np.ndarray:  # noqa: N802 - K is the standard name

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth import amodal
+from blendtruth.backend import Rendered, check_size, finish_view, source_passes
 from blendtruth.blender import (
     compat,
     device,
@@ -35,11 +36,15 @@ from blendtruth.blender import (
     truth_passes,
 )
 from blendtruth.blender._bpy import bpy
-from blendtruth.blender.truth_raycast import RaycastTruth
+from blendtruth.blender.render_setup import (
+    GROUND_TRUTH_FILTER_PX,
+    common_setup,
+    ground_truth_setup,
+    rgb_meta,
+    rgb_setup,
+)
 from blendtruth.color import linear_to_srgb8
 from blendtruth.errors import BlendtruthError
-from blendtruth.geometry.correspondence import occlusion_boundary
-from blendtruth.geometry.projection import model_meta
 from blendtruth.geometry.rays import depth_to_distance, normals_to_camera, unit_vectors
 from blendtruth.raycast.scene import TriangleScene
 from blendtruth.runtime.processes import pid_alive
@@ -50,7 +55,6 @@ from blendtruth.view import Camera, View
 
 # Cycles writes this depth where a pixel-centre ray hits nothing.
 _BACKGROUND_DEPTH = 1e9
-GROUND_TRUTH_FILTER_PX = 0.01
 
 
 class BlenderBackend:
@@ -64,7 +68,6 @@ class BlenderBackend:
         self._device: tuple[str, str] | None = None
         self._info: SceneInfo | None = None
         self._spec: SceneSpec | None = None
-        self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
@@ -89,13 +92,14 @@ class BlenderBackend:
         self._perturbed: list[str] | None = None
         self._see_through: list[str] | None = None
         self._device = None
-        self._raycast = RaycastTruth()
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
 
     def triangles(self) -> TriangleScene:
-        """The world triangles ground truth is made from, as Blender triangulated them."""
-        return self._raycast.triangles()
+        """The world triangles of the loaded scene, as Blender triangulated them."""
+        from blendtruth.blender.triangles import extract_triangles
+
+        return extract_triangles()
 
     def default_camera(self, settings: RenderSettings) -> Camera:
         # The scene's own camera as loaded: rendering moves Blender's camera object (and
@@ -106,25 +110,26 @@ class BlenderBackend:
         return self._default_cameras[key]
 
     def render(self, camera: Camera, settings: RenderSettings) -> View:
-        if (camera.width, camera.height) != (settings.width, settings.height):
-            raise BlendtruthError(
-                f"camera is {camera.width}x{camera.height} but settings ask for "
-                f"{settings.width}x{settings.height}"
-            )
-        if self._raycast.usable(settings, camera):
-            return self._raycast_view(camera, settings)
+        check_size(camera, settings)
+        return finish_view(self.render_raw(camera, settings), camera, settings, self.info,
+                           self._spec)  # fmt: skip
+
+    def render_raw(self, camera: Camera, settings: RenderSettings) -> Rendered:
+        """Ground truth from Cycles' 1-sample renders (the sources of derived passes
+        included), RGB when ``settings.rgb``, and this backend's meta."""
+        sources = source_passes(settings.passes)
         bscene = bpy.context.scene
         info = self.info
         scene.apply_camera(camera, clip=info.clip_range(camera.cam_to_world[:3, 3]))
         lighting.follow_camera(camera.cam_to_world)
         light_meta = self._lighting_for_view(camera, settings)
         used_device = self._select_device(settings.device)
-        _common_setup(bscene, settings)
-        truth_passes.enable_passes(bpy.context.view_layer, settings.passes)
+        common_setup(bscene, settings)
+        truth_passes.enable_passes(bpy.context.view_layer, sources)
         bpy.context.view_layer.pass_alpha_threshold = settings.alpha_threshold
 
         truth_materials.for_ground_truth(settings.alpha_threshold)
-        channels = self._render_passes(_ground_truth_setup)
+        channels = self._render_passes(ground_truth_setup)
         depth = channels["Depth.Z"]
         mask = depth < _BACKGROUND_DEPTH
         depth = np.where(mask, depth, 0.0).astype(np.float32)
@@ -135,7 +140,7 @@ class BlenderBackend:
             distance = depth_to_distance(depth, camera.intrinsics).astype(np.float32)
         else:  # ortho: along the parallel ray = depth; panoramic: Cycles' Z is the distance
             distance = depth.copy()
-        extra = truth_passes.extract(channels, settings.passes, mask, info.table)
+        extra = truth_passes.extract(channels, sources, mask, info.table)
         if self._perturbed is None:
             self._perturbed = truth_passes.perturbed_normals()
             self._see_through = truth_passes.non_opaque_materials()
@@ -149,8 +154,6 @@ class BlenderBackend:
             )
         if "normal_bump" in settings.passes:
             extra["normal_bump"] = normal_bump.copy()
-        if "boundary" in settings.passes:
-            extra["boundary"] = occlusion_boundary(depth, mask, extra.get("instance"))
         if "transparent" in settings.passes:
             extra["transparent"] = self._transparent(mask, settings)
         amodal_meta = None
@@ -192,17 +195,14 @@ class BlenderBackend:
                     "see_through_materials": self._see_through,
                 },
             },
-            "rgb": None if rgb is None else _rgb_meta(settings),
+            "rgb": None if rgb is None else rgb_meta(settings),
             "amodal": amodal_meta,
             "device": used_device,
-            "scene": _scene_meta(self._spec, info),
             "lighting": light_meta,
-            "width": camera.width,
-            "height": camera.height,
-            **model_meta(camera),
         }
-        meta["ground_truth"].update(self._raycast.cycles_meta(settings, camera))
-        return View(camera, depth, distance, normal, mask, rgb, alpha, meta, extra)
+        meta["ground_truth"].update(backend="cycles", requested=settings.truth,
+                                    fallback_reason=None)  # fmt: skip
+        return Rendered(depth, distance, normal, mask, rgb, alpha, extra, meta)
 
     def _amodal_masks(self) -> tuple[np.ndarray, np.ndarray]:
         """Each instance's full silhouette: one 1-sample render per instance with every
@@ -223,7 +223,7 @@ class BlenderBackend:
             for inst in order:
 
                 def alone(bscene, inst=inst):
-                    _ground_truth_setup(bscene)  # after it: it sets the ground's visibility
+                    ground_truth_setup(bscene)  # after it: it sets the ground's visibility
                     for other, obj in objects.items():
                         obj.visible_camera = other == inst
 
@@ -256,7 +256,7 @@ class BlenderBackend:
         view_layer.pass_alpha_threshold = 0.0
         truth_materials.for_ground_truth(0.0)
         try:
-            first = self._render_passes(_ground_truth_setup)
+            first = self._render_passes(ground_truth_setup)
         finally:
             view_layer.pass_alpha_threshold = kept
             truth_materials.for_ground_truth(settings.alpha_threshold)
@@ -267,39 +267,26 @@ class BlenderBackend:
         flag = truth_passes.transparent_flag(material, self.info.table, self._see_through)
         return flag & mask  # like every pass, background (False) where nothing is hit
 
-    def _raycast_view(self, camera: Camera, settings: RenderSettings) -> View:
-        """Ground truth from the ray caster, RGB (when asked) from the usual render."""
-        passes, ground_truth = self._raycast.cast(camera, settings, self.info)
-        amodal_meta = None
-        if settings.amodal:
-            near = self.info.clip_range(camera.cam_to_world[:3, 3])[0]
-            ids_, masks = self._raycast.amodal_masks(camera, settings.threads, near)
-            passes["amodal_ids"], passes["amodal"] = ids_, amodal.pack(masks)
-            amodal_meta = amodal.summary(ids_, masks, passes.get("instance"))
+    def rgb(self, camera: Camera, settings: RenderSettings) -> tuple:
+        """The view's RGB render alone (for a backend that makes ground truth otherwise):
+        (rgb or None, alpha or None, meta: blender_version, rgb, device, lighting)."""
         rgb = alpha = None
         used_device = self._select_device(settings.device)  # for RGB; Embree uses the CPU
         light_meta = self._lighting_for_view(camera, settings)
-        if settings.rgb:  # as in render(), without the ground-truth render
+        if settings.rgb:  # as in render_raw(), without the ground-truth render
             scene.apply_camera(camera, clip=self.info.clip_range(camera.cam_to_world[:3, 3]))
             lighting.follow_camera(camera.cam_to_world)
-            _common_setup(bpy.context.scene, settings)
+            common_setup(bpy.context.scene, settings)
             truth_passes.enable_passes(bpy.context.view_layer, ())
             truth_materials.for_rgb()
             rgb, alpha = self._render_rgb(settings)
         meta = {
             "blender_version": compat.VERSION_STRING,
-            "ground_truth": ground_truth,
-            "rgb": None if rgb is None else _rgb_meta(settings),
-            "amodal": amodal_meta,
+            "rgb": None if rgb is None else rgb_meta(settings),
             "device": used_device,
-            "scene": _scene_meta(self._spec, self.info),
             "lighting": light_meta,
-            "width": camera.width,
-            "height": camera.height,
-            **model_meta(camera),
         }
-        core = [passes.pop(name) for name in ("depth", "distance", "normal", "mask")]
-        return View(camera, *core, rgb, alpha, meta, extra=passes)
+        return rgb, alpha, meta
 
     def _select_device(self, request: str) -> str:
         if self._device is None or self._device[0] != request:
@@ -309,6 +296,7 @@ class BlenderBackend:
     def _render_passes(self, configure) -> dict[str, np.ndarray]:
         bscene = bpy.context.scene
         configure(bscene)
+        self._tmp.mkdir(exist_ok=True)  # again after close(): a closed backend may be reused
         path = self._tmp / f"pass_{next(self._counter)}.exr"
         try:
             with compat.quiet_stdout():
@@ -342,11 +330,11 @@ class BlenderBackend:
     def _render_rgb(self, settings: RenderSettings) -> tuple[np.ndarray, np.ndarray | None]:
         background = parse_background((self._spec or SceneSpec()).background)
         if background not in ("world", "hdri"):
-            channels = self._render_passes(lambda s: _rgb_setup(s, settings, transparent=True))
+            channels = self._render_passes(lambda s: rgb_setup(s, settings, transparent=True))
             rgba = exr.stack(channels, "Combined", "RGBA")
             linear, alpha = composite_background(rgba, None, background)
             return linear_to_srgb8(linear), alpha
-        channels = self._render_passes(lambda s: _rgb_setup(s, settings))
+        channels = self._render_passes(lambda s: rgb_setup(s, settings))
         rgba = exr.stack(channels, "Combined", "RGBA")
         if settings.engine == "cycles":
             linear = rgba[..., :3] + exr.stack(channels, compat.ENVIRONMENT_PASS, "RGB")
@@ -366,80 +354,3 @@ def _remove_orphaned_temp_dirs() -> None:
         pid = path.name[len(_TMP_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _common_setup(bscene, settings: RenderSettings) -> None:
-    render = bscene.render
-    render.threads_mode = "AUTO" if settings.threads == 0 else "FIXED"
-    if settings.threads:
-        render.threads = settings.threads
-    render.use_motion_blur = False
-    render.use_persistent_data = True
-    view_layer = bpy.context.view_layer
-    view_layer.use_pass_z = True
-    view_layer.use_pass_normal = True
-    view_layer.use_pass_environment = True
-    compat.set_exr_multilayer(render.image_settings)
-    view = bscene.view_settings
-    view.view_transform = "Standard"
-    view.look = "None"
-    view.exposure = 0.0
-    view.gamma = 1.0
-
-
-def _ground_truth_setup(bscene) -> None:
-    placement.set_ground_visibility(truth_pass=True)
-    bscene.render.engine = "CYCLES"
-    bscene.render.film_transparent = True
-    cycles = bscene.cycles
-    cycles.samples = 1
-    cycles.use_adaptive_sampling = False
-    cycles.use_denoising = False
-    cycles.max_bounces = 0
-    cycles.filter_width = GROUND_TRUTH_FILTER_PX
-    cycles.seed = 0
-    cycles.use_animated_seed = False
-
-
-def _rgb_setup(bscene, settings: RenderSettings, transparent: bool = False) -> None:
-    placement.set_ground_visibility(truth_pass=False)
-    bscene.render.engine = compat.ENGINES[settings.engine]
-    cycles = bscene.cycles
-    cycles.filter_width = 1.5
-    if settings.engine == "cycles":
-        bscene.render.film_transparent = True
-        cycles.samples = settings.samples
-        cycles.use_adaptive_sampling = False
-        cycles.use_denoising = settings.denoise
-        if settings.denoise:
-            cycles.denoiser = "OPENIMAGEDENOISE"
-        cycles.max_bounces = 12
-        cycles.seed = settings.seed
-    else:
-        bscene.render.film_transparent = transparent
-        if settings.engine == "eevee":
-            bscene.eevee.taa_render_samples = settings.samples
-
-
-def _scene_meta(spec: SceneSpec | None, info: SceneInfo) -> dict:
-    return {
-        "models": [str(p) for p in spec.models] if spec else [],
-        "primitive": spec.primitive if spec else None,
-        "normalize": spec.normalize if spec else False,
-        "light": spec.light if spec else None,
-        "material": spec.material if spec else None,
-        "placed_objects": [list(p.objects) for p in spec.placements] if spec else [],
-        "ground": None if not spec or spec.ground is None else vars(spec.ground),
-        "model_to_world": info.model_to_world.tolist(),
-        "bounding_sphere": {"center": info.center.tolist(), "radius": info.radius},
-    }
-
-
-def _rgb_meta(settings: RenderSettings) -> dict:
-    return {
-        "engine": compat.ENGINES[settings.engine],
-        "samples": settings.samples,
-        "denoise": settings.denoise,
-        "seed": settings.seed,
-        "view_transform": "Standard",
-    }

@@ -11,28 +11,45 @@ from blendtruth.geometry.frames import opencv_to_opengl
 from blendtruth.view import Camera
 
 
+def _ortho(data, camera: Camera) -> None:
+    intr, w, h = camera.intrinsics, camera.width, camera.height
+    data.type = "ORTHO"
+    data.sensor_fit = "HORIZONTAL"
+    data.ortho_scale = w / intr.fx  # view width in scene units
+    data.shift_x = (w / 2 - intr.cx) / w  # in units of the width, as for pinhole
+    data.shift_y = (intr.cy - h / 2) / w
+
+
+def _equirect(data, camera: Camera) -> None:
+    data.type = "PANO"
+    data.sensor_fit = "AUTO"
+    data.panorama_type = "EQUIRECTANGULAR"
+    data.latitude_min, data.latitude_max = -math.pi / 2, math.pi / 2
+    data.longitude_min, data.longitude_max = -math.pi, math.pi
+
+
+def _fisheye(data, camera: Camera) -> None:
+    data.type = "PANO"
+    data.sensor_fit = "AUTO"
+    data.panorama_type = "FISHEYE_EQUIDISTANT"
+    data.fisheye_fov = math.radians(camera.fisheye_fov_deg)
+
+
+# The Blender camera of each model beyond pinhole (blender/scene.py sets pinhole); a model
+# missing here (e.g. a distorted lens) is refused rather than rendered as another one.
+_SETUP = {"ortho": _ortho, "equirect": _equirect, "fisheye": _fisheye}
+
+
 def apply_model_camera(obj, camera: Camera, clip: tuple[float, float] | None) -> None:
     """Make ``obj`` (the scene camera) render ``camera``: its model, resolution, pose."""
+    setup = _SETUP.get(camera.model)
+    if setup is None:
+        raise BlendtruthError(f"Cycles cannot render the {camera.model} camera model")
     intr, data = camera.intrinsics, obj.data
     w, h = intr.width, intr.height
     data.shift_x = data.shift_y = 0.0
     data.dof.use_dof = False
-    if camera.model == "ortho":
-        data.type = "ORTHO"
-        data.sensor_fit = "HORIZONTAL"
-        data.ortho_scale = w / intr.fx  # view width in scene units
-        data.shift_x = (w / 2 - intr.cx) / w  # in units of the width, as for pinhole
-        data.shift_y = (intr.cy - h / 2) / w
-    else:
-        data.type = "PANO"
-        data.sensor_fit = "AUTO"
-        if camera.model == "equirect":
-            data.panorama_type = "EQUIRECTANGULAR"
-            data.latitude_min, data.latitude_max = -math.pi / 2, math.pi / 2
-            data.longitude_min, data.longitude_max = -math.pi, math.pi
-        else:
-            data.panorama_type = "FISHEYE_EQUIDISTANT"
-            data.fisheye_fov = math.radians(camera.fov_deg)
+    setup(data, camera)
     if clip is not None:
         data.clip_start, data.clip_end = clip
     render = bpy.context.scene.render

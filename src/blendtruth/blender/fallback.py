@@ -3,8 +3,10 @@
 The ray caster knows triangles, corner normals, UVs and ids, not shaders. A scene falls
 back to Cycles ground truth when camera rays could see something other than opaque
 triangles (non-mesh renderables, hair, volumes, transparent or true-displaced materials),
-or when a requested pass needs a material's shader (``albedo``; ``normal_bump`` where a
-material has a bump or normal map).
+or when a requested pass needs a material's shader: ``normal_bump`` where a material has
+a bump or normal map, ``albedo`` where a material's base colour is not one the ray caster
+evaluates (:mod:`blendtruth.blender.albedo_materials`: constant, image texture at the
+active UV map, colour attribute). One such material sends the whole scene to Cycles.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ def raycast_blockers(passes: tuple[str, ...]) -> list[str]:
                 materials[slot.material.original.name] = slot.material.original
     for name in sorted(materials):
         reasons += _material_blockers(materials[name], passes)
+    if "albedo" in passes:
+        from blendtruth.blender import albedo_materials
+
+        reasons += albedo_materials.blockers(materials[name] for name in sorted(materials))
     # The Cycles path's own lists (truth_passes), so both backends agree on what is
     # see-through or bump-mapped.
     from blendtruth.blender import truth_passes

@@ -94,6 +94,7 @@ def settle(
     for obj in bodies:
         _rigid(obj, "ACTIVE", shape, 0.0 if shape == "CONVEX_HULL" else 1e-3 * smax)
     _rigid(floor, "PASSIVE", "BOX", 0.0)
+    container = _container(spawns, smax) if options.container else None
     frame, still, motion = 1, 0, math.inf
     previous = _poses(bodies)
     while frame < options.max_frames and still < _REST_FRAMES:
@@ -137,6 +138,8 @@ def settle(
         "last_frame_motion": motion,
         "rest_threshold": _REST_MOTION * smax,
     }
+    if container is not None:
+        meta["container"] = container
     bpy.ops.wm.read_factory_settings(use_empty=True)
     return placements, meta
 
@@ -168,6 +171,33 @@ def _floor(size: float, smax: float):
     bpy.context.scene.collection.objects.link(obj)
     bpy.context.view_layer.update()
     return obj
+
+
+def _container(spawns: list[Spawn], smax: float) -> dict:
+    """``--container``: four passive walls (physics only, never rendered) around every
+    spawn's bounding sphere, from the floor to above the highest one, so the models
+    settle into a pile inside a square bin (x, y in [-half_width, half_width])."""
+    half = max(max(abs(s.position[0]), abs(s.position[1])) + s.scale for s in spawns)
+    height = max(s.position[2] + s.scale for s in spawns) + smax
+    thick = max(smax, 0.01 * half)
+    for i, (axis, sign) in enumerate(((0, 1), (0, -1), (1, 1), (1, -1))):
+        size = [half + thick, half + thick, height / 2]
+        size[axis] = thick / 2
+        centre = [0.0, 0.0, height / 2]
+        centre[axis] = sign * (half + thick / 2)
+        verts = [(x, y, z) for z in (-size[2], size[2]) for y in (-size[1], size[1])
+                 for x in (-size[0], size[0])]  # fmt: skip
+        faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4),
+                 (1, 5, 7, 3)]  # fmt: skip
+        mesh = bpy.data.meshes.new(f"wall{i}")
+        mesh.from_pydata(verts, [], faces)
+        mesh.update()
+        wall = bpy.data.objects.new(f"wall{i}", mesh)
+        wall.location = centre
+        bpy.context.scene.collection.objects.link(wall)
+        bpy.context.view_layer.update()
+        _rigid(wall, "PASSIVE", "BOX", 0.0)
+    return {"half_width": half, "height": height, "walls": "physics only, not rendered"}
 
 
 def _rigid(obj, kind: str, shape: str, margin: float) -> None:

@@ -143,6 +143,7 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
     model_to_world = np.eye(4)
     up = np.array([0.0, 0.0, 1.0])
     sources: dict[str, str] = {}
+    placed: list[list] = []
     if spec.is_factory:
         load_factory_scene()
         sources = {obj.name: "factory" for obj in bpy.context.scene.objects}
@@ -183,7 +184,14 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
         setup_hdri(hdri_file(spec.light, spec.hdri), spec.hdri_strength)
     else:
         setup_lighting(spec.light, center, radius, up)
+    if spec.randomization:
+        import json
+
+        from blendtruth.blender import randomize
+
+        randomize.apply(json.loads(spec.randomization), placed)
     table = assign_ids(sources, spec.semantic, dict(spec.semantic_map))
+    table = _flag_distractors(table, spec, placed)
     scene_radius = None
     if spec.ground is not None:  # frame the objects, clip for the whole plane
         scene_radius = float(np.linalg.norm(_mesh_points(with_ground=True) - center, axis=1).max())
@@ -196,6 +204,18 @@ def build_scene(spec: SceneSpec) -> SceneInfo:
         scene_radius=scene_radius,
         table=table,
     )
+
+
+def _flag_distractors(table, spec: SceneSpec, placed: list[list]):
+    """The id table with the instances of distractor placements flagged."""
+    names = {o.name for p, objs in zip(spec.placements, placed, strict=False) if p.distractor
+             for o in objs}  # fmt: skip
+    if not names:
+        return table
+    import dataclasses
+
+    rows = tuple(dataclasses.replace(i, distractor=i.object in names) for i in table.instances)
+    return dataclasses.replace(table, instances=rows)
 
 
 def _add_camera() -> None:

@@ -34,12 +34,11 @@ def match_render_evaluation() -> None:
         bpy.context.view_layer.update()
 
 
-def extract_triangles() -> TriangleScene:
-    """Every camera-visible mesh instance's triangles in world coordinates."""
+def _instances():
+    """(instance, object) of every camera-visible mesh instance in the ground truth, in
+    the depsgraph's order (valid only while iterating)."""
     match_render_evaluation()
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    local_cache: dict[int, dict[str, np.ndarray]] = {}
-    placed: list[tuple[int, np.ndarray, list[int], int]] = []
     for inst in depsgraph.object_instances:
         obj = inst.object
         if obj.type != "MESH" or not inst.show_self or not obj.visible_camera:
@@ -48,6 +47,14 @@ def extract_triangles() -> TriangleScene:
             continue
         if not placement.in_ground_truth(obj.original):
             continue  # a ground plane shown in RGB only
+        yield inst, obj
+
+
+def extract_triangles() -> TriangleScene:
+    """Every camera-visible mesh instance's triangles in world coordinates."""
+    local_cache: dict[int, dict[str, np.ndarray]] = {}
+    placed: list[tuple[int, np.ndarray, list[int], int]] = []
+    for inst, obj in _instances():
         mesh = obj.data
         key = mesh.as_pointer()
         if key not in local_cache:
@@ -67,6 +74,52 @@ def extract_triangles() -> TriangleScene:
     if not parts:
         raise BlendtruthError("the scene has no mesh triangles for the ray caster")
     return concatenate(parts)
+
+
+def extract_corner_colors(names: list[str]) -> dict[str, np.ndarray]:
+    """Colour attributes at the corners of :func:`extract_triangles`' triangles, in the
+    same order: name ("" = each mesh's default colour attribute, as a Color Attribute node
+    with no name reads it) -> T×3×3 float32 linear RGB; 0 on meshes without it."""
+    local_cache: dict[int, dict[str, np.ndarray]] = {}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for inst, obj in _instances():
+        mesh = obj.data
+        key = mesh.as_pointer()
+        if key not in local_cache:
+            local_cache[key] = {name: _corner_colors(mesh, name) for name in names}
+        local = local_cache[key]
+        mirrored = np.linalg.det(np.array(inst.matrix_world, dtype=np.float64)[:3, :3]) < 0
+        for name in names:
+            colors = local[name]
+            if len(colors) == 0:
+                continue
+            # The corner order extract_triangles gives a mirrored instance.
+            parts[name].append(colors[:, [0, 2, 1]] if mirrored else colors)
+    return {
+        name: np.concatenate(chunks) if chunks else np.zeros((0, 3, 3), np.float32)
+        for name, chunks in parts.items()
+    }
+
+
+def _corner_colors(mesh, name: str) -> np.ndarray:
+    """T×3×3 float32 linear RGB of one evaluated mesh's colour attribute ``name`` at its
+    triangles' corners (point or corner domain; byte colours decoded from sRGB)."""
+    nt = len(mesh.loop_triangles)
+    attrs = mesh.color_attributes
+    if name:
+        attr = attrs.get(name)
+    else:
+        index = attrs.render_color_index
+        attr = attrs[index] if 0 <= index < len(attrs) else None
+    if attr is None or attr.domain not in ("POINT", "CORNER") or nt == 0:
+        return np.zeros((nt, 3, 3), np.float32)
+    values = np.empty(len(attr.data) * 4, np.float32)
+    attr.data.foreach_get("color", values)  # linear for float and byte colours alike
+    values = values.reshape(-1, 4)[:, :3]
+    index = np.empty(nt * 3, np.int32)
+    field = "vertices" if attr.domain == "POINT" else "loops"
+    mesh.loop_triangles.foreach_get(field, index)
+    return np.ascontiguousarray(values[index.reshape(nt, 3)])
 
 
 def _mesh_arrays(mesh) -> dict[str, np.ndarray]:

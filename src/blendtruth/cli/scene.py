@@ -92,13 +92,12 @@ def id_fields(o: dict) -> dict:
 
 def export_formats(o: dict, tutorial: bool = False) -> list[str]:
     """The formats of --export, checked before any work (render, dataset and scene)."""
-    from blendtruth.exports import parse_formats
+    from blendtruth.exports import check_render_options, parse_formats
 
     formats = parse_formats(o["export_formats"])
     if formats and tutorial:
         raise BlendtruthError("--export needs a multi-view render: give MODELS or --views")
-    if "nerfstudio" in formats and o["no_rgb"]:
-        raise BlendtruthError("--export nerfstudio needs RGB images; drop --no-rgb")
+    check_render_options(formats, rgb=not o["no_rgb"])  # the registry says what needs RGB
     return formats
 
 
@@ -127,7 +126,7 @@ def plan_fields(o: dict) -> dict:
 
 def scene_from_file(models: tuple, scene_file: Path, o: dict) -> SceneSpec:
     """`render --scene-file`: the saved scene with the command's light and material."""
-    from blendtruth.scenes.multiscene import scene_spec
+    from blendtruth.multiscene import scene_spec
     from blendtruth.scenes.placement import read_scene_file
 
     if models:
@@ -178,10 +177,59 @@ LAYOUT_OPTIONS = [
         show_default=True,
         help="Rigid-body collision shape of each model.",
     ),
+    click.option(
+        "--randomize",
+        "randomize_text",
+        default=None,
+        help="Seeded domain randomisation: materials, lights, hdri, camera or all "
+        "(comma-separated; recorded in scene.json; `blendtruth docs scenes`).",
+    ),
+    click.option(
+        "--distractors",
+        "distractor_pool",
+        default=None,
+        help="A pool (file, folder or .txt list) of distractor models dropped onto the "
+        "objects; they get their own ids, flagged 'distractor' in instances.json.",
+    ),
+    click.option(
+        "--distractor-count",
+        type=int,
+        default=3,
+        show_default=True,
+        help="With --distractors: how many per scene.",
+    ),
+    click.option(
+        "--container",
+        is_flag=True,
+        help="Drop the models into a square bin (walls in the physics only, not rendered).",
+    ),
+    click.option(
+        "--camera-jitter",
+        type=float,
+        default=5.0,
+        show_default=True,
+        help="--randomize camera: largest turn of each view's camera, degrees.",
+    ),
+    click.option(
+        "--light-count", default="1,3", show_default=True, help="--randomize lights: 'MIN,MAX'."
+    ),
+    click.option(
+        "--light-strength",
+        default="50,300",
+        show_default=True,
+        help="--randomize lights: 'MIN,MAX' W (a sun gets 1/200 of it, W/m²).",
+    ),
+    click.option(
+        "--light-types",
+        default="point,spot,area,sun",
+        show_default=True,
+        help="--randomize lights: types drawn from.",
+    ),
 ]
 _LAYOUT_NAMES = (
     "scenes", "objects", "ground", "ground_size", "ground_in_truth", "scale_text", "upright",
-    "collision",
+    "collision", "randomize_text", "light_count", "light_strength", "light_types",
+    "distractor_pool", "distractor_count", "camera_jitter", "container",
 )  # fmt: skip
 
 
@@ -205,6 +253,8 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         raise BlendtruthError(f"--scale must be 'MIN,MAX', got {lay['scale_text']!r}") from None
     if lay["scenes"] is not None and lay["scenes"] < 1:
         raise BlendtruthError(f"--scenes must be a whole number >= 1, got {lay['scenes']}")
+    if lay["container"] and not lay["ground"]:
+        raise BlendtruthError("--container needs the ground plane (drop it with --no-ground)")
     ctx = click.get_current_context()
     if ctx.get_parameter_source("normalize").name != "DEFAULT":
         raise BlendtruthError(
@@ -222,7 +272,47 @@ def layout_from_options(lay: dict, o: dict) -> LayoutOptions:
         ground_size=lay["ground_size"],
         ground_in_truth=lay["ground_in_truth"],
         collision=lay["collision"],
+        randomize=randomize_from_options(lay),
+        container=lay["container"],
+        **distractors_from_options(lay),
     )
+
+
+def distractors_from_options(lay: dict) -> dict:
+    """``distractors`` and ``distractor_count`` of LayoutOptions from the options."""
+    if lay["distractor_pool"] is None:
+        return {}
+    from blendtruth.dataset.sources import expand_sources
+
+    if not 1 <= lay["distractor_count"] <= 200:
+        raise BlendtruthError(
+            f"--distractor-count must be in [1, 200], got {lay['distractor_count']}"
+        )
+    pool = tuple(expand_sources([lay["distractor_pool"]]))
+    if not pool:
+        raise BlendtruthError(f"--distractors {lay['distractor_pool']}: no model files")
+    return {"distractors": pool, "distractor_count": lay["distractor_count"]}
+
+
+def randomize_from_options(lay: dict):
+    """The RandomizeOptions of --randomize and its --light-* options (None without it)."""
+    from blendtruth.scenes.randomize import RandomizeOptions, parse_parts
+
+    parts = parse_parts(lay["randomize_text"])
+    if not parts:
+        return None
+    try:
+        count = tuple(int(x) for x in lay["light_count"].split(","))
+        strength = tuple(float(x) for x in lay["light_strength"].split(","))
+    except ValueError:
+        raise BlendtruthError(
+            f"--light-count / --light-strength must be 'MIN,MAX', got "
+            f"{lay['light_count']!r}, {lay['light_strength']!r}"
+        ) from None
+    if len(count) != 2 or len(strength) != 2:
+        raise BlendtruthError("--light-count and --light-strength must be 'MIN,MAX'")
+    types = tuple(t.strip() for t in lay["light_types"].split(",") if t.strip())
+    return RandomizeOptions(parts, count, strength, types, lay["camera_jitter"])
 
 
 def check_layout_unused(lay: dict) -> None:
@@ -270,7 +360,7 @@ def build_scene_command(
         simulation, write scene.json and render its views into --out. With --scenes K:
         K such scenes into --out/scenes/NNNN/ (the same as `dataset POOL --scenes K`)."""
         from blendtruth.dataset.sources import expand_sources
-        from blendtruth.scenes.multiscene import render_scene
+        from blendtruth.multiscene import render_scene
 
         lay = pop_layout(o)
         if workers < 1 or timeout <= 0:

@@ -51,38 +51,28 @@ def run_exports(
     formats: list[str], path: Path, out: Path | None = None, show_progress: bool = True, **options
 ) -> list[Path]:
     """Export ``path`` (a render or dataset folder) in every format of ``formats``."""
-    from blendtruth.exports import export
+    from blendtruth.exports import MODEL, export, get_format
 
     written: list[Path] = []
     total = _model_count(path)
     for fmt in formats:
-        kwargs = {k: v for k, v in options.items() if k in _FORMAT_OPTIONS[fmt] and v is not None}
+        spec = get_format(fmt)  # the registry says which options the format takes
+        kwargs = {k: v for k, v in options.items() if k in spec.options and v is not None}
         with progress(f"export {fmt}", total, show_progress) as advance:
-            if fmt == "webdataset":
-                written += export(fmt, path, out, **kwargs)
-            else:
+            if spec.scope == MODEL:
                 written += export(fmt, path, out, on_model=advance, **kwargs)
+            else:
+                written += export(fmt, path, out, **kwargs)
     return written
 
 
-_FORMAT_OPTIONS = {
-    "colmap": {"max_points", "image_factors"},
-    "nerfstudio": set(),
-    "exr": set(),
-    "png16": {"depth_scale"},
-    "webdataset": {"max_shard_bytes"},
-}
-
-
-def _depth_scale(text: str) -> float | str:
+def _depth_scale(text: str, option: str = "--depth-scale") -> float | str:
     if text == "auto":
         return text
     try:
         return float(text)
     except ValueError:
-        raise BlendtruthError(
-            f"--depth-scale must be a number > 0 or 'auto', got {text!r}"
-        ) from None
+        raise BlendtruthError(f"{option} must be a number > 0 or 'auto', got {text!r}") from None
 
 
 @click.command("export")
@@ -116,12 +106,30 @@ def _depth_scale(text: str) -> float | str:
     show_default=True,
     help="webdataset: largest shard size in bytes.",
 )
+@click.option(
+    "--semantic-map", type=_PATH, default=None, help="coco: {glob: class id} JSON -> categories."
+)
+@click.option(
+    "--coco-mask",
+    type=click.Choice(["visible", "amodal"]),
+    default="visible",
+    show_default=True,
+    help="coco: which mask is the segmentation.",
+)
+@click.option(
+    "--bop-depth-scale",
+    default="auto",
+    show_default=True,
+    help="bop: millimetres per depth count, or auto (0.1 x a power of ten that fits).",
+)
+@click.option("--distractors", is_flag=True, help="coco, bop: annotate distractor objects too.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def export_command(
-    formats, folder, out, depth_scale, max_points, image_factors, max_shard_bytes, no_progress
-):
+def export_command(  # noqa: PLR0913
+    formats, folder, out, depth_scale, max_points, image_factors, max_shard_bytes, semantic_map,
+    coco_mask, bop_depth_scale, distractors, no_progress,
+):  # fmt: skip
     """Export FOLDER (a render or dataset folder) as FORMATS: colmap, nerfstudio, exr,
-    png16, webdataset (comma-separated). See `blendtruth docs exports`."""
+    png16, webdataset, coco, bop (comma-separated). See `blendtruth docs exports`."""
     from blendtruth.exports import parse_formats
 
     names = parse_formats(formats)
@@ -142,6 +150,7 @@ def export_command(
         max_points=max_points,
         image_factors=_image_factors(image_factors),
         max_shard_bytes=max_shard_bytes,
+        **_annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors),
     )
     click.echo(export_summary(names, written))
 
@@ -169,13 +178,26 @@ def _image_factors(text: str) -> tuple[int, ...]:
     return parse_image_factors(text)
 
 
+def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -> dict:
+    """The coco and bop options of ``export`` (the map read and checked here)."""
+    from blendtruth.instances import read_semantic_map
+
+    return {
+        "semantic_map": None if semantic_map is None else read_semantic_map(semantic_map),
+        "semantic_map_path": None if semantic_map is None else str(semantic_map),
+        "mask": coco_mask,
+        "bop_depth_scale": _depth_scale(bop_depth_scale, "--bop-depth-scale"),
+        "distractors": distractors,
+    }
+
+
 @click.command("show")
 @click.argument("folder", type=_PATH)
 @click.option("--out", type=_PATH, default=None, help="Output folder (default FOLDER/show).")
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def show_command(folder, out, views, no_progress):
-    """Contact sheets (RGB | depth with a colour bar in scene units | normals | instance ids or
+    """Contact sheets (RGB | depth with a metric colour bar | normals | instance ids or
     mask) and a static index.html gallery of a render or dataset folder."""
     from blendtruth.show.gallery import show
 

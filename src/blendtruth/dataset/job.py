@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from blendtruth.dataset.disk import disk_full, is_disk_full
+from blendtruth.layout import DatasetLayout, RenderLayout
 from blendtruth.multiview import ViewPlan
 from blendtruth.scene import SceneSpec
 from blendtruth.settings import RenderSettings
@@ -30,7 +31,7 @@ class ModelJob:
 
     @property
     def final_dir(self) -> Path:
-        return self.out / self.group / self.mid
+        return DatasetLayout(self.out).item(self.group, self.mid).root
 
     @property
     def label(self) -> str:
@@ -38,8 +39,7 @@ class ModelJob:
         return str(self.source)
 
     def tmp_dir(self, tag: str) -> Path:
-        # Dot-prefixed: never mistaken for a finished model folder.
-        return self.out / self.group / f".{self.mid}.tmp-{tag}"
+        return DatasetLayout(self.out).tmp_item(self.group, self.mid, tag)
 
     def record(self) -> dict[str, Any]:
         """What the manifest says of this job besides its outcome."""
@@ -74,7 +74,7 @@ def run_job(job: ModelJob) -> dict[str, Any]:
             raise disk_full(exc, tmp) from None
         raise
     return {
-        "views": sum(1 for f in files if f.startswith("views/")),
+        "views": sum(1 for f in files if RenderLayout.counts_as_view(f)),
         "files": files,
         "seconds": round(time.perf_counter() - start, 3),
         "warnings": [str(w.message) for w in caught],

@@ -34,10 +34,15 @@ ResultCallback = Callable[[ModelJob, dict[str, Any]], None]
 
 
 def _worker_main(
-    conn: Connection, log_path: str | None, run: Callable | None, max_memory: int | None = None
+    conn: Connection,
+    log_path: str | None,
+    run: Callable | None,
+    max_memory: int | None = None,
+    backend: Callable | None = None,
 ) -> None:
     """Worker loop: receive a job, send back its outcome; None means stop. ``run``
-    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose). The
+    replaces :func:`run_job` (tests use it to crash or hang a worker on purpose);
+    ``backend`` makes the backend the worker renders with (default Blender's). The
     worker has its own process group, dies with the parent and runs under ``max_memory``."""
     from blendtruth.runtime.child import become_worker
 
@@ -58,6 +63,10 @@ def _worker_main(
     from blendtruth.dataset.outcome import run_for_outcome
 
     run = run or run_job
+    if backend is not None:
+        from blendtruth.api import use_backend
+
+        use_backend(backend)
 
     while True:
         job = conn.recv()
@@ -96,8 +105,10 @@ class LocalExecutor:
         run: Callable | None = None,
         gpus: list[str] | None = None,
         max_memory: int | None = None,
+        backend: Callable | None = None,
     ) -> None:
         self.workers = workers
+        self.backend = backend
         self.max_memory = max_memory
         self.timeout = timeout
         self.recycle_after = recycle_after
@@ -114,7 +125,7 @@ class LocalExecutor:
             log = str(self.log_dir / f"worker-{self._count}.log")
         proc = self._ctx.Process(
             target=_worker_main,
-            args=(child, log, self.run_fn, self.max_memory),
+            args=(child, log, self.run_fn, self.max_memory, self.backend),
             daemon=True,
         )
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")

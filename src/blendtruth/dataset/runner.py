@@ -19,7 +19,7 @@ from blendtruth.dataset.lock import OutLock
 from blendtruth.dataset.manifest import Manifest, manifest_name, read_records
 from blendtruth.dataset.sources import expand_sources, in_shard, model_id, model_seed
 from blendtruth.errors import BlendtruthError
-from blendtruth.exports.source import ITEM_GROUPS, item_order
+from blendtruth.layout import DatasetLayout, RenderLayout, item_order
 from blendtruth.multiview import ViewPlan
 from blendtruth.runtime.interrupts import Stopped, stop_on_signals
 from blendtruth.scene import SceneSpec
@@ -45,6 +45,9 @@ class DatasetOptions:
     progress: bool = True
     max_memory: int | None = None  # bytes per worker / Ray task; None: no limit
     run: Callable | None = None  # replaces run_job in local workers (fault tests)
+    # Makes each local worker's backend (picklable: a class or module-level function, e.g.
+    # blendtruth.testing.FakeBackend); None: Blender's.
+    backend: Callable | None = None
 
 
 def plan_jobs(
@@ -58,7 +61,8 @@ def plan_jobs(
     """Every model of this shard as a job: ``scene`` is a template (normalisation, light,
     material) that gets the job's model; each job has its own deterministic seed."""
     jobs = []
-    for path in expand_sources(sources, exclude=Path(out) / "models"):  # not our outputs
+    # Not our outputs: the models folder is skipped.
+    for path in expand_sources(sources, exclude=DatasetLayout(out).group_dir("models")):
         mid = model_id(path)
         if not in_shard(mid, shard):
             continue
@@ -107,7 +111,8 @@ def run_scene_dataset(
     out = Path(out)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise BlendtruthError(f"--scenes must be a whole number >= 1, got {count!r}")
-    models = expand_sources(pool, exclude=out / "scenes")  # not our mesh.ply files
+    # Not our mesh.ply files: the scenes folder is skipped.
+    models = expand_sources(pool, exclude=DatasetLayout(out).group_dir("scenes"))
     prepare_out_dir(out)
     shared = write_pool(out, models)
     jobs = plan_scene_jobs(shared, count, layout, out, template, plan, settings, options.shard)
@@ -199,7 +204,7 @@ def _run_locked(
         "stopped": None if stop is None else _stop_reason(stop),
     }
     name = (
-        "summary.json"
+        DatasetLayout(out).summary_json.name
         if options.shard[1] == 1
         else f"summary.shard-{options.shard[0]}-of-{options.shard[1]}.json"
     )
@@ -249,17 +254,18 @@ def _stop_reason(stop: BaseException) -> str:
 def write_index(out: Path) -> None:
     """``index.json``: every model (``models``) or scene (``scenes``) finished by any
     shard, with its folder and views."""
+    lay = DatasetLayout(out)
     index: dict[str, list] = {"models": []}
     for mid, rec in sorted(read_records(out).items(), key=lambda kv: item_order(kv[0])):
-        group = next((g for g in ITEM_GROUPS if (out / g / mid).is_dir()), None)
+        group = lay.group_of(mid)
         if rec.get("status") == "done" and group is not None:
-            views = sorted(f for f in rec["files"] if f.startswith("views/"))
+            views = sorted(f for f in rec["files"] if RenderLayout.counts_as_view(f))
             entry = {"id": mid, "source": rec["source"], "folder": f"{group}/{mid}"}
             if "seed" in rec:
                 entry["seed"] = rec["seed"]
             entry["views"] = [f"{group}/{mid}/{v}" for v in views]
             index.setdefault(group, []).append(entry)
-    write_bytes(out / "index.json", (json.dumps(index, indent=2) + "\n").encode())
+    write_bytes(lay.index_json, (json.dumps(index, indent=2) + "\n").encode())
 
 
 def _is_done(record: dict | None, job: ModelJob) -> bool:
@@ -278,6 +284,8 @@ def _remove_stale_tmp(folder: Path, mids: set[str]) -> None:
 
 def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
     if options.executor == "ray":
+        if options.backend is not None:
+            raise BlendtruthError("DatasetOptions.backend: only local workers take a backend")
         from blendtruth.dataset.ray_executor import RayExecutor
 
         return RayExecutor(
@@ -298,6 +306,7 @@ def _executor(options: DatasetOptions, settings: RenderSettings, log_dir: Path):
         gpus=gpus,
         max_memory=options.max_memory,
         run=options.run,
+        backend=options.backend,
     )
 
 

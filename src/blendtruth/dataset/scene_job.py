@@ -13,9 +13,10 @@ from typing import Any
 
 from blendtruth.dataset.sources import in_shard
 from blendtruth.errors import BlendtruthError
+from blendtruth.layout import DatasetLayout
+from blendtruth.multiscene import pool_digest, pool_record, render_scene, scene_seed
 from blendtruth.multiview import ViewPlan
 from blendtruth.scene import SceneSpec
-from blendtruth.scenes.multiscene import pool_digest, pool_record, render_scene, scene_seed
 from blendtruth.scenes.placement import LayoutOptions
 from blendtruth.settings import RenderSettings
 from blendtruth.writers.atomic import write_bytes
@@ -89,10 +90,10 @@ class SceneJob:
 
     @property
     def final_dir(self) -> Path:
-        return self.out / self.group / self.mid
+        return DatasetLayout(self.out).item(self.group, self.mid).root
 
     def tmp_dir(self, tag: str) -> Path:
-        return self.out / self.group / f".{self.mid}.tmp-{tag}"
+        return DatasetLayout(self.out).tmp_item(self.group, self.mid, tag)
 
     def record(self) -> dict[str, Any]:
         return {"source": self.source, "seed": self.seed}

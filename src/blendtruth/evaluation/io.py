@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.layout import MESH_PLY, POINTS_PLY, RenderLayout, SingleViewLayout
 
 PRED_EXTENSIONS = (".npz", ".npy", ".png", ".exr")
 PRED_KEYS = ("depth", "normal", "mask")
-SURFACE_FILES = ("mesh.ply", "points.ply")
+SURFACE_FILES = (MESH_PLY, POINTS_PLY)
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,12 @@ class GtView:
 def gt_views(gt_dir: str | Path) -> tuple[list[GtView], dict[str, Path]]:
     """Every view of ``gt_dir`` and the render folder of each model key."""
     gt_dir = Path(gt_dir)
-    if (gt_dir / "view_0000.npz").is_file() and not (gt_dir / "views").is_dir():
-        return [GtView("0000", gt_dir / "view_0000.npz", "")], {"": gt_dir}
+    single = SingleViewLayout(gt_dir)
+    if single.is_single():
+        return [GtView(single.name, single.view_npz, "")], {"": gt_dir}
     from blendtruth.exports.source import is_dataset_folder, render_folders
 
-    dataset = is_dataset_folder(gt_dir) and not (gt_dir / "views").is_dir()
+    dataset = is_dataset_folder(gt_dir) and not RenderLayout(gt_dir).is_render()
     views, folders = [], {}
     for folder in render_folders(gt_dir):
         key = folder.model_id if dataset else ""

@@ -14,6 +14,7 @@ import numpy as np
 from blendtruth.errors import BlendtruthError, BlendtruthWarning
 from blendtruth.evaluation import io, metrics
 from blendtruth.evaluation.surface import SURFACE_KEYS, surface_metrics
+from blendtruth.layout import MESH_PLY, RenderLayout
 
 AGGREGATION = (
     "total: mean over views of the per-view metrics (KITTI/NYU protocol); pooled (depth "
@@ -172,10 +173,10 @@ def _score_surface(
     gt_folder: Path, views: list[io.GtView], pred_file: Path, opts: EvalOptions
 ) -> dict[str, Any]:
     pts, normals = io.read_surface(pred_file, opts.samples, opts.seed)
-    mesh = gt_folder / "mesh.ply"
+    mesh = RenderLayout(gt_folder).mesh_ply
     if mesh.is_file():
         gpts, gnormals = io.read_surface(mesh, opts.samples, opts.seed)
-        source = "mesh.ply"
+        source = MESH_PLY
     else:
         gpts, gnormals = io.gt_backprojection(views)
         source = "union of GT back-projections"

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
 from blendtruth.geometry.camera_models import CannotExpress
 from blendtruth.geometry.frames import invert_pose
@@ -52,6 +53,7 @@ MAX_POINTS = 20_000
 DEFAULT_IMAGE_FACTORS = (4,)
 _CAMERA_SENSOR = 0  # COLMAP's SensorType::CAMERA in binary files
 _INVALID_ID = 2**64 - 1  # COLMAP's kInvalidPoint3DId as uint64
+SPARSE_DIR, IMAGES_DIR = "sparse", "images"  # what this format adds to its target
 
 
 def export_colmap(
@@ -65,14 +67,14 @@ def export_colmap(
     ``images_F/`` for every F of ``image_factors`` and ``colmap/sparse/0/``:
     :func:`consumer_layout`."""
     model = build_model(folder, max_points)
-    sparse = Path(out) / "sparse" / "0"
+    sparse = Path(out) / SPARSE_DIR / "0"
     sparse.mkdir(parents=True, exist_ok=True)
     written = write_text(model, sparse) + write_binary(model, sparse)
     if folder.has_rgb:
-        (Path(out) / "images").mkdir(exist_ok=True)
+        (Path(out) / IMAGES_DIR).mkdir(exist_ok=True)
         for name in folder.names:
-            dest = Path(out) / "images" / f"{name}.png"
-            _link_or_copy(folder.path / "rgb" / f"{name}.png", dest)
+            dest = Path(out) / IMAGES_DIR / f"{name}.png"
+            _link_or_copy(folder.layout.view(name).rgb, dest)
             written.append(dest)
     return written + consumer_layout(folder, Path(out), image_factors)
 
@@ -323,3 +325,12 @@ def write_binary(model: dict, sparse: Path) -> list[Path]:
         write_bytes(sparse / f"{name}.bin", bytes(data))
         written.append(sparse / f"{name}.bin")
     return written
+
+
+FORMAT = ExportFormat(
+    "colmap",
+    export_colmap,
+    needs=("depth", "mask"),
+    writes=(SPARSE_DIR, IMAGES_DIR),
+    doc="COLMAP sparse model (cameras, images, points3D with tracks) and images/",
+)

@@ -28,8 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthWarning
+from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
 
+EXR_DIR = "exr"
 CHANNELS = ("depth", "distance", "normal.X", "normal.Y", "normal.Z", "mask")
 
 
@@ -37,11 +39,10 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
     """Write ``out/exr/NNNN.exr`` for every view of ``folder``."""
     import OpenEXR
 
-    (Path(out) / "exr").mkdir(parents=True, exist_ok=True)
+    (Path(out) / EXR_DIR).mkdir(parents=True, exist_ok=True)
     written = []
     left_out: set[str] = set()
     for name, view in folder.views():
-        arrays = folder.arrays(name)
         f32 = np.float32
         channels = {
             "depth": view.depth.astype(f32),
@@ -51,7 +52,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
             "normal.Z": np.ascontiguousarray(view.normal[..., 2], dtype=f32),
             "mask": view.mask.astype(f32),
         }
-        extra, skipped = _extra_channels(arrays)
+        extra, skipped = _extra_channels(view.extra, view.camera.height, view.camera.width)
         channels.update(extra)
         left_out |= skipped
         header = {
@@ -61,7 +62,7 @@ def export_exr(folder: RenderFolder, out: Path) -> list[Path]:
             "blendtruth_K_opencv": json.dumps(view.camera.intrinsics.K_opencv.tolist()),
             "blendtruth_cam_to_world": json.dumps(view.cam_to_world.tolist()),
         }
-        path = Path(out) / "exr" / f"{name}.exr"
+        path = Path(out) / EXR_DIR / f"{name}.exr"
         _write_atomic(path, lambda p, h=header, c=channels: OpenEXR.File(h, c).write(str(p)))
         written.append(path)
     if left_out:
@@ -92,17 +93,18 @@ _AXES = {2: "UV", 3: "XYZ"}
 _EXACT_FLOAT = 2**24  # integers of at most this magnitude are exact in float32
 
 
-def _extra_channels(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], set[str]]:
+def _extra_channels(
+    extra: dict[str, np.ndarray], height: int, width: int
+) -> tuple[dict[str, np.ndarray], set[str]]:
     """Further per-pixel passes as EXR channels, and the names of those EXR cannot hold.
 
     H×W floats and flags (bool: 1.0/0.0) as float32; integer H×W as uint32 when >= 0, else
     float32 when exact (|v| <= 2^24); H×W×2 floats (``uv``) as ``<pass>.U/.V`` and H×W×3 as
     ``<pass>.X/.Y/.Z``. Anything else (e.g. the bit-packed amodal masks) is returned as
     left out."""
-    height, width = arrays["depth"].shape
     out: dict[str, np.ndarray] = {}
     left_out: set[str] = set()
-    for key, value in arrays.items():
+    for key, value in extra.items():
         if key in _STANDARD:
             continue
         if value.shape[:2] != (height, width):
@@ -127,3 +129,11 @@ def _extra_channels(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray
         else:
             left_out.add(key)
     return out, left_out
+
+
+FORMAT = ExportFormat(
+    "exr",
+    export_exr,
+    writes=(EXR_DIR,),
+    doc="one float32 OpenEXR per view with every metric pass",
+)

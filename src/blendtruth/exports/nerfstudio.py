@@ -14,6 +14,12 @@ hold depth in scene units × 1000:
                              × 1e-3 gives our float32 depth back (to float32 rounding of
                              the product in readers that compute in float32).
 
+Each camera goes through its model's ``CameraModel.nerfstudio``: pinhole is OPENCV, a
+fisheye of <= 180 deg is exactly OPENCV_FISHEYE with k1..k4 = 0, an equirect of W = 2H
+exactly EQUIRECTANGULAR (their depth files then hold the ray distance, which is what
+nerfstudio's unit-length rays for them need); ortho, other equirects and wider fisheyes
+are refused with a one-line error before anything is written.
+
 Without RGB there is no image to train on: transforms.json then has no ``file_path`` (no
 stand-in image), keeps the cameras, depth and masks, and says so in its note; the
 ``export nerfstudio`` command refuses such a folder with a one-line error.
@@ -26,7 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
+from blendtruth.geometry.camera_models import CannotExpress
+from blendtruth.layout import RenderLayout
 from blendtruth.writers.atomic import atomic_open
 from blendtruth.writers.nerf import write_transforms_json
 
@@ -46,6 +55,13 @@ _NOTE_NO_RGB = _NOTE + (
     "trainers cannot use this file; it carries cameras, depth and masks."
 )
 
+_NOTE_PANORAMIC = (
+    " Fisheye (camera_model OPENCV_FISHEYE, k1..k4 = 0) and equirectangular "
+    "(EQUIRECTANGULAR, fl_x = fl_y = h) views are our models exactly: their depth files hold "
+    "the ray distance, not camera z; nerfstudio's rays for them have unit length, so it "
+    "reads them as such. A fisheye's mask_path is False outside its image circle."
+)
+
 _NOTE_NO_DEPTH = (
     " This file was written by `blendtruth render` without --export nerfstudio: frames have "
     "no depth_file_path (depth is in views/NNNN.npz and depth/NNNN.npy, float32 scene "
@@ -57,6 +73,12 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
     """Write ``out/transforms.json`` and ``out/nerfstudio_depth/`` for ``folder``; paths in
     the JSON are relative to ``out``. ``require_rgb``: a folder without RGB is an error."""
     out = Path(out)
+    views = list(folder.views())
+    for name, view in views:  # refused before anything is written
+        try:
+            view.camera.projection.nerfstudio()
+        except CannotExpress as exc:
+            raise BlendtruthError(f"{folder.path}: view {name}: {exc}") from None
     rgb = folder.has_rgb
     if require_rgb and not rgb:
         raise BlendtruthError(
@@ -65,7 +87,7 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
         )
     (out / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
     cameras, written = [], []
-    for name, view in folder.views():
+    for name, view in views:
         cameras.append(view.camera)
         written.append(write_nerfstudio_depth(out, name, view.depth))
     return written + [write_nerfstudio_transforms(out, folder.path, folder.names, cameras, rgb)]
@@ -73,7 +95,7 @@ def export_nerfstudio(folder: RenderFolder, out: Path, require_rgb: bool = True)
 
 def write_nerfstudio_depth(out: Path, name: str, depth: np.ndarray, durable: bool = True) -> Path:
     """``out/nerfstudio_depth/<name>.npy``: float64 depth × 1000 (see the module doc)."""
-    path = Path(out) / DEPTH_DIR / f"{name}.npy"
+    path = _depth_path(out, name)
     with atomic_open(path, durable) as f:
         np.save(f, depth.astype(np.float64) * 1000.0)  # exact for float32 depth
     return path
@@ -85,15 +107,31 @@ def write_nerfstudio_transforms(
     """``out/transforms.json`` for the views ``names`` of render folder ``folder``;
     ``depth`` False: no ``depth_file_path`` (``render`` without ``--export nerfstudio``
     writes no ``nerfstudio_depth/`` copy)."""
-    out = Path(out)
-    base = Path(folder).resolve()
+    target = RenderLayout(out)
+    base = RenderLayout(Path(folder).resolve())
     write_transforms_json(
-        out / "transforms.json",
+        target.transforms_json,
         cameras,
-        rgb_paths=[base / "rgb" / f"{n}.png" for n in names] if rgb else None,
-        depth_paths=[(out / DEPTH_DIR / f"{n}.npy").resolve() for n in names] if depth else None,
-        mask_paths=[base / "mask" / f"{n}.png" for n in names],
+        rgb_paths=[base.view(n).rgb for n in names] if rgb else None,
+        depth_paths=[_depth_path(out, n).resolve() for n in names] if depth else None,
+        mask_paths=[base.view(n).mask for n in names],
         depth_unit_scale_factor=NERFSTUDIO_DEPTH_SCALE,
-        note=(_NOTE if rgb else _NOTE_NO_RGB) + ("" if depth else _NOTE_NO_DEPTH),
+        note=(_NOTE if rgb else _NOTE_NO_RGB)
+        + ("" if depth else _NOTE_NO_DEPTH)
+        + (_NOTE_PANORAMIC if any(c.projection.depth_is_distance for c in cameras) else ""),
     )
-    return out / "transforms.json"
+    return target.transforms_json
+
+
+def _depth_path(out: Path, name: str) -> Path:
+    return Path(out) / DEPTH_DIR / f"{name}.npy"
+
+
+FORMAT = ExportFormat(
+    "nerfstudio",
+    export_nerfstudio,
+    needs=("depth", "mask"),
+    needs_rgb=True,
+    writes=("transforms.json", DEPTH_DIR),
+    doc="nerfstudio transforms.json with depth and masks",
+)

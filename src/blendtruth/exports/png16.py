@@ -20,10 +20,12 @@ import cv2
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.exports.source import RenderFolder
 from blendtruth.writers.atomic import write_bytes
 
 MAX_COUNT = 65535
+PNG16_DIR = "png16"
 
 
 def auto_depth_scale(max_depth: float) -> float:
@@ -43,7 +45,7 @@ def export_png16(folder: RenderFolder, out: Path, depth_scale: float | str = "au
         isinstance(depth_scale, int | float) and math.isfinite(depth_scale) and depth_scale > 0
     ):
         raise BlendtruthError(f"--depth-scale must be a number > 0 or 'auto', got {depth_scale!r}")
-    target = Path(out) / "png16"
+    target = Path(out) / PNG16_DIR
     target.mkdir(parents=True, exist_ok=True)
     written, clipped = [], {}
     for name, view in views:
@@ -66,3 +68,12 @@ def export_png16(folder: RenderFolder, out: Path, depth_scale: float | str = "au
     }
     write_bytes(target / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
     return written + [target / "meta.json"]
+
+
+FORMAT = ExportFormat(
+    "png16",
+    export_png16,
+    needs=("depth", "mask"),
+    writes=(PNG16_DIR,),
+    doc="16-bit PNG depth per view and png16/meta.json",
+)

@@ -3,8 +3,8 @@
 A *render folder* (what ``blendtruth render MODEL`` writes, one per model) holds
 ``views/NNNN.npz`` and ``cameras.json``. A *dataset folder* (``blendtruth dataset``) holds
 one render folder per model under ``models/<id>/`` (or per scene under ``scenes/NNNN/``)
-plus ``manifest*.jsonl``,
-``summary.json`` and ``index.json``.
+plus ``manifest*.jsonl``, ``summary.json`` and ``index.json``. Every path comes from
+:mod:`blendtruth.layout` (docs/layout.md).
 """
 
 from __future__ import annotations
@@ -17,6 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.layout import (  # noqa: F401 - ITEM_GROUPS, item_order re-exported
+    ITEM_GROUPS,
+    DatasetLayout,
+    RenderLayout,
+    SingleViewLayout,
+    is_dataset_folder,
+    is_render_folder,
+    item_order,
+)
+from blendtruth.view import View
+from blendtruth.writers.npz import read_view_arrays, read_view_npz
 
 
 @dataclass(frozen=True)
@@ -28,72 +39,43 @@ class RenderFolder:
     model_id: str
     names: tuple[str, ...]
 
+    @property
+    def layout(self) -> RenderLayout:
+        """Every path of this folder (:mod:`blendtruth.layout`)."""
+        return RenderLayout(self.path)
+
     def view_path(self, name: str) -> Path:
-        return self.path / "views" / f"{name}.npz"
+        return self.layout.view(name).npz
 
-    def read(self, name: str):
+    def read(self, name: str) -> View:
         """The :class:`~blendtruth.view.View` of view ``name``."""
-        from blendtruth.writers.npz import read_view_npz
-
         return read_view_npz(self.view_path(name))
 
     def arrays(self, name: str) -> dict[str, np.ndarray]:
         """Every array of ``views/<name>.npz`` by key (optional passes included)."""
-        path = self.view_path(name)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
+        return read_view_arrays(self.view_path(name))
 
-    def views(self) -> Iterator:
+    def views(self) -> Iterator[tuple[str, View]]:
         for name in self.names:
             yield name, self.read(name)
 
     @property
     def has_rgb(self) -> bool:
-        return (self.path / "rgb").is_dir() and all(
-            (self.path / "rgb" / f"{n}.png").is_file() for n in self.names
-        )
-
-
-def is_render_folder(path: Path) -> bool:
-    return (Path(path) / "views").is_dir() and any((Path(path) / "views").glob("*.npz"))
-
-
-# The sub-folders of a dataset folder that hold finished items: models/<id>/ from
-# ``blendtruth dataset``, scenes/NNNN/ from ``--scenes K``.
-ITEM_GROUPS = ("models", "scenes")
-
-
-def is_dataset_folder(path: Path) -> bool:
-    return any((Path(path) / g).is_dir() for g in ITEM_GROUPS)
-
-
-def item_order(name: str) -> tuple[int, str]:
-    """Sort key of item ids: scene ids (digits, 4 or more) by number, so scene 10000
-    follows 9999; model ids by name."""
-    return (len(name), name) if name.isdigit() else (0, name)
+        return self.layout.has_rgb(self.names)
 
 
 def dataset_items(path: Path) -> list[Path]:
     """The item folders of a dataset folder (``models/<id>/``, ``scenes/NNNN/``), in
     id order (:func:`item_order`), temporary ``.<id>.tmp-*`` folders skipped."""
-    return [
-        p
-        for g in ITEM_GROUPS
-        if (Path(path) / g).is_dir()
-        for p in sorted((Path(path) / g).iterdir(), key=lambda p: item_order(p.name))
-        if p.is_dir() and not p.name.startswith(".")
-    ]
+    return DatasetLayout(path).items()
 
 
 def render_folder(path: Path) -> RenderFolder:
     """``path`` as a render folder, or a one-line error."""
     path = Path(path)
-    if not is_render_folder(path):
+    names = RenderLayout(path).view_names()
+    if not names:
         raise BlendtruthError(f"{path}: not a render folder (no views/NNNN.npz)")
-    names = tuple(sorted(p.stem for p in (path / "views").glob("*.npz")))
     return RenderFolder(path, path.name, names)
 
 
@@ -110,6 +92,11 @@ def render_folders(path: Path) -> list[RenderFolder]:
         if not found:
             raise BlendtruthError(f"{path}: a dataset folder with no rendered models")
         return found
+    if SingleViewLayout(path).is_single():
+        raise BlendtruthError(
+            f"{path}: a single-view render (view_0000.npz); exports, check and show need a "
+            "multi-view render folder (render with --views N) or a dataset folder"
+        )
     raise BlendtruthError(
         f"{path}: neither a render folder (views/NNNN.npz) nor a dataset folder (models/, scenes/)"
     )

@@ -24,13 +24,14 @@ import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from blendtruth.exports import FOLDER, ExportFormat
 from blendtruth.exports.source import RenderFolder
 from blendtruth.writers.atomic import atomic_open, write_bytes
 
 DEFAULT_SHARD_BYTES = 1_000_000_000
+WEBDATASET_DIR = "webdataset"
 _BLOCK = 512
 _RECORD = 20 * _BLOCK  # tarfile pads an archive to whole records
 
@@ -51,6 +52,8 @@ def sample_members(folder: RenderFolder, name: str) -> dict[str, bytes]:
         np.save(buf, value)
         members[f"{key}.npy"] = buf.getvalue()
     if rgb is not None:
+        import cv2
+
         ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
         members["rgb.png"] = png.tobytes()
     height, width = arrays["depth"].shape
@@ -81,7 +84,7 @@ def export_webdataset(
     on_sample: Callable[[], None] | None = None,
 ) -> list[Path]:
     """Write every view of ``folders`` into ``out/webdataset/`` (see the module docstring)."""
-    target = Path(out) / "webdataset"
+    target = Path(out) / WEBDATASET_DIR
     target.mkdir(parents=True, exist_ok=True)
     shards: list[dict] = []
     writer = _ShardWriter(target, shards)
@@ -138,3 +141,12 @@ class _ShardWriter:
                             "keys": self.keys})  # fmt: skip
         self._ctx = self._file = self._tar = None
         self.samples, self.size, self.keys = 0, 0, []
+
+
+FORMAT = ExportFormat(
+    "webdataset",
+    export_webdataset,
+    scope=FOLDER,
+    writes=(WEBDATASET_DIR,),
+    doc="tar shards, one sample per view, for every model of a render or dataset folder",
+)

@@ -16,7 +16,7 @@ distance for panoramic models), scene units.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -55,9 +55,24 @@ class CameraModel:
     """
 
     intrinsics: Intrinsics
+    _: KW_ONLY
+    #: Lens distortion coefficients in the model's own order; every model so far has none
+    #: (a distorted model, e.g. OpenCV's, is a new class that reads them).
+    distortion: tuple[float, ...] = ()
+    #: When the camera saw the scene (seconds; None for a still), for frames over time.
+    time: float | None = None
     name: ClassVar[str] = ""
     #: True where the ``depth`` pass holds the ray distance (no image plane to measure from).
     depth_is_distance: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.distortion:
+            raise BlendtruthError(
+                f"camera model {self.name!r} takes no distortion coefficients, got "
+                f"{list(self.distortion)}"
+            )
+        if self.time is not None and not math.isfinite(self.time):
+            raise BlendtruthError(f"camera time must be finite seconds, got {self.time}")
 
     def rays(self, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -130,6 +145,7 @@ class Ortho(CameraModel):
     name: ClassVar[str] = "ortho"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         k = self.intrinsics
         if not math.isclose(k.fx, k.fy, rel_tol=1e-12):
             raise BlendtruthError(
@@ -168,6 +184,7 @@ class Equirect(CameraModel):
     depth_is_distance: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require(self, equirect_intrinsics(self.intrinsics.width, self.intrinsics.height))
 
     def rays(self, uv):
@@ -192,6 +209,19 @@ class Equirect(CameraModel):
             "depth_kind": "ray distance (depth = distance for panoramic cameras)",
         }
 
+    def nerfstudio(self):
+        # nerfstudio's EQUIRECTANGULAR (Cameras.generate_rays) takes fx = fy = H = W/2:
+        # longitude -π (u - cx)/fx and polar angle π(1/2 + (v - cy)/fy) in OpenGL axes,
+        # which are our λ and φ exactly, with unit rays (depth = the ray distance).
+        w, h = self.intrinsics.width, self.intrinsics.height
+        if w != 2 * h:
+            raise CannotExpress(
+                f"nerfstudio's EQUIRECTANGULAR camera needs width = 2 x height, got {w}x{h} "
+                "(camera equirect)"
+            )
+        return {"camera_model": "EQUIRECTANGULAR", "fl_x": float(h), "fl_y": float(h),
+                "cx": w / 2, "cy": h / 2}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Fisheye(CameraModel):
@@ -205,6 +235,7 @@ class Fisheye(CameraModel):
     depth_is_distance: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _require(self, fisheye_intrinsics(self.intrinsics.width, self.intrinsics.height,
                                           self.fov_deg))  # fmt: skip
 
@@ -290,5 +321,5 @@ def camera_model(name: str, intrinsics: Intrinsics, fov_deg: float | None = None
     if name not in MODELS:
         raise BlendtruthError(f"--camera must be one of {', '.join(MODELS)}; got {name!r}")
     if name == "fisheye":
-        return Fisheye(intrinsics, fov_deg)  # type: ignore[arg-type] - None is refused there
+        return Fisheye(intrinsics, fov_deg=fov_deg)  # type: ignore[arg-type] - None is refused there
     return MODELS[name](intrinsics)

@@ -8,26 +8,24 @@ centre at (u + 0.5, v + 0.5).
   each pixel centre of view i to the projection of its surface point into view j, and
   ``covisible`` (H_i×W_i bool) says that j sees that same point.
 - :func:`occlusion_boundary`: the ``boundary`` pass of :mod:`blendtruth.passes`.
-- :func:`write_pairs`: ``flow/NAME_i_NAME_j.npz`` for the chosen view pairs of a multi-view
-  folder, and ``pairs.json`` listing them.
+- :func:`blendtruth.writers.flow_pairs.write_pairs` writes the pairs of a multi-view folder.
 """
 
 from __future__ import annotations
 
-import json
 import numbers
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from blendtruth.conventions import CONVENTIONS_VERSION
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.camera import Intrinsics
 from blendtruth.geometry.normals import normals_from_depth
 from blendtruth.geometry.rays import backproject, pixel_centers, project
-from blendtruth.view import View
-from blendtruth.writers.atomic import atomic_open
+
+if TYPE_CHECKING:
+    from blendtruth.view import View
 
 #: Relative depth tolerance of the occlusion test (see :func:`flow_between`).
 DEFAULT_REL_TOL = 0.01
@@ -66,7 +64,7 @@ CONVENTION = (
 def _geometry(view: View | tuple) -> tuple[np.ndarray, Intrinsics, np.ndarray]:
     """(depth H×W float64, intrinsics, cam_to_world 4×4) of a View or a (depth, K or
     Intrinsics, cam_to_world) tuple; with K, the image size comes from depth's shape."""
-    if isinstance(view, View):
+    if hasattr(view, "camera") and hasattr(view, "depth"):  # a View
         if view.camera.model != "pinhole":
             raise BlendtruthError(
                 f"flow and covisibility are computed for pinhole cameras only; a "
@@ -340,61 +338,3 @@ def check_pairs(
         if (i, j) not in pairs:
             pairs.append((i, j))
     return tuple(pairs)
-
-
-def write_pairs(
-    out_dir: str | Path,
-    names: Sequence[str],
-    views: Sequence[View] | Callable[[str], View],
-    mode: str | Sequence[Sequence[int]] = "consecutive",
-    rel_tol: float = DEFAULT_REL_TOL,
-) -> list[Path]:
-    """Write ``flow/<name_i>_<name_j>.npz`` for every pair of ``mode`` (see
-    :func:`pair_list`) and ``pairs.json`` listing them; returns the paths written (none for
-    "none"; only pairs.json when the mode has no pairs, e.g. "consecutive" of one view).
-
-    ``names`` are the view names (stems of ``views/<name>.npz``); ``views`` are the Views
-    in that order, or a function loading one by name (each is loaded once). Each file
-    holds ``flow`` (H_i×W_i×2 float32), ``covisible`` (H_i×W_i bool), ``i``, ``j``,
-    ``view_i``, ``view_j``, ``tolerance`` and ``conventions`` (:data:`CONVENTION`). Every
-    file is written atomically, pairs.json last.
-    """
-    pairs = pair_list(mode, len(names))
-    if mode == "none":
-        return []  # otherwise pairs.json is written, if need be with no pairs (one view)
-    if not callable(views) and len(views) != len(names):
-        raise BlendtruthError(f"write_pairs: {len(names)} names but {len(views)} views")
-    out_dir = Path(out_dir)
-    (out_dir / "flow" if pairs else out_dir).mkdir(parents=True, exist_ok=True)
-    cache: dict[int, tuple] = {}
-
-    def geometry(k: int) -> tuple:
-        if k not in cache:
-            view = views(names[k]) if callable(views) else views[k]
-            cache[k] = _geometry(view)
-        return cache[k]
-
-    written: list[Path] = []
-    entries = []
-    for i, j in pairs:
-        flow, covisible = flow_between(geometry(i), geometry(j), rel_tol)
-        rel = f"flow/{names[i]}_{names[j]}.npz"
-        with atomic_open(out_dir / rel) as f:
-            np.savez_compressed(
-                f, flow=flow, covisible=covisible, i=np.int64(i), j=np.int64(j),
-                view_i=np.array(names[i]), view_j=np.array(names[j]),
-                tolerance=np.float64(rel_tol), conventions=np.array(CONVENTION),
-            )  # fmt: skip
-        written.append(out_dir / rel)
-        entries.append({
-            "i": i, "j": j, "file": rel,
-            "view_i": f"views/{names[i]}.npz", "view_j": f"views/{names[j]}.npz",
-            "surface_pixels": int((geometry(i)[0] > 0).sum()),
-            "covisible_pixels": int(covisible.sum()),
-        })  # fmt: skip
-    index = {"conventions_version": CONVENTIONS_VERSION, "conventions": CONVENTION,
-             "mode": mode if isinstance(mode, str) else "list", "tolerance": rel_tol,
-             "pairs": entries}  # fmt: skip
-    with atomic_open(out_dir / "pairs.json") as f:
-        f.write(json.dumps(index, indent=1).encode())
-    return written + [out_dir / "pairs.json"]

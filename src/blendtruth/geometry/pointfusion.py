@@ -10,10 +10,14 @@ point, renormalised mean normal and rounded mean colour per voxel, ordered by vo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.view import View
+
+if TYPE_CHECKING:
+    from blendtruth.view import View
 
 _BITS = 20  # per axis: voxel indices relative to the scene's corner must fit in 2^20
 _PENDING_ROWS = 1 << 20
@@ -87,10 +91,10 @@ class VoxelAccumulator:
             y = (rows + 0.5 - intr.cy) / intr.fy
             local = np.empty((len(rows), 3))
             local[:, 0], local[:, 1], local[:, 2] = x * depth, y * depth, depth
-        else:
-            from blendtruth.geometry.projection import surface_points
-
-            local = surface_points(view.camera, view.distance)[rows, cols]
+        else:  # the model's own rays through the hit pixels, at their ray distance
+            uv = np.stack([cols + 0.5, rows + 0.5], axis=1)
+            o, d, _ = view.camera.projection.rays(uv)
+            local = o + d * view.distance[rows, cols].astype(np.float64)[:, None]
         points = local @ pose[:3, :3].T + pose[:3, 3]
         normals = view.normal[rows, cols].astype(np.float64) @ pose[:3, :3].T
         self.add(points, normals, None if view.rgb is None else view.rgb[rows, cols])

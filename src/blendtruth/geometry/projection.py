@@ -36,20 +36,20 @@ CAMERA_MODELS = tuple(MODELS)
 RAY_DISTANCE_MODELS = tuple(name for name, m in MODELS.items() if m.depth_is_distance)
 
 
-def model_intrinsics(model: str, width: int, height: int, fov_deg: float | None = None):
+def model_intrinsics(model: str, width: int, height: int, fisheye_fov_deg: float | None = None):
     """The intrinsics a panoramic model implies (centred principal point): equirect
     fx = W/2π, fy = H/π (pixels per radian of longitude/latitude); fisheye fx = W/fov,
     fy = H/fov (pixels per radian of θ)."""
     if model == "equirect":
         return equirect_intrinsics(width, height)
     if model == "fisheye":
-        return fisheye_intrinsics(width, height, fov_deg)
+        return fisheye_intrinsics(width, height, fisheye_fov_deg)
     raise BlendtruthError(f"model_intrinsics: {model!r} is not a panoramic model")
 
 
-def check_model(model: str, intr, fov_deg: float | None) -> None:
+def check_model(model: str, intr, fisheye_fov_deg: float | None) -> None:
     """Raise BlendtruthError for an unknown model or intrinsics it cannot have."""
-    camera_model(model, intr, fov_deg)
+    camera_model(model, intr, fisheye_fov_deg)
 
 
 def camera_rays(camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

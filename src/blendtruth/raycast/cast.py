@@ -89,7 +89,7 @@ class RayCaster:
         for panoramic cameras, so it is the ray distance), their N lengths, and the N
         pixels that have a ray (None: all; a fisheye's image circle)."""
         intr = camera.intrinsics
-        key = (camera.model, camera.fov_deg, intr.fx, intr.fy, intr.cx, intr.cy,
+        key = (camera.model, camera.fisheye_fov_deg, intr.fx, intr.fy, intr.cx, intr.cy,
                intr.width, intr.height)  # fmt: skip
         if key != self._rays_key:
             origins = valid = None

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
-from blendtruth.writers.atomic import write_bytes
 
 SCENE_FORMAT = "blendtruth-scene"
 SCENE_VERSION = 1
@@ -34,6 +33,7 @@ class Placement:
     model_to_world: tuple[tuple[float, ...], ...]
     scale: float
     objects: tuple[str, ...] = ()
+    distractor: bool = False  # drawn from the distractor pool (multiscene.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
@@ -82,6 +82,13 @@ class LayoutOptions:
     ground_in_truth: bool = True
     collision: str = "convex"
     max_frames: int = 1000
+    # Domain randomisation (scenes/randomize.py); None = none.
+    randomize: Any = None
+    # Distractors: ``distractor_count`` models from this pool, dropped onto the pile.
+    distractors: tuple[Path, ...] = ()
+    distractor_count: int = 0
+    # Settle inside four walls around the spawns (blender/physics.py), not on an open plane.
+    container: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.objects, bool) or not isinstance(self.objects, int):
@@ -198,11 +205,13 @@ class SceneFile:
     seed: int
     layout: dict[str, Any] = field(default_factory=dict)
     physics: dict[str, Any] = field(default_factory=dict)
+    randomization: dict[str, Any] | None = None
 
 
-def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
-    """Write ``scene`` as JSON, atomically. Floats are written with repr, so reading
-    the file back gives bit-identical matrices."""
+def scene_file_json(scene: SceneFile) -> str:
+    """``scene`` as the text of a scene.json (written atomically by
+    :func:`blendtruth.writers.scene_file.write_scene_file`). Floats are written with repr,
+    so reading the file back gives bit-identical matrices."""
     data = {
         "format": SCENE_FORMAT,
         "version": SCENE_VERSION,
@@ -222,13 +231,16 @@ def write_scene_file(path: str | os.PathLike, scene: SceneFile) -> None:
                 "scale": p.scale,
                 "model_to_world": [list(r) for r in p.model_to_world],
                 "blender_objects": list(p.objects),
+                **({"distractor": True} if p.distractor else {}),
             }
             for p in scene.placements
         ],
         "layout": scene.layout,
         "physics": scene.physics,
     }
-    write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+    if scene.randomization is not None:
+        data["randomization"] = scene.randomization
+    return json.dumps(data, indent=1) + "\n"
 
 
 def read_scene_file(path: str | os.PathLike) -> SceneFile:
@@ -251,7 +263,13 @@ def read_scene_file(path: str | os.PathLike) -> SceneFile:
             model = Path(obj["model"])
             model = model if model.is_absolute() else path.parent / model
             placements.append(
-                Placement(model, obj["model_to_world"], float(obj["scale"]), obj["blender_objects"])
+                Placement(
+                    model,
+                    obj["model_to_world"],
+                    float(obj["scale"]),
+                    obj["blender_objects"],
+                    bool(obj.get("distractor", False)),
+                )  # fmt: skip
             )
         g = data["ground"]
         ground = None if g is None else Ground(float(g["size"]), bool(g["in_truth"]))
@@ -261,5 +279,6 @@ def read_scene_file(path: str | os.PathLike) -> SceneFile:
     if not placements:
         raise BlendtruthError(f"--scene-file {path}: no objects")
     return SceneFile(
-        tuple(placements), ground, seed, data.get("layout", {}), data.get("physics", {})
-    )
+        tuple(placements), ground, seed, data.get("layout", {}), data.get("physics", {}),
+        data.get("randomization"),
+    )  # fmt: skip

@@ -10,7 +10,6 @@ measured from the XY plane towards +Z. See docs/cameras.md.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -110,31 +109,18 @@ def sample_cameras(
     fill: float = 0.8,
     elevation_deg: float = 30.0,
     seed: int = 0,
-    path: str | Path | None = None,
 ) -> list[Camera]:
     """Cameras with intrinsics ``intr`` looking at ``center`` (3, world frame, scene units).
 
     ``radius`` is the camera distance from ``center``; by default :func:`auto_distance`
     of ``object_radius`` and ``fill``. ``seed`` only affects "random".
 
-    The "file" sampler returns every camera of ``path`` (our cameras.json or a NeRF
-    transforms.json) with the file's own intrinsics and poses; ``n_views``, ``intr`` and
-    the placement options are ignored, since the file is the complete view plan.
+    The "file" sampler's cameras are read from the file by
+    :func:`blendtruth.multiview.file_cameras` (I/O does not belong in this pure layer).
     """
     if sampler == "file":
-        if path is None:
-            raise BlendtruthError("--sampler file needs --cameras FILE")
-        from blendtruth.settings import MAX_SIZE, MIN_SIZE
-        from blendtruth.writers.nerf import read_cameras
-
-        cameras = read_cameras(path)
-        for k, cam in enumerate(cameras):
-            if not MIN_SIZE <= min(cam.width, cam.height) <= max(cam.width, cam.height) <= MAX_SIZE:
-                raise BlendtruthError(
-                    f"{path}: frame {k}: {cam.width}x{cam.height} px; Blender renders images "
-                    f"of {MIN_SIZE} to {MAX_SIZE} px in each direction"
-                )
-        return cameras
+        # Reading a camera file is I/O above this pure layer: multiview.plan_cameras does it.
+        raise BlendtruthError("--sampler file: the cameras come from --cameras FILE")
     check_options(sampler, n_views, radius, fill, elevation_deg)
     target = np.asarray(center, dtype=np.float64)
     if target.shape != (3,) or not np.isfinite(target).all():

@@ -29,7 +29,9 @@ from blendtruth.exports.source import (
     item_order,
     read_json,
     render_folder,
+    render_folders,
 )
+from blendtruth.layout import DatasetLayout
 from blendtruth.show.contact import contact_sheet, pick_views
 from blendtruth.writers.atomic import write_bytes
 from blendtruth.writers.png import write_png
@@ -72,9 +74,7 @@ def show(
         _write_html(out / "index.html", path.name, body)
         return [out / "contact_sheet.png", out / "contact_sheet.json", out / "index.html"]
     if not is_dataset_folder(path):
-        from blendtruth.errors import BlendtruthError
-
-        raise BlendtruthError(f"{path}: neither a render folder nor a dataset folder")
+        render_folders(path)  # raises the one line that says what the folder is instead
     return _dataset(path, out, views, on_model)
 
 
@@ -82,14 +82,15 @@ def _dataset(path: Path, out: Path, views: int, on_model) -> list[Path]:
     from blendtruth.dataset.manifest import read_records
 
     records = read_records(path)
-    summary = read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
+    lay = DatasetLayout(path)
+    summary = read_json(lay.summary_json) if lay.summary_json.is_file() else {}
     written = []
     rows = []
     items = {p.name: p for p in dataset_items(path)}
-    group = next((g for g in ITEM_GROUPS if (path / g).is_dir()), "models")
+    group = next((g for g in ITEM_GROUPS if lay.group_dir(g).is_dir()), "models")
     for mid in sorted(set(records) | set(items), key=item_order):
         rec = records.get(mid, {})
-        folder_path = items.get(mid, path / group / mid)
+        folder_path = items.get(mid, lay.item(group, mid).root)
         cells = {"id": mid, "status": rec.get("status", "unrecorded"), "rec": rec, "img": None}
         if is_render_folder(folder_path):
             folder = render_folder(folder_path)

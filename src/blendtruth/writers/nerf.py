@@ -18,6 +18,7 @@ import numpy as np
 from blendtruth.conventions import conventions
 from blendtruth.errors import BlendtruthError
 from blendtruth.geometry.camera import Intrinsics
+from blendtruth.geometry.camera_models import CannotExpress
 from blendtruth.geometry.frames import opencv_to_opengl, opengl_to_opencv, validate_pose
 from blendtruth.view import Camera
 from blendtruth.writers.atomic import write_bytes
@@ -84,18 +85,28 @@ def write_transforms_json(
     default 1e-3: see blendtruth.exports.nerfstudio); ``note`` replaces the default note.
     """
     _check_lengths(cameras, rgb_paths=rgb_paths, depth_paths=depth_paths, mask_paths=mask_paths)
-    models = sorted({c.model for c in cameras})
-    if models != ["pinhole"]:
-        _write_json(path, {"frames": [], "blendtruth": {"cannot_express": _cannot(models)}})
+    try:  # the camera model's own nerfstudio fields (CameraModel.nerfstudio)
+        fields = [c.projection.nerfstudio() for c in cameras]
+    except CannotExpress as exc:
+        models = sorted({c.model for c in cameras})
+        reason = f"{_cannot(models)} ({exc})"
+        _write_json(path, {"frames": [], "blendtruth": {"cannot_express": reason}})
         return
+    names = {f["camera_model"] for f in fields}
+    if len(names) > 1:
+        raise BlendtruthError(
+            f"transforms.json holds one camera_model; these views need {sorted(names)}"
+        )
     if scale is not None and not (math.isfinite(scale) and scale > 0):
         raise BlendtruthError(f"transforms.json scale must be a number > 0, got {scale}")
     folder = Path(path).parent
     shared = all(c.intrinsics == cameras[0].intrinsics for c in cameras)
-    data: dict[str, Any] = {"camera_model": "OPENCV"}
+    data: dict[str, Any] = {"camera_model": names.pop()}
     if shared:
-        data.update(_intrinsics_fields(cameras[0].intrinsics))
-    data.update(dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
+        data.update(_intrinsics_fields(cameras[0]))
+    # The model's distortion keys (OPENCV_FISHEYE: k1..k4 = 0), else OPENCV's, all 0.
+    lens = {k: v for k, v in fields[0].items() if k in _DISTORTION_KEYS}
+    data.update(lens or dict.fromkeys(("k1", "k2", "p1", "p2"), 0.0))
     if depth_paths is not None:
         data["depth_unit_scale_factor"] = depth_unit_scale_factor
     if scale is not None:
@@ -106,7 +117,7 @@ def write_transforms_json(
         if rgb_paths is not None:
             frame["file_path"] = _relative(rgb_paths[i], folder)
         if not shared:
-            frame.update(_intrinsics_fields(cam.intrinsics))
+            frame.update(_intrinsics_fields(cam))
         frame["transform_matrix"] = opencv_to_opengl(cam.cam_to_world).tolist()
         if depth_paths is not None:
             frame["depth_file_path"] = _relative(depth_paths[i], folder)
@@ -180,21 +191,20 @@ def _relative(p: PathLike, folder: Path) -> str:
     return p.as_posix()
 
 
-def _intrinsics_fields(intr: Intrinsics) -> dict[str, Any]:
+def _intrinsics_fields(cam: Camera) -> dict[str, Any]:
     # nerfstudio (Cameras.generate_rays, pixel_offset=0.5) and instant-ngp (pixel + 0.5,
     # principal point cx / w) both cast the ray of pixel (i, j) through (i + 0.5, j + 0.5)
     # with cx, cy in the same continuous pixel frame as our K, so K's entries go in
-    # unchanged; shifting them by half a pixel would be wrong.
-    return {
-        "fl_x": intr.fx,
-        "fl_y": intr.fy,
-        "cx": intr.cx,
-        "cy": intr.cy,
-        "w": intr.width,
-        "h": intr.height,
-        "camera_angle_x": 2 * math.atan(intr.width / (2 * intr.fx)),
-        "camera_angle_y": 2 * math.atan(intr.height / (2 * intr.fy)),
-    }
+    # unchanged; shifting them by half a pixel would be wrong. The values come from the
+    # camera model (CameraModel.nerfstudio); the pinhole view angles only for pinhole.
+    fields = cam.projection.nerfstudio()
+    intr = cam.intrinsics
+    out = {k: fields[k] for k in ("fl_x", "fl_y", "cx", "cy")}
+    out |= {"w": intr.width, "h": intr.height}
+    if fields["camera_model"] == "OPENCV":
+        out["camera_angle_x"] = 2 * math.atan(intr.width / (2 * intr.fx))
+        out["camera_angle_y"] = 2 * math.atan(intr.height / (2 * intr.fy))
+    return out
 
 
 def _load(path: PathLike) -> dict:
@@ -255,15 +265,16 @@ def _model_fields(cam: Camera) -> dict[str, Any]:
         out["pixel_size"] = 1.0 / cam.intrinsics.fx
         out["ortho_scale"] = max(cam.width, cam.height) / cam.intrinsics.fx
     if cam.model == "fisheye":
-        out["fisheye_fov_deg"] = cam.fov_deg
+        out["fisheye_fov_deg"] = cam.fisheye_fov_deg
     return out
 
 
 def _cannot(models: list[str]) -> str:
     return (
         f"these views use camera model(s) {', '.join(models)}; nerfstudio/instant-ngp "
-        "transforms.json here holds pinhole (OPENCV) cameras only, so no frames are written "
-        "rather than wrong ones: read cameras.json (docs/conventions.md#camera-models)"
+        "transforms.json holds pinhole (OPENCV) and fisheye (OPENCV_FISHEYE, fov <= 180 deg) "
+        "cameras only, so no frames are written rather than wrong ones: read cameras.json "
+        "(docs/conventions.md#camera-models)"
     )
 
 

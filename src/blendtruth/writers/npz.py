@@ -29,9 +29,21 @@ def view_meta(view: View, extra: dict[str, Any] | None = None) -> dict[str, Any]
         "K_opencv": intr.K_opencv.tolist(),
         "width": intr.width,
         "height": intr.height,
+        # The camera model's keys (camera_model, fisheye_fov_deg, ...), so a view written
+        # from any View reads back with its model; a backend's meta holds the same values.
+        **view.camera.projection.meta(),
         **view.meta,
         **(extra or {}),
     }
+
+
+# Keys of ``View.meta`` that say where a loaded view came from, not what it is: never
+# written back, so that a loaded view writes the file it was read from.
+LOAD_ONLY_META = ("loaded_from",)
+
+
+def _file_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k not in LOAD_ONLY_META}
 
 
 def write_view_npz(
@@ -54,11 +66,11 @@ def write_view_npz(
     arrays |= {
         "K": view.K.astype(np.float64),
         "cam_to_world": view.cam_to_world.astype(np.float64),
-        "meta": np.array(json.dumps(view_meta(view, extra), sort_keys=True)),
+        "meta": np.array(json.dumps(_file_meta(view_meta(view, extra)), sort_keys=True)),
     }
-    for key in AMODAL_KEYS:
-        if key in view.extra:
-            arrays[key] = view.extra[key]
+    for key, value in view.extra.items():
+        if key not in PASSES:  # amodal masks and any array a reader carried along
+            arrays[key] = value
     if view.rgb is not None:
         arrays["rgb"] = view.rgb.astype(np.uint8)
     if view.alpha is not None:
@@ -68,33 +80,37 @@ def write_view_npz(
 
 
 def read_view_npz(path: str | os.PathLike) -> View:
-    """Load a file written by :func:`write_view_npz` back into a :class:`View`."""
+    """Load a file written by :func:`write_view_npz` back into a :class:`View` (the one
+    reader of view files: render folders, datasets and single-view renders use it)."""
+    return view_from_arrays(read_view_arrays(path), str(path))
+
+
+def read_view_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of a view file by key, as stored (``meta`` a 0-d JSON string)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
         raise BlendtruthError(f"{path}: not a readable blendtruth view file ({exc})") from None
-    meta = json.loads(str(arrays["meta"]))
-    height, width = arrays["depth"].shape
-    camera = Camera(
-        Intrinsics.from_K(arrays["K"], width, height),
-        arrays["cam_to_world"],
-        meta.get("camera_model", "pinhole"),
-        meta.get("fisheye_fov_deg"),
-    )
-    return View(
-        camera=camera,
-        depth=arrays["depth"],
-        distance=arrays["distance"],
-        normal=arrays["normal"],
-        mask=arrays["mask"],
-        rgb=arrays.get("rgb"),
-        alpha=arrays.get("alpha"),
-        meta=meta,
-        extra={
-            k: v
-            for k, v in arrays.items()
-            if (k in PASSES and k not in REQUIRED) or k in AMODAL_KEYS
-        },
-    )
+
+
+def view_from_arrays(arrays: dict[str, np.ndarray], where: str) -> View:
+    """The :class:`View` of a view file's arrays (keys as :func:`write_view_npz` writes
+    them; ``meta`` a JSON string or an already parsed dict). Every array that is not the
+    camera, ``meta``, ``rgb``, ``alpha`` or a required pass goes to ``view.extra``, so that
+    writing the view again gives back the same arrays; the camera model and its field of
+    view come from ``meta``. ``where`` names the source in the one-line errors."""
+    arrays = dict(arrays)
+    try:
+        raw = arrays.pop("meta")
+        meta = dict(raw) if isinstance(raw, dict) else json.loads(str(raw))
+        K, pose = arrays.pop("K"), arrays.pop("cam_to_world")  # noqa: N806
+        core = {name: arrays.pop(name) for name in REQUIRED}
+        height, width = core["depth"].shape
+        camera = Camera.from_meta(Intrinsics.from_K(K, width, height), pose, meta)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise BlendtruthError(f"{where}: not a complete blendtruth view ({detail})") from None
+    rgb, alpha = arrays.pop("rgb", None), arrays.pop("alpha", None)
+    return View(camera=camera, rgb=rgb, alpha=alpha, meta=meta, extra=arrays, **core)

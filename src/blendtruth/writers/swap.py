@@ -14,14 +14,19 @@ import warnings
 from pathlib import Path
 
 from blendtruth.errors import BlendtruthWarning
+from blendtruth.layout import RENDER_FILES
 from blendtruth.runtime.processes import pid_alive
 
-# Every top-level name a multi-view render or its exports can write.
-RENDER_OUTPUTS = (
-    "views", "depth", "mask", "preview", "rgb", "flow", "nerfstudio_depth", "exr", "png16",
-    "sparse", "images", "webdataset", "show", "cameras.json", "transforms.json",
-    "instances.json", "pairs.json", "points.ply", "mesh.ply",
-)  # fmt: skip
+# ``blendtruth show``'s default output folder inside the render folder.
+_SHOW = "show"
+
+
+def render_outputs() -> tuple[str, ...]:
+    """Every top-level name a multi-view render (:data:`blendtruth.layout.RENDER_FILES`),
+    its exports (the export registry) or ``show`` can write."""
+    from blendtruth.exports import written_names
+
+    return tuple(dict.fromkeys(RENDER_FILES + written_names() + (_SHOW,)))
 
 
 def staging_dir(out: Path) -> Path:
@@ -33,7 +38,7 @@ def replace_render(staging: Path, out: Path) -> list[Path]:
     """Move everything in ``staging`` into ``out``, replacing an earlier render's outputs
     (with a warning naming the folder). Returns the new paths."""
     staging, out = Path(staging), Path(out)
-    earlier = [out / name for name in RENDER_OUTPUTS if (out / name).exists()]
+    earlier = [out / name for name in render_outputs() if (out / name).exists()]
     if earlier:
         warnings.warn(
             f"--out {out}: replacing the earlier render's files there",

@@ -16,10 +16,12 @@ def write_instances_json(
     table: SceneTable,
     visible_pixels: Mapping[str, Mapping[int, int]] | None = None,
     amodal: Mapping[str, Mapping[str, dict]] | None = None,
+    boxes: Mapping[str, Mapping[str, dict]] | None = None,
 ) -> None:
     """Write the id table (instances, materials, semantic classes, NOCS mappings).
     ``visible_pixels``: per view name, the pixel count of each instance id in that view;
-    ``amodal``: per view name, ``meta["amodal"]`` of that view (visible fractions)."""
+    ``amodal``: per view name, ``meta["amodal"]`` of that view (visible fractions);
+    ``boxes``: per view name, ``meta["instances"]`` of that view (boxes, poses)."""
     data = {"conventions_version": CONVENTIONS_VERSION, **table.as_json()}
     for inst in data["instances"]:
         if visible_pixels is not None:
@@ -31,5 +33,7 @@ def write_instances_json(
                 view: per.get(str(inst["id"]), {}).get("visible_fraction")
                 for view, per in amodal.items()
             }
+        if boxes is not None:
+            inst["views"] = {view: per.get(str(inst["id"])) for view, per in boxes.items()}
     with atomic_open(path) as f:
         f.write(json.dumps(data, indent=1).encode())
