@@ -354,7 +354,7 @@ def test_built_in_formats_declare_what_they_need_and_write():
     assert found["webdataset"].scope == "folder" and found["png16"].scope == "model"
     assert found["nerfstudio"].needs_rgb and not found["exr"].needs_rgb
     assert found["png16"].options == {"depth_scale"}
-    assert found["colmap"].options == {"max_points"}
+    assert found["colmap"].options == {"max_points", "image_factors"}
     assert found["webdataset"].options == {"max_shard_bytes", "on_sample"}
     from blendtruth.exports import check_render_options
 

@@ -36,8 +36,10 @@ PAIRS_JSON = "pairs.json"
 TRANSFORMS_JSON = "transforms.json"
 
 # The top-level names a render writes itself (exports add their own: exports.registry).
+TRACKS_NPZ = "tracks.npz"  # point tracks of a render over --frames (docs/motion.md)
 RENDER_FILES = (VIEWS, DEPTH, MASK, PREVIEW, RGB, FLOW, CAMERAS_JSON, TRANSFORMS_JSON,
-                INSTANCES_JSON, PAIRS_JSON, POINTS_PLY, MESH_PLY, MESH_INSTANCE_NPY)  # fmt: skip
+                INSTANCES_JSON, PAIRS_JSON, POINTS_PLY, MESH_PLY, MESH_INSTANCE_NPY,
+                TRACKS_NPZ)  # fmt: skip
 
 _NAME = re.compile(r"^(?:(\d{6})_)?(\d{4,})$")
 

@@ -95,6 +95,10 @@ class BlenderBackend:
         self._default_cameras: dict[tuple[int, int], Camera] = {}
         return self._info
 
+    def set_frame(self, frame: int) -> None:
+        """Move the scene to ``frame`` (Blender evaluates its animation)."""
+        bpy.context.scene.frame_set(int(frame))
+
     def triangles(self) -> TriangleScene:
         """The world triangles of the loaded scene, as Blender triangulated them."""
         from blendtruth.blender.triangles import extract_triangles

@@ -56,6 +56,12 @@ class BlenderRaycastBackend(RaycastBackend):
         super().close()
         self.cycles.close()
 
+    def set_frame(self, frame: int) -> None:
+        """Move the scene to ``frame``; the ray caster reads that frame's triangles at the
+        next cast (a rebuilt BVH, not a refit)."""
+        self.cycles.set_frame(frame)
+        self.reset()
+
     def albedo_shader(self) -> tuple:
         """The scene's materials as an albedo shader (built once per scene; the fallback
         check has already refused scenes with materials it cannot express)."""

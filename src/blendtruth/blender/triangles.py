@@ -10,6 +10,8 @@ Cycles renders them.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from blendtruth.blender import placement
@@ -50,8 +52,9 @@ def _instances():
         yield inst, obj
 
 
-def extract_triangles() -> TriangleScene:
-    """Every camera-visible mesh instance's triangles in world coordinates."""
+def extract_triangles(topology: list | None = None) -> TriangleScene:
+    """Every camera-visible mesh instance's triangles in world coordinates. ``topology``:
+    a list that receives (vertex count, polygon hash) per placed mesh, in vertex order."""
     local_cache: dict[int, dict[str, np.ndarray]] = {}
     placed: list[tuple[int, np.ndarray, list[int], int]] = []
     for inst, obj in _instances():
@@ -71,6 +74,8 @@ def extract_triangles() -> TriangleScene:
         _to_world(local_cache[key], matrix, slots, index, instanced=users[key] > 1)
         for key, matrix, slots, index in placed
     ]
+    if topology is not None:
+        topology.extend(local_cache[key]["topology"] for key, *_ in placed)
     if not parts:
         raise BlendtruthError("the scene has no mesh triangles for the ray caster")
     return concatenate(parts)
@@ -146,6 +151,7 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
         layer.data.foreach_get("uv", loop_uv)
         uv = loop_uv.reshape(nl, 2)[tri_loops]
     return {
+        "topology": _topology(mesh, nv, nl),
         "vertices": co.reshape(nv, 3).astype(np.float64),
         "faces": tri_verts.reshape(nt, 3).astype(np.int64),
         "normals": normals.reshape(nl, 3)[tri_loops],
@@ -153,6 +159,16 @@ def _mesh_arrays(mesh) -> dict[str, np.ndarray]:
         "uv": uv,
         "material_index": mat,
     }
+
+
+def _topology(mesh, nv: int, nl: int) -> tuple[int, int]:
+    """(vertex count, CRC-32 of the polygons' sizes and corner vertex indices): equal on
+    two frames when only positions moved (the triangulation may still differ)."""
+    corners = np.empty(nl, np.int32)
+    mesh.loops.foreach_get("vertex_index", corners)
+    sizes = np.empty(len(mesh.polygons), np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    return nv, zlib.crc32(sizes.tobytes() + corners.tobytes())
 
 
 def _to_world(

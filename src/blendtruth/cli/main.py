@@ -75,6 +75,18 @@ def cli() -> None:
     default=None,
     help="Memory limit of the rendering process, e.g. 4G (default: 80% of RAM; 'none').",
 )
+@click.option(
+    "--frames",
+    default=None,
+    help="START:END[:STEP] (END included): render every camera at each of these frames of "
+    "the file's animation, with flow between consecutive frames (see docs/motion.md).",
+)
+@click.option("--fps", type=float, default=24.0, show_default=True, help="With --frames.")
+@click.option("--animation", default=None, help="glTF/.blend clip: NAME or 0-based INDEX.")
+@click.option("--tracks", type=int, default=0, help="With --frames: N point tracks.")
+@click.option(
+    "--tracks-mode", type=click.Choice(["grid", "random"]), default="grid", show_default=True
+)
 def render(
     models: tuple[Path, ...],
     normals_source: str,
@@ -102,6 +114,7 @@ def render(
     tutorial = spec.is_factory and o["views"] is None and o["camera_file"] is None
     plan = None if tutorial else plan_from_options(o)
     exports = _export_formats(o, tutorial)
+    motion = _motion_options(o, plan)
     from blendtruth.writers.atomic import prepare_out_dir, remove_if_empty
 
     out = o["out"]
@@ -112,10 +125,15 @@ def render(
         from blendtruth.runtime.interrupts import stop_on_signals
 
         label = " ".join(str(m) for m in models) or str(scene_file or "the tutorial scene")
+        target, args = "blendtruth.cli.render_files:render_files", (
+            spec, plan, settings, out, normals_source)  # fmt: skip
+        if motion is not None:
+            target, args = "blendtruth.sequence:render_frames_files", (
+                spec, plan, settings, out, motion)  # fmt: skip
         with stop_on_signals("stopping the render"):
             summary, written = run_in_child(
-                "blendtruth.cli.render_files:render_files",
-                (spec, plan, settings, out, normals_source),
+                target,
+                args,
                 label=label,
                 timeout=timeout,
                 max_memory=memory,
@@ -130,6 +148,24 @@ def render(
     click.echo(written_summary(out, written))
     if exports:
         _run_exports(exports, out)
+
+
+def _motion_options(o: dict, plan):
+    """The MotionOptions of --frames/--fps/--animation/--tracks, or None without --frames."""
+    frames, animation, tracks = o.pop("frames"), o.pop("animation"), o.pop("tracks")
+    fps, mode = o.pop("fps"), o.pop("tracks_mode")
+    if frames is None:
+        if animation is not None or tracks:
+            raise BlendtruthError("--animation and --tracks need --frames START:END")
+        return None
+    from blendtruth.sequence import MotionOptions
+    from blendtruth.timeline import parse_frames
+
+    if plan is None:
+        raise BlendtruthError("--frames needs a model (or --views) to render")
+    if tracks < 0:
+        raise BlendtruthError(f"--tracks must be >= 0, got {tracks}")
+    return MotionOptions(parse_frames(frames, fps), animation, tracks, mode)
 
 
 @cli.command()

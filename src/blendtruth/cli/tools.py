@@ -197,7 +197,7 @@ def _annotation_options(semantic_map, coco_mask, bop_depth_scale, distractors) -
 @click.option("--views", type=int, default=4, show_default=True, help="Views per model.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def show_command(folder, out, views, no_progress):
-    """Contact sheets (RGB | depth with a metric colour bar | normals | instance ids or
+    """Contact sheets (RGB | depth with a colour bar in scene units | normals | instance ids or
     mask) and a static index.html gallery of a render or dataset folder."""
     from blendtruth.show.gallery import show
 

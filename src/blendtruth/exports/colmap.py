@@ -331,6 +331,7 @@ FORMAT = ExportFormat(
     "colmap",
     export_colmap,
     needs=("depth", "mask"),
-    writes=(SPARSE_DIR, IMAGES_DIR),
+    # images_F/ for every factor --image-factors may ask for (2..64)
+    writes=(SPARSE_DIR, IMAGES_DIR, "colmap", *(f"images_{f}" for f in range(2, 65))),
     doc="COLMAP sparse model (cameras, images, points3D with tracks) and images/",
 )

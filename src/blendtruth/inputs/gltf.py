@@ -311,3 +311,11 @@ def _read_vec3(acc: dict, views: list, sources: list[_Source]) -> np.ndarray | N
         return None  # a compression placeholder: no bytes to read
     rows = np.ndarray((acc["count"], 3), dtype="<f4", buffer=raw, strides=(stride, 4))
     return rows.astype(np.float64)
+
+
+def animation_names(path: Path) -> list[str]:
+    """The names of a glTF/GLB file's animations in the file's order (index i of
+    ``--animation``); an unnamed one is "" (Blender names its action itself)."""
+    doc, _ = _load(Path(path))
+    return [str(a.get("name", "")) if isinstance(a, dict) else "" for a in _list(path, doc,
+            "animations")]  # fmt: skip

@@ -40,9 +40,15 @@ _NOTE = (
 )
 
 
-def write_cameras_json(path: PathLike, cameras: Sequence[Camera], names: Sequence[str]) -> None:
+def write_cameras_json(
+    path: PathLike,
+    cameras: Sequence[Camera],
+    names: Sequence[str],
+    extra: Sequence[dict] | None = None,
+) -> None:
     """Our camera file: ``{"conventions": ..., "frames": [{"name", "K" (3×3, pixels),
-    "width", "height", "cam_to_world" (4×4, OpenCV camera axes, world frame)}]}``."""
+    "width", "height", "cam_to_world" (4×4, OpenCV camera axes, world frame)}]}``;
+    ``extra``: more fields per entry (over time: ``frame``, ``time``, ``camera_index``)."""
     _check_lengths(cameras, names=names)
     frames = [
         {
@@ -56,6 +62,8 @@ def write_cameras_json(path: PathLike, cameras: Sequence[Camera], names: Sequenc
         }
         for name, cam in zip(names, cameras, strict=True)
     ]
+    for entry, more in zip(frames, extra or [{}] * len(frames), strict=True):
+        entry.update(more)
     _write_json(path, {"conventions": conventions(), "frames": frames})
 
 
