@@ -79,7 +79,7 @@ def cli() -> None:
     "--frames",
     default=None,
     help="START:END[:STEP] (END included): render every camera at each of these frames of "
-    "the file's animation, with flow between consecutive frames (see docs/motion.md).",
+    "the file's animation, with flow between consecutive frames (`blendtruth docs motion`).",
 )
 @click.option("--fps", type=float, default=24.0, show_default=True, help="With --frames.")
 @click.option("--animation", default=None, help="glTF/.blend clip: NAME or 0-based INDEX.")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.writers.atomic import write_bytes
 
 TAG = 202021.25
@@ -64,3 +65,17 @@ def export_flo(folder: Path, out: Path) -> list[Path]:
             written.append(write_flo(Path(out, "flo", pair.stem + ".flo"), data["flow"],
                                      data["valid"]))  # fmt: skip
     return written
+
+
+def _export(folder, target) -> list[Path]:
+    return export_flo(folder.path, target)
+
+
+FORMAT = ExportFormat(
+    "flo",
+    _export,
+    needs=("depth", "mask"),
+    needs_rgb=False,
+    writes=("flo",),
+    doc="Middlebury .flo of every flow pair of a --frames render",
+)

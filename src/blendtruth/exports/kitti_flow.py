@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.writers.atomic import write_bytes
 
 SCALE = 64.0
@@ -71,3 +72,17 @@ def export_kitti(folder: Path, out: Path) -> list[Path]:
             written.append(write_kitti(Path(out, "kitti_flow", pair.stem + ".png"),
                                        data["flow"], data["valid"]))  # fmt: skip
     return written
+
+
+def _export(folder, target) -> list[Path]:
+    return export_kitti(folder.path, target)
+
+
+FORMAT = ExportFormat(
+    "kitti_flow",
+    _export,
+    needs=("depth", "mask"),
+    needs_rgb=False,
+    writes=("kitti_flow",),
+    doc="KITTI 16-bit flow PNGs of every flow pair of a --frames render",
+)

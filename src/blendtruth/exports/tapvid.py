@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from blendtruth.errors import BlendtruthError
+from blendtruth.exports import ExportFormat
 from blendtruth.writers.atomic import write_bytes
 
 THRESHOLDS = (1, 2, 4, 8, 16)
@@ -138,3 +139,17 @@ def export_tapvid(folder: Path, out: Path) -> list[Path]:
     np.savez_compressed(buffer, **ev)
     write_bytes(target / "eval.npz", buffer.getvalue())
     return [pkl, target / "eval.npz"]
+
+
+def _export(folder, target) -> list[Path]:
+    return export_tapvid(folder.path, target)
+
+
+FORMAT = ExportFormat(
+    "tapvid",
+    _export,
+    needs=("depth", "mask"),
+    needs_rgb=True,
+    writes=("tapvid",),
+    doc="TAP-Vid pickle and evaluation dict from tracks.npz",
+)
