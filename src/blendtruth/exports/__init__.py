@@ -6,9 +6,7 @@ ExportFormat(...)`` (its name, scope, the passes it needs as ground truth, wheth
 RGB, the top-level names it writes). Adding a format is adding one module; the ``export``
 command, ``--export`` on ``render``/``dataset``, ``parse_formats`` and the names a new
 render replaces (writers/swap.py) all read :func:`formats`. A module without ``FORMAT``
-(a helper, or a writer called directly such as ``flo``) is not a format. Formats:
-``colmap``, ``nerfstudio``, ``exr``, ``png16`` (per model), ``webdataset``, ``coco`` and
-``bop`` (once for a whole folder).
+(a helper such as ``annotated``) is not a format.
 """
 
 from __future__ import annotations
