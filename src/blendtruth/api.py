@@ -26,7 +26,7 @@ from blendtruth.settings import RenderSettings
 from blendtruth.view import Camera, View
 
 if TYPE_CHECKING:
-    from blendtruth.multiview import ViewPlan
+    from blendtruth.planning import ViewPlan
 
 SceneLike = str | Path | SceneSpec | list | tuple
 
@@ -153,7 +153,7 @@ class Renderer:
         ``ViewPlan()``), in memory, one at a time, in the same order; no files. The scene is
         loaded and the cameras placed and checked now (bad input raises here), each view
         is rendered when the iterator reaches it."""
-        from blendtruth.multiview import ViewPlan, plan_views, render_planned
+        from blendtruth.planning import ViewPlan, plan_views, render_planned
 
         settings = dataclasses.replace(settings or RenderSettings(), **overrides)
         spec = SceneSpec.parse(scene)
@@ -179,7 +179,7 @@ def _framing_camera(backend: Backend, spec: SceneSpec, settings: RenderSettings)
     camera the CLI's default view plan places (their files carry no camera we use)."""
     if not (spec.models or spec.placements):
         return backend.default_camera(settings)
-    from blendtruth.multiview import ViewPlan, plan_cameras
+    from blendtruth.planning import ViewPlan, plan_cameras
 
     # The CLI's defaults (ViewPlan()), so the view equals `blendtruth render MODEL`'s first.
     return plan_cameras(ViewPlan(), backend.info, settings, settings.seed)[0]

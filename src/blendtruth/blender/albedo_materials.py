@@ -40,12 +40,10 @@ _LINEAR = ("Non-Color", "Linear Rec.709", "Linear", "Raw", "Linear CIE-XYZ E")
 def classify(mat, read_pixels: bool = True) -> MaterialAlbedo | str:
     """The :class:`MaterialAlbedo` of ``mat``, or why the ray caster cannot express it.
     Without ``read_pixels`` an image's texels are checked (alpha) but not kept."""
-    from blendtruth.blender.fallback import _active_output
-
     name = f"material {mat.name!r}"
     if not compat.uses_nodes(mat) or mat.node_tree is None:
         return f"{name} does not use nodes (albedo)"
-    output = _active_output(mat.node_tree)
+    output = compat.active_output(mat.node_tree)
     if output is None:
         return DEFAULT  # no output: Cycles' default surface
     shader = _source(output.inputs["Surface"])

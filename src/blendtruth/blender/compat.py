@@ -92,3 +92,13 @@ def use_nodes(idblock) -> None:
     """Make a world or material node-based (always so from 5.0, where the flag is deprecated)."""
     if VERSION < (5, 0, 0):
         idblock.use_nodes = True
+
+
+def active_output(tree):
+    """The material output node Cycles renders with (the active one for Cycles or all
+    engines, else the first), or None."""
+    outputs = [n for n in tree.nodes if n.type == "OUTPUT_MATERIAL"]
+    for node in outputs:
+        if node.is_active_output and node.target in ("ALL", "CYCLES"):
+            return node
+    return outputs[0] if outputs else None

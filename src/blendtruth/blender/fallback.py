@@ -79,7 +79,7 @@ def _material_blockers(mat, passes: tuple[str, ...]) -> list[str]:
         out.append(f"material {mat.name!r} is alpha-blended")
     if not compat.uses_nodes(mat) or mat.node_tree is None:
         return out
-    output = _active_output(mat.node_tree)
+    output = compat.active_output(mat.node_tree)
     if output is None:
         return out
     if output.inputs["Volume"].is_linked:
@@ -98,12 +98,6 @@ def _material_blockers(mat, passes: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _active_output(tree):
-    outputs = [n for n in tree.nodes if n.type == "OUTPUT_MATERIAL"]
-    for node in outputs:
-        if node.is_active_output and node.target in ("ALL", "CYCLES"):
-            return node
-    return outputs[0] if outputs else None
 
 
 def _upstream(socket) -> list:

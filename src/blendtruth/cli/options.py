@@ -13,6 +13,7 @@ from blendtruth.cli.scene import (
     lighting_fields,
     plan_fields,
 )
+from blendtruth.cli.summary import report_summary, written_summary  # noqa: F401 - re-exported
 from blendtruth.errors import BlendtruthError
 from blendtruth.instances import SEMANTIC_BY
 from blendtruth.models import check_model_file
@@ -318,31 +319,3 @@ def parse_k(text: str | None) -> np.ndarray | None:  # noqa: N802
     except ValueError:
         raise BlendtruthError(f"--K must be 'fx,fy,cx,cy' in pixels, got {text!r}") from None
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-
-
-def written_summary(out: Path, paths: list[Path]) -> str:
-    """One line for the files a command wrote: their count and where, grouped by the first
-    part of their path under ``out`` (``views/ (12)``), instead of a line per file."""
-    groups: dict[str, int] = {}
-    for path in paths:
-        try:
-            parts = Path(path).relative_to(out).parts
-        except ValueError:
-            parts = (str(path),)
-        key = parts[0] + ("/" if len(parts) > 1 else "")
-        groups[key] = groups.get(key, 0) + 1
-    listed = ", ".join(f"{k} ({n})" if k.endswith("/") else k for k, n in groups.items())
-    return f"wrote {len(paths)} files into {out}: {listed}"
-
-
-def report_summary(summary: dict) -> bool:
-    """Print a dataset run's summary line and its failures; True if anything failed."""
-    kind = summary.get("kind", "models")
-    click.echo(
-        f"{summary['models_done']} {kind} done, {summary['models_failed']} failed, "
-        f"{summary['skipped_already_done']} already done; {summary['views']} views in "
-        f"{summary['seconds']:.1f} s"
-    )
-    for failure in summary["failures"]:
-        click.echo(f"blendtruth: failed: {failure['reason']}", err=True)
-    return bool(summary["models_failed"])

@@ -374,7 +374,7 @@ def build_scene_command(
         settings, plan = settings_fn(o), plan_fn(o)
         exports = export_formats(o)
         if lay["scenes"] is not None:
-            from blendtruth.cli.options import report_summary  # options imports this module
+            from blendtruth.cli.summary import report_summary
             from blendtruth.dataset.runner import DatasetOptions
             from blendtruth.runtime import limits
 
@@ -396,7 +396,7 @@ def build_scene_command(
         models = expand_sources(list(pool))
         written = render_scene(models, options, scene_template(o), plan, settings, o["out"])
         click.echo(f"made and rendered 1 scene in {time.perf_counter() - start:.2f} s")
-        from blendtruth.cli.options import written_summary  # options imports this module
+        from blendtruth.cli.summary import written_summary
 
         click.echo(written_summary(o["out"], written))
         if exports:
