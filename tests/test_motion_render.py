@@ -30,6 +30,7 @@ from blendtruth.timeline import check_range, parse_frames  # noqa: E402
 pytestmark = pytest.mark.render
 W, H = 64, 48
 FRAMES = range(1, 6)
+_RANGES: dict = {}
 
 
 def _key(obj, frame, location, rotation=(0.0, 0.0, 0.0)):
@@ -84,6 +85,7 @@ def rigid(tmp_path_factory):
     _camera((-0.4, -5.5, 1.6), (1.35, 0, -0.08), 5)
     _linear()
     _save_and_open(tmp_path_factory.mktemp("rigid"), "rigid.blend")
+    _RANGES["rigid"] = animation_range()  # later tests load other scenes
     states = [frame_state(f, W, H) for f in FRAMES]
     bpy.context.scene.frame_set(1)
     matrices = {}
@@ -284,10 +286,11 @@ def test_camera_only_flow_equals_depth_reprojection(rigid):
 
 
 def test_frames_checked_against_the_animation(rigid):
-    assert animation_range() == (1, 5)
-    assert check_range(parse_frames("1:5"), animation_range(), "rigid.blend")
+    found = _RANGES["rigid"]
+    assert found == (1, 5)
+    assert check_range(parse_frames("1:5"), found, "rigid.blend")
     with pytest.raises(BlendtruthError, match=r"rigid.blend: --frames 1:9 is outside"):
-        check_range(parse_frames("1:9"), animation_range(), "rigid.blend")
+        check_range(parse_frames("1:9"), found, "rigid.blend")
     assert not check_range(parse_frames("1:9"), None, "static.obj")
 
 

@@ -98,8 +98,6 @@ def _material_blockers(mat, passes: tuple[str, ...]) -> list[str]:
     return out
 
 
-
-
 def _upstream(socket) -> list:
     """Every node feeding ``socket``, through node groups, each once."""
     seen: dict[int, object] = {}
