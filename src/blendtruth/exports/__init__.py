@@ -5,10 +5,8 @@ through the registry here: a module of this package declares ``FORMAT =
 ExportFormat(...)`` (its name, scope, the passes it needs as ground truth, whether it needs
 RGB, the top-level names it writes). Adding a format is adding one module; the ``export``
 command, ``--export`` on ``render``/``dataset``, ``parse_formats`` and the names a new
-render replaces (writers/swap.py) all read :func:`formats`. A module that defines only
-``export_<module name>(folder, target, **options)`` is registered as a per-model format
-that needs the required passes. Formats: ``colmap``, ``nerfstudio``, ``exr``, ``png16``
-(per model), ``webdataset``, ``coco`` and ``bop`` (once for a whole folder).
+render replaces (writers/swap.py) all read :func:`formats`. A module without ``FORMAT``
+(a helper such as ``annotated``) is not a format.
 """
 
 from __future__ import annotations
@@ -96,9 +94,7 @@ def formats() -> dict[str, ExportFormat]:
                 # says what to install instead of breaking every other format.
                 register(ExportFormat(info.name, _missing_package(info.name, exc.name)))
                 continue
-            fmt = getattr(module, "FORMAT", None)
-            if fmt is None and callable(getattr(module, f"export_{info.name}", None)):
-                fmt = ExportFormat(info.name, getattr(module, f"export_{info.name}"))
+            fmt = getattr(module, "FORMAT", None)  # helper modules declare none
             if isinstance(fmt, ExportFormat):
                 register(fmt)
     return dict(_REGISTRY)
