@@ -393,6 +393,11 @@ def test_clip_choice(tmp_path):
         select_animation("jump", "clips.blend")
 
 
+@pytest.mark.xfail(
+    condition=bpy.app.version >= (5, 0, 0),
+    reason="open bug (issue 26): on bpy 5.0 the tracks leave the bent quad's surface by 0.054",
+    strict=True,
+)
 def test_quad_whose_triangulation_flips_keeps_tracks_continuous(tmp_path):
     """A square quad that a shape key makes concave: Blender changes its diagonal, the
     tracks use frame 1's and move continuously, equal to numpy on the shape-key blend."""
